@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "uid-operator",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "uid-operator", targets: ["UIDOperatorCLI"]),
+        .library(name: "UIDProtocol", targets: ["UIDProtocol"]),
+        .library(name: "UIDOperatorCore", targets: ["UIDOperatorCore"]),
+        .library(name: "UIDStore", targets: ["UIDStore"]),
+        .library(name: "UIDServer", targets: ["UIDServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Layer 1: pure protocol code. No I/O; depends only on swift-crypto.
+        .target(
+            name: "UIDProtocol",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // Layer 2: use cases over an immutable in-memory snapshot. No HTTP, no database.
+        .target(
+            name: "UIDOperatorCore",
+            dependencies: ["UIDProtocol"]
+        ),
+        // Layer 3: durable state.
+        .target(
+            name: "UIDStore",
+            dependencies: [
+                "UIDOperatorCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Layer 4: HTTP.
+        .target(
+            name: "UIDServer",
+            dependencies: [
+                "UIDOperatorCore",
+                "UIDStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Layer 5: command line.
+        .executableTarget(
+            name: "UIDOperatorCLI",
+            dependencies: [
+                "UIDServer",
+                "UIDStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
+        .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
+        .testTarget(
+            name: "UIDServerTests",
+            dependencies: [
+                "UIDServer",
+                "UIDStore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,76 @@
+import Crypto
+import Foundation
+
+/// AES-GCM in the reference's serialisation: `IV(12) ‖ ciphertext ‖ tag(16)`, no AAD unless given.
+public enum AESGCMBox {
+    public static let overhead = 12 + 16
+
+    public enum Failure: Error, Sendable {
+        case invalidKey
+        case tooShort
+        case authenticationFailed
+    }
+
+    /// Seals `plaintext` and appends the serialised box to `output`.
+    public static func seal<Plaintext: DataProtocol>(
+        _ plaintext: Plaintext, key: SymmetricKey, appendingTo output: inout [UInt8]
+    ) throws(Failure) {
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key)
+            output.append(contentsOf: box.nonce)
+            output.append(contentsOf: box.ciphertext)
+            output.append(contentsOf: box.tag)
+        } catch {
+            throw .invalidKey
+        }
+    }
+
+    public static func seal<Plaintext: DataProtocol, AAD: DataProtocol>(
+        _ plaintext: Plaintext, key: SymmetricKey, authenticating aad: AAD, appendingTo output: inout [UInt8]
+    ) throws(Failure) {
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key, authenticating: aad)
+            output.append(contentsOf: box.nonce)
+            output.append(contentsOf: box.ciphertext)
+            output.append(contentsOf: box.tag)
+        } catch {
+            throw .invalidKey
+        }
+    }
+
+    public static func seal<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> [UInt8] {
+        var output = [UInt8]()
+        output.reserveCapacity(plaintext.count + overhead)
+        try seal(plaintext, key: key, appendingTo: &output)
+        return output
+    }
+
+    public static func open<Box: DataProtocol>(_ box: Box, key: SymmetricKey) throws(Failure) -> Data {
+        try open(box, key: key, authenticating: [UInt8]())
+    }
+
+    public static func open<Box: DataProtocol, AAD: DataProtocol>(
+        _ box: Box, key: SymmetricKey, authenticating aad: AAD
+    ) throws(Failure) -> Data {
+        guard box.count >= overhead else { throw .tooShort }
+        let bytes = Array(box)
+        do {
+            let sealed = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: bytes[0..<12]),
+                ciphertext: bytes[12..<(bytes.count - 16)],
+                tag: bytes[(bytes.count - 16)...]
+            )
+            return try AES.GCM.open(sealed, using: key, authenticating: aad)
+        } catch {
+            throw .authenticationFailed
+        }
+    }
+}
+
+extension SymmetricKey {
+    /// AES accepts 16, 24 and 32-byte keys; anything else is a configuration error, not a crash.
+    public static func aes<Bytes: ContiguousBytes>(_ bytes: Bytes) -> SymmetricKey? {
+        let key = SymmetricKey(data: bytes)
+        return [128, 192, 256].contains(key.bitCount) ? key : nil
+    }
+}

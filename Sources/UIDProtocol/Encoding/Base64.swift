@@ -1,0 +1,133 @@
+/// Base64 as the reference operator speaks it, on bytes rather than `String` search/replace.
+///
+/// Encoding is RFC 4648 (standard alphabet with padding, or URL-safe without padding for V4
+/// advertising tokens). Decoding follows Java's `Base64.getDecoder()`/`getUrlDecoder()`: one
+/// alphabet only, no whitespace, padding optional but correct when present, and non-zero
+/// trailing bits tolerated (one fixture key secret depends on that).
+public enum Base64 {
+    public enum Alphabet: Sendable {
+        case standard
+        case url
+    }
+
+    private static let standardTable: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let urlTable: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// 0xFF marks a byte outside the alphabet.
+    private static let standardReverse: [UInt8] = reverseTable(standardTable)
+    private static let urlReverse: [UInt8] = reverseTable(urlTable)
+
+    private static func reverseTable(_ table: [UInt8]) -> [UInt8] {
+        var reverse = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in table.enumerated() { reverse[Int(byte)] = UInt8(index) }
+        return reverse
+    }
+
+    /// Number of characters `encode` produces for `count` bytes.
+    @inlinable
+    public static func encodedLength(_ count: Int, padding: Bool) -> Int {
+        padding ? (count + 2) / 3 * 4 : (count * 4 + 2) / 3
+    }
+
+    public static func encode<Bytes: Collection>(_ bytes: Bytes, alphabet: Alphabet = .standard) -> String where Bytes.Element == UInt8 {
+        let padding = alphabet == .standard
+        let length = encodedLength(bytes.count, padding: padding)
+        if length == 0 { return "" }
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            encode(bytes, alphabet: alphabet, into: buffer)
+        }
+    }
+
+    /// Encodes into `buffer`, which must hold `encodedLength(bytes.count, padding:)` bytes; returns
+    /// the number written. Lets callers build larger outputs without intermediate strings.
+    @discardableResult
+    public static func encode<Bytes: Collection>(_ bytes: Bytes, alphabet: Alphabet, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int where Bytes.Element == UInt8 {
+        let table = alphabet == .standard ? standardTable : urlTable
+        let padding = alphabet == .standard
+        return table.withUnsafeBufferPointer { table in
+            var out = 0
+            var iterator = bytes.makeIterator()
+            while let b0 = iterator.next() {
+                let b1 = iterator.next()
+                let b2 = b1 == nil ? nil : iterator.next()
+                buffer[out] = table[Int(b0 >> 2)]
+                buffer[out + 1] = table[Int((b0 & 0x03) << 4 | (b1 ?? 0) >> 4)]
+                out += 2
+                if let b1 {
+                    buffer[out] = table[Int((b1 & 0x0F) << 2 | (b2 ?? 0) >> 6)]
+                    out += 1
+                    if let b2 {
+                        buffer[out] = table[Int(b2 & 0x3F)]
+                        out += 1
+                    } else if padding {
+                        buffer[out] = UInt8(ascii: "=")
+                        out += 1
+                    }
+                } else if padding {
+                    buffer[out] = UInt8(ascii: "=")
+                    buffer[out + 1] = UInt8(ascii: "=")
+                    out += 2
+                }
+            }
+            return out
+        }
+    }
+
+    public static func decode(_ text: some StringProtocol, alphabet: Alphabet = .standard) -> [UInt8]? {
+        var text = String(text)
+        return text.withUTF8 { decode(utf8: $0, alphabet: alphabet) }
+    }
+
+    /// Decodes base64 text given as UTF-8 bytes, or returns nil where Java's decoder would throw.
+    public static func decode(utf8 text: UnsafeBufferPointer<UInt8>, alphabet: Alphabet = .standard) -> [UInt8]? {
+        let reverse = alphabet == .standard ? standardReverse : urlReverse
+        var output = [UInt8]()
+        output.reserveCapacity(text.count / 4 * 3 + 2)
+        var accumulator: UInt32 = 0
+        var pending = 0  // characters in the current 4-character unit
+        var index = 0
+        return reverse.withUnsafeBufferPointer { reverse -> [UInt8]? in
+            while index < text.count {
+                let char = text[index]
+                index += 1
+                if char == UInt8(ascii: "=") {
+                    // "xx==" or "xxx=" only; nothing may follow the padding.
+                    switch pending {
+                    case 2:
+                        guard index < text.count, text[index] == UInt8(ascii: "=") else { return nil }
+                        index += 1
+                    case 3:
+                        break
+                    default:
+                        return nil
+                    }
+                    guard index == text.count else { return nil }
+                    break
+                }
+                let value = reverse[Int(char)]
+                guard value != 0xFF else { return nil }
+                accumulator = accumulator << 6 | UInt32(value)
+                pending += 1
+                if pending == 4 {
+                    output.append(UInt8(truncatingIfNeeded: accumulator >> 16))
+                    output.append(UInt8(truncatingIfNeeded: accumulator >> 8))
+                    output.append(UInt8(truncatingIfNeeded: accumulator))
+                    accumulator = 0
+                    pending = 0
+                }
+            }
+            switch pending {
+            case 0:
+                break
+            case 2:
+                output.append(UInt8(truncatingIfNeeded: accumulator >> 4))
+            case 3:
+                output.append(UInt8(truncatingIfNeeded: accumulator >> 10))
+                output.append(UInt8(truncatingIfNeeded: accumulator >> 2))
+            default:
+                return nil
+            }
+            return output
+        }
+    }
+}

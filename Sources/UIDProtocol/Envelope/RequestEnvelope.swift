@@ -1,0 +1,133 @@
+import Crypto
+import Foundation
+
+/// An opened v2 request envelope (PROTOCOL.md 1.1): `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`.
+public struct RequestEnvelope: Sendable {
+    public static let minimumLength = 1 + 12 + 16 + 8 + 8
+
+    public let timestampMillis: Int64
+    public let nonce: [UInt8]
+    /// The request JSON's bytes; empty when the client sent none.
+    public let payload: Data
+    /// Binary requests get binary responses; everything else gets base64 text.
+    public let binaryResponse: Bool
+
+    /// The reference accepts requests up to ~2 minutes old and up to 119 s in the future.
+    public struct ClockWindow: Sendable, Equatable {
+        public var maxAgeMillis: Int64
+        public var maxFutureMillis: Int64
+        public static let reference = ClockWindow(maxAgeMillis: 119_999, maxFutureMillis: 119_000)
+
+        public init(maxAgeMillis: Int64, maxFutureMillis: Int64) {
+            self.maxAgeMillis = maxAgeMillis
+            self.maxFutureMillis = maxFutureMillis
+        }
+
+        func accepts(timestamp: Int64, now: Int64) -> Bool {
+            let age = now - timestamp
+            return age <= maxAgeMillis && -age <= maxFutureMillis
+        }
+    }
+
+    /// Opens `body`, sent with the given Content-Type, with the client's secret.
+    public static func open(
+        body: [UInt8], binary: Bool, secret: SymmetricKey, nowMillis: Int64, window: ClockWindow = .reference
+    ) -> Result<RequestEnvelope, EnvelopeError> {
+        if binary {
+            let direct = openBinary(body, secret: secret, nowMillis: nowMillis, window: window, binaryResponse: true)
+            guard case .failure = direct else { return direct }
+            // The reference retries a failed binary body as base64 text, then answers in text.
+            guard let decoded = decodeBase64(body) else { return direct }
+            return openBinary(decoded, secret: secret, nowMillis: nowMillis, window: window, binaryResponse: false)
+        }
+        guard !body.isEmpty else { return .failure(.bodyMissing) }
+        guard let decoded = decodeBase64(body) else {
+            return .failure(isJSONObject(body) ? .unencryptedJSON : .notBase64)
+        }
+        return openBinary(decoded, secret: secret, nowMillis: nowMillis, window: window, binaryResponse: false)
+    }
+
+    private static func decodeBase64(_ body: [UInt8]) -> [UInt8]? {
+        body.withUnsafeBufferPointer { Base64.decode(utf8: $0) }
+    }
+
+    private static func openBinary(
+        _ bytes: [UInt8], secret: SymmetricKey, nowMillis: Int64, window: ClockWindow, binaryResponse: Bool
+    ) -> Result<RequestEnvelope, EnvelopeError> {
+        guard !bytes.isEmpty else { return .failure(.bodyMissing) }
+        guard bytes.count >= minimumLength else {
+            return .failure(isJSONObject(bytes) ? .unencryptedJSON : .tooShort)
+        }
+        guard bytes[0] == 1 else {
+            return .failure(isJSONObject(bytes) ? .unencryptedJSON : .unsupportedVersion(bytes[0]))
+        }
+        guard let plain = try? AESGCMBox.open(bytes[1...], key: secret) else {
+            return .failure(.decryptionFailed)
+        }
+        var reader = ByteReader(plain)
+        let timestamp = reader.readInteger(as: Int64.self)!
+        let nonce = Array(reader.readBytes(8)!)
+        guard window.accepts(timestamp: timestamp, now: nowMillis) else { return .failure(.staleTimestamp) }
+        return .success(RequestEnvelope(
+            timestampMillis: timestamp, nonce: nonce, payload: Data(reader.readRest()), binaryResponse: binaryResponse
+        ))
+    }
+
+    /// Only used on the error path, to tell the caller they forgot to encrypt.
+    static func isJSONObject(_ bytes: [UInt8]) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(bytes))) is [String: Any]
+    }
+}
+
+/// Envelope failures, each a 400 `client_error` with the reference's exact message.
+public enum EnvelopeError: Error, Sendable, Equatable {
+    case bodyMissing
+    case unencryptedJSON
+    case notBase64
+    case tooShort
+    case unsupportedVersion(UInt8)
+    case decryptionFailed
+    case staleTimestamp
+    case invalidJSON
+
+    public func message(scope: IdentityScope) -> String {
+        let docs = scope.docsHost + "/docs/getting-started/gs-encryption-decryption"
+        let format = " See \(docs) for details on the request envelope format."
+        switch self {
+        case .bodyMissing:
+            return "Invalid body: Body is missing."
+        case .unencryptedJSON:
+            return "Invalid body: The request body is unencrypted JSON. It must be an encrypted request envelope. See \(docs)#encryption-and-decryption-code-examples for encryption and decryption code examples."
+        case .notBase64:
+            return "Invalid body: Body is not valid base64." + format
+        case .tooShort:
+            return "Invalid body: Body too short. Check encryption method." + format
+        case .unsupportedVersion(let version):
+            return "Invalid body: Invalid request envelope format version: received \(version), must be 1." + format
+        case .decryptionFailed:
+            return "Invalid body: Check encryption key (ClientSecret)." + format
+        case .staleTimestamp:
+            return "Invalid timestamp: Request too old or client time drift."
+        case .invalidJSON:
+            return "Invalid payload in body: Data is not valid json string."
+        }
+    }
+}
+
+/// Response envelopes: only HTTP 200 bodies are sealed (PROTOCOL.md 1.3, 1.4).
+public enum ResponseEnvelope {
+    /// `AES-GCM(secret){server ts(8) ‖ request nonce(8) ‖ json}`, no version byte.
+    public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8] {
+        var plain = [UInt8]()
+        plain.reserveCapacity(16 + json.count)
+        plain.appendBigEndian(nowMillis)
+        plain.append(contentsOf: nonce)
+        plain.append(contentsOf: json)
+        return try! AESGCMBox.seal(plain, key: secret)
+    }
+
+    /// Refresh answers carry no timestamp or nonce: the JSON is sealed with the response key alone.
+    public static func sealRefresh(json: [UInt8], responseKey: SymmetricKey) -> [UInt8] {
+        try! AESGCMBox.seal(json, key: responseKey)
+    }
+}

@@ -1,0 +1,95 @@
+/// Server-side email normalization, exactly as the reference operator's state machine
+/// (PROTOCOL.md 3.1): ASCII-only lower-casing, spaces dropped from the local part, trailing spaces
+/// dropped from the domain, and the gmail rule (dots removed, `+suffix` cut) for `gmail.com` only.
+public enum EmailNormalizer {
+    public static func normalize(_ input: String) -> String? {
+        var plainLocal = [UInt8]()
+        var gmailLocal = [UInt8]()
+        var domain = [UInt8]()
+        var pendingDomainSpaces = 0
+        var inDomain = false
+        var gmailStopped = false
+        plainLocal.reserveCapacity(input.utf8.count)
+        gmailLocal.reserveCapacity(input.utf8.count)
+
+        // Working on UTF-8 bytes is safe: every byte we inspect or change is ASCII, and bytes of
+        // multi-byte characters (all ≥ 0x80) pass through untouched and in order.
+        for var byte in input.utf8 {
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
+            if inDomain {
+                if byte == UInt8(ascii: "@") { return nil }
+                if byte == UInt8(ascii: " ") {
+                    pendingDomainSpaces += 1
+                } else {
+                    if pendingDomainSpaces > 0 {
+                        domain.append(contentsOf: repeatElement(UInt8(ascii: " "), count: pendingDomainSpaces))
+                        pendingDomainSpaces = 0
+                    }
+                    domain.append(byte)
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "@"):
+                inDomain = true
+            case UInt8(ascii: " "):
+                continue
+            default:
+                plainLocal.append(byte)
+                if byte == UInt8(ascii: "+") { gmailStopped = true }
+                if !gmailStopped && byte != UInt8(ascii: ".") { gmailLocal.append(byte) }
+            }
+        }
+        guard inDomain, !domain.isEmpty else { return nil }
+        let local = domain.elementsEqual("gmail.com".utf8) ? gmailLocal : plainLocal
+        guard !local.isEmpty else { return nil }
+        return String(decoding: local + [UInt8(ascii: "@")] + domain, as: UTF8.self)
+    }
+}
+
+/// Phones are not normalized: `+` followed by 10–15 ASCII digits, hashed as given (PROTOCOL.md 3.2).
+public enum PhoneValidator {
+    public static func isValid(_ phone: String) -> Bool {
+        let utf8 = phone.utf8
+        guard utf8.first == UInt8(ascii: "+") else { return false }
+        let digits = utf8.dropFirst()
+        return (10...15).contains(digits.count)
+            && digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+}
+
+/// `email_hash`/`phone_hash`: 44 base64 characters, or 64 hex characters (PROTOCOL.md 3.3).
+public enum HashedInput {
+    public static func decode(_ value: String) -> [UInt8]? {
+        let utf8 = value.utf8
+        switch utf8.count {
+        case 44:
+            return Base64.decode(value)
+        case 64:
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(32)
+            var high: UInt8?
+            for char in utf8 {
+                guard let nibble = hexValue(char) else { return nil }
+                if let h = high {
+                    bytes.append(h << 4 | nibble)
+                    high = nil
+                } else {
+                    high = nibble
+                }
+            }
+            return bytes
+        default:
+            return nil
+        }
+    }
+
+    private static func hexValue(_ char: UInt8) -> UInt8? {
+        switch char {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): char - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): char - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): char - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import _CryptoExtras
+import Crypto
+
+/// The identity → first-level hash → bucket → raw UID chain of PROTOCOL.md 3.4–3.6.
+///
+/// Hashes travel between stages as base64 *text* and salts are used as raw strings, so every
+/// step hashes `base64(previous) ‖ salt` without decoding the salt.
+public enum HashChain {
+    /// `SHA256(base64(H) ‖ first_level_salt)`.
+    public static func firstLevelHash(identityHash: [UInt8], firstLevelSalt: [UInt8]) -> [UInt8] {
+        saltedHash(identityHash, salt: firstLevelSalt)
+    }
+
+    /// 20 bits from the FLH: byte 0, byte 1, then the *low* nibble of byte 2. Used directly when
+    /// there are exactly 2^20 buckets, otherwise reduced modulo the count.
+    public static func bucketIndex(firstLevelHash flh: [UInt8], bucketCount: Int) -> Int {
+        precondition(flh.count >= 3 && bucketCount > 0)
+        let index = Int(flh[0]) << 12 | Int(flh[1]) << 4 | Int(flh[2] & 0x0F)
+        return bucketCount == 1 << 20 ? index : index % bucketCount
+    }
+
+    /// Raw UID from a salt: v2 (32 bytes) or, with `v3`, prefixed by the scope/type byte (33 bytes).
+    public static func rawUID(
+        firstLevelHash flh: [UInt8], salt: [UInt8], scope: IdentityScope, type: IdentityType, v3: Bool
+    ) -> [UInt8] {
+        let hash = saltedHash(flh, salt: salt)
+        return v3 ? [identityPrefix(scope: scope, type: type)] + hash : hash
+    }
+
+    /// `SHA256(base64(bytes) ‖ salt)`, with the base64 text written straight into the hash input.
+    public static func saltedHash(_ bytes: [UInt8], salt: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        let encodedCount = Base64.encodedLength(bytes.count, padding: true)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount) { buffer in
+            let written = Base64.encode(bytes, alphabet: .standard, into: buffer)
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<written])))
+        }
+        hasher.update(data: salt)
+        return Array(hasher.finalize())
+    }
+}
+
+/// Key material that replaces the salt in a v4 bucket (PROTOCOL.md 3.6). `key` and `salt` are the
+/// stored *strings'* bytes: the 32 ASCII characters of `key` are the AES-256 key itself.
+public struct SaltKeyMaterial: Sendable, Equatable {
+    public let id: Int32
+    public let key: [UInt8]
+    public let salt: [UInt8]
+
+    public init(id: Int32, key: [UInt8], salt: [UInt8]) {
+        self.id = id
+        self.key = key
+        self.salt = salt
+    }
+}
+
+public enum RawUIDv4 {
+    /// `metadata = (env << 6) | (1 << 5) | (scope << 4) | (type << 2)`.
+    public static func metadataByte(scope: IdentityScope, type: IdentityType, environment: IdentityEnvironment) -> UInt8 {
+        environment.rawValue << 6 | 1 << 5 | identityPrefix(scope: scope, type: type)
+    }
+
+    /// `metadata(1) ‖ kid3(3) ‖ iv(12) ‖ AES-CTR(L16)(16) ‖ checksum(1)`; nil if the key is unusable.
+    public static func make(
+        firstLevelHash flh: [UInt8], material: SaltKeyMaterial,
+        scope: IdentityScope, type: IdentityType, environment: IdentityEnvironment
+    ) -> [UInt8]? {
+        make(firstLevelHash: flh, material: material,
+             metadata: metadataByte(scope: scope, type: type, environment: environment))
+    }
+
+    public static func make(firstLevelHash flh: [UInt8], material: SaltKeyMaterial, metadata: UInt8) -> [UInt8]? {
+        guard flh.count >= 16, let key = SymmetricKey.aes(material.key) else { return nil }
+        let keyID = UInt32(bitPattern: material.id)
+        let kid3 = [UInt8(truncatingIfNeeded: keyID >> 16), UInt8(truncatingIfNeeded: keyID >> 8), UInt8(truncatingIfNeeded: keyID)]
+        let last16 = flh.suffix(16)
+
+        var ivHasher = SHA256()
+        ivHasher.update(data: material.salt)
+        ivHasher.update(data: Array(last16))
+        ivHasher.update(data: [metadata] + kid3)
+        let iv = Array(ivHasher.finalize().prefix(12))
+
+        guard let nonce = try? AES._CTR.Nonce(nonceBytes: iv + [0, 0, 0, 0]),
+              let encrypted = try? AES._CTR.encrypt(Array(last16), using: key, nonce: nonce)
+        else { return nil }
+
+        var uid = [metadata] + kid3 + iv + Array(encrypted)
+        uid.append(uid.reduce(0, ^))
+        return uid
+    }
+}

@@ -1,0 +1,48 @@
+import Crypto
+
+/// What a caller may send to identify a user: a raw email or phone, or the SHA-256 of either.
+public enum IdentityInputKind: Sendable, CaseIterable {
+    case email, emailHash, phone, phoneHash
+
+    public var fieldName: String {
+        switch self {
+        case .email: "email"
+        case .emailHash: "email_hash"
+        case .phone: "phone"
+        case .phoneHash: "phone_hash"
+        }
+    }
+
+    public var type: IdentityType {
+        switch self {
+        case .email, .emailHash: .email
+        case .phone, .phoneHash: .phone
+        }
+    }
+}
+
+/// A validated identity: its type and the 32-byte identity hash `H` of PROTOCOL.md 3.4.
+public struct IdentityHash: Sendable, Equatable {
+    public let type: IdentityType
+    public let bytes: [UInt8]
+
+    public init(type: IdentityType, bytes: [UInt8]) {
+        self.type = type
+        self.bytes = bytes
+    }
+
+    /// Normalizes/validates `value` as the reference does; nil means "Invalid Identifier".
+    public init?(kind: IdentityInputKind, value: String) {
+        switch kind {
+        case .email:
+            guard let normalized = EmailNormalizer.normalize(value) else { return nil }
+            self.init(type: .email, bytes: Array(SHA256.hash(data: Array(normalized.utf8))))
+        case .phone:
+            guard PhoneValidator.isValid(value) else { return nil }
+            self.init(type: .phone, bytes: Array(SHA256.hash(data: Array(value.utf8))))
+        case .emailHash, .phoneHash:
+            guard let hash = HashedInput.decode(value) else { return nil }
+            self.init(type: kind.type, bytes: hash)
+        }
+    }
+}

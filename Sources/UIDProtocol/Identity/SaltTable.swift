@@ -1,0 +1,139 @@
+/// The rotating salt buckets and first-level salt, laid out flat so that a million buckets cost a
+/// few arrays rather than a million small heap objects.
+public struct SaltTable: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var id: Int64
+        public var lastUpdatedMillis: Int64
+        public var refreshFromMillis: Int64
+        public var currentSalt: [UInt8]?
+        public var previousSalt: [UInt8]?
+        public var currentKey: SaltKeyMaterial?
+        public var previousKey: SaltKeyMaterial?
+
+        public init(
+            id: Int64, lastUpdatedMillis: Int64, refreshFromMillis: Int64,
+            currentSalt: [UInt8]?, previousSalt: [UInt8]? = nil,
+            currentKey: SaltKeyMaterial? = nil, previousKey: SaltKeyMaterial? = nil
+        ) {
+            self.id = id
+            self.lastUpdatedMillis = lastUpdatedMillis
+            self.refreshFromMillis = refreshFromMillis
+            self.currentSalt = currentSalt
+            self.previousSalt = previousSalt
+            self.currentKey = currentKey
+            self.previousKey = previousKey
+        }
+    }
+
+    /// A slice of `pool`; length 0 means "no salt" (the reference treats blank as absent).
+    private struct PoolRange: Sendable {
+        var start: UInt32
+        var length: UInt16
+    }
+
+    public let firstLevelSalt: [UInt8]
+    public let idPrefix: String
+    public let idSecret: String
+
+    private var ids: [Int64] = []
+    private var lastUpdated: [Int64] = []
+    private var refreshFrom: [Int64] = []
+    private var current: [PoolRange] = []
+    private var previous: [PoolRange] = []
+    private var pool: [UInt8] = []
+    /// Buckets carrying v4 key material are the exception, so they live in a side table.
+    private var keyMaterial: [Int32: (current: SaltKeyMaterial?, previous: SaltKeyMaterial?)] = [:]
+
+    public init(firstLevelSalt: [UInt8], idPrefix: String, idSecret: String, expectedCount: Int = 0) {
+        self.firstLevelSalt = firstLevelSalt
+        self.idPrefix = idPrefix
+        self.idSecret = idSecret
+        ids.reserveCapacity(expectedCount)
+        lastUpdated.reserveCapacity(expectedCount)
+        refreshFrom.reserveCapacity(expectedCount)
+        current.reserveCapacity(expectedCount)
+        previous.reserveCapacity(expectedCount)
+        pool.reserveCapacity(expectedCount * 44)
+    }
+
+    public var count: Int { ids.count }
+
+    public mutating func append(_ entry: Entry) {
+        let position = Int32(ids.count)
+        ids.append(entry.id)
+        lastUpdated.append(entry.lastUpdatedMillis)
+        refreshFrom.append(entry.refreshFromMillis)
+        current.append(store(entry.currentSalt))
+        previous.append(store(entry.previousSalt))
+        if entry.currentKey != nil || entry.previousKey != nil {
+            keyMaterial[position] = (entry.currentKey, entry.previousKey)
+        }
+    }
+
+    private mutating func store(_ salt: [UInt8]?) -> PoolRange {
+        guard let salt, !salt.isEmpty, salt.count <= Int(UInt16.max) else { return PoolRange(start: 0, length: 0) }
+        let range = PoolRange(start: UInt32(pool.count), length: UInt16(salt.count))
+        pool.append(contentsOf: salt)
+        return range
+    }
+
+    private func salt(_ range: PoolRange) -> [UInt8]? {
+        range.length == 0 ? nil : Array(pool[Int(range.start)..<Int(range.start) + Int(range.length)])
+    }
+
+    public subscript(position: Int) -> Entry {
+        let material = keyMaterial[Int32(position)]
+        return Entry(
+            id: ids[position], lastUpdatedMillis: lastUpdated[position], refreshFromMillis: refreshFrom[position],
+            currentSalt: salt(current[position]), previousSalt: salt(previous[position]),
+            currentKey: material?.current, previousKey: material?.previous
+        )
+    }
+
+    public func bucketIndex(firstLevelHash flh: [UInt8]) -> Int {
+        HashChain.bucketIndex(firstLevelHash: flh, bucketCount: count)
+    }
+}
+
+/// Everything that shapes a raw UID besides the FLH and the bucket.
+public struct RawUIDOptions: Sendable, Equatable {
+    public var scope: IdentityScope
+    public var identityV3: Bool
+    public var environment: IdentityEnvironment
+
+    public init(scope: IdentityScope, identityV3: Bool, environment: IdentityEnvironment) {
+        self.scope = scope
+        self.identityV3 = identityV3
+        self.environment = environment
+    }
+}
+
+extension SaltTable.Entry {
+    /// The current raw UID: salt-based (v2/v3) when a current salt exists, otherwise v4.
+    public func currentRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
+        rawUID(salt: currentSalt, material: currentKey, flh: flh, type: type, options: options)
+    }
+
+    /// The previous raw UID, only within 90 days of the bucket's rotation (PROTOCOL.md 3.5).
+    public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
+        guard (asOfMillis - lastUpdatedMillis) / 86_400_000 < 90 else { return nil }
+        return rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
+    }
+
+    private func rawUID(salt: [UInt8]?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
+        if let salt {
+            return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
+        }
+        if let material, !material.key.isEmpty {
+            return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+        }
+        return nil
+    }
+
+    /// `refresh_from` of identity map v3: the bucket's own if still ahead, else the next UTC midnight.
+    public func refreshFrom(asOfMillis: Int64) -> Int64 {
+        if refreshFromMillis >= asOfMillis { return refreshFromMillis }
+        let day: Int64 = 86_400_000
+        return (asOfMillis / day + 1) * day
+    }
+}

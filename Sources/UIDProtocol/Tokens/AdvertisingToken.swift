@@ -1,0 +1,197 @@
+import Crypto
+import Foundation
+
+/// The advertising token: what publishers put in the bid stream and DSPs decrypt.
+public struct AdvertisingToken: Sendable, Equatable {
+    public var version: TokenVersion
+    public var scope: IdentityScope
+    public var type: IdentityType
+    public var expiresMillis: Int64
+    public var createdMillis: Int64
+    public var operatorIdentity: OperatorIdentity
+    public var publisher: PublisherIdentity
+    public var privacyBits: PrivacyBits
+    public var establishedMillis: Int64
+    public var refreshedMillis: Int64
+    public var rawUID: [UInt8]
+    /// Set when decoded: which keys protected the layers.
+    public var masterKeyID: Int32 = 0
+    public var siteKeyID: Int32 = 0
+
+    public init(
+        version: TokenVersion = .v4, scope: IdentityScope, type: IdentityType,
+        expiresMillis: Int64, createdMillis: Int64, operatorIdentity: OperatorIdentity = .service,
+        publisher: PublisherIdentity, privacyBits: PrivacyBits, establishedMillis: Int64,
+        refreshedMillis: Int64, rawUID: [UInt8]
+    ) {
+        self.version = version
+        self.scope = scope
+        self.type = type
+        self.expiresMillis = expiresMillis
+        self.createdMillis = createdMillis
+        self.operatorIdentity = operatorIdentity
+        self.publisher = publisher
+        self.privacyBits = privacyBits
+        self.establishedMillis = establishedMillis
+        self.refreshedMillis = refreshedMillis
+        self.rawUID = rawUID
+    }
+}
+
+extension AdvertisingToken {
+    /// Encodes as V4 (base64url, no padding): the only format the operator emits.
+    public func encodeV4(masterKey: KeysetKey, siteKey: KeysetKey) -> String {
+        Base64.encode(encodeBinary(version: .v4, masterKey: masterKey, siteKey: siteKey), alphabet: .url)
+    }
+
+    /// The V3/V4 byte layout (PROTOCOL.md 4.2); V3 differs only in its version byte and text encoding.
+    public func encodeBinary(version: TokenVersion, masterKey: KeysetKey, siteKey: KeysetKey) -> [UInt8] {
+        var site = [UInt8]()
+        site.reserveCapacity(36 + rawUID.count)
+        site.appendBigEndian(publisher.siteID)
+        site.appendBigEndian(publisher.publisherID)
+        site.appendBigEndian(publisher.clientKeyID)
+        site.appendBigEndian(privacyBits.rawValue)
+        site.appendBigEndian(establishedMillis)
+        site.appendBigEndian(refreshedMillis)
+        site.append(contentsOf: rawUID)
+
+        var master = [UInt8]()
+        master.reserveCapacity(33 + site.count + AESGCMBox.overhead)
+        master.appendBigEndian(expiresMillis)
+        master.appendBigEndian(createdMillis)
+        master.appendBigEndian(operatorIdentity.siteID)
+        master.append(operatorIdentity.type)
+        master.appendBigEndian(operatorIdentity.version)
+        master.appendBigEndian(operatorIdentity.keyID)
+        master.appendBigEndian(siteKey.id)
+        // Keys were validated as AES keys when the snapshot loaded, so sealing cannot fail.
+        try! AESGCMBox.seal(site, key: siteKey.symmetricKey, appendingTo: &master)
+
+        var token = [UInt8]()
+        token.reserveCapacity(6 + master.count + AESGCMBox.overhead)
+        token.append(tokenIdentityByte(scope: scope, type: type))
+        token.append(version.rawValue)
+        token.appendBigEndian(masterKey.id)
+        try! AESGCMBox.seal(master, key: masterKey.symmetricKey, appendingTo: &token)
+        return token
+    }
+
+    /// Decodes V2, V3 or V4 text with the operator's rules (PROTOCOL.md 4.2): the alphabet is
+    /// chosen from the first four characters, the layout from the header bytes.
+    public static func decode(_ text: String, keys: KeyRing) throws(TokenDecodingError) -> AdvertisingToken {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 4 else { throw .malformed }
+        let urlSafe = utf8.prefix(4).contains { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+        // The header (first 4 characters = 3 bytes) decides the layout and the alphabet.
+        guard let head = decodeText(Array(utf8.prefix(4)), url: urlSafe) else { throw .malformed }
+        if head[0] == TokenVersion.v2.rawValue {
+            guard let bytes = decodeText(utf8, url: urlSafe) else { throw .malformed }
+            return try decodeV2(bytes, keys: keys)
+        }
+        switch head[1] {
+        case TokenVersion.v3.rawValue:
+            guard let bytes = decodeText(utf8, url: false) else { throw .malformed }
+            return try decodeV3V4(bytes, version: .v3, keys: keys)
+        case TokenVersion.v4.rawValue:
+            guard let bytes = decodeText(utf8, url: true) else { throw .malformed }
+            return try decodeV3V4(bytes, version: .v4, keys: keys)
+        default:
+            throw .unknownVersion
+        }
+    }
+
+    private static func decodeText(_ utf8: [UInt8], url: Bool) -> [UInt8]? {
+        utf8.withUnsafeBufferPointer { Base64.decode(utf8: $0, alphabet: url ? .url : .standard) }
+    }
+
+    static func decodeV3V4(_ bytes: [UInt8], version: TokenVersion, keys: KeyRing) throws(TokenDecodingError) -> AdvertisingToken {
+        var reader = ByteReader(bytes)
+        guard let identityByte = reader.readInteger(as: UInt8.self),
+              reader.readInteger(as: UInt8.self) != nil,
+              let masterKeyID = reader.readInteger(as: Int32.self)
+        else { throw .malformed }
+        guard let masterKey = keys.key(id: masterKeyID) else { throw .unknownKey(masterKeyID) }
+        guard let masterPlain = try? AESGCMBox.open(reader.readRest(), key: masterKey.symmetricKey) else {
+            throw .decryptionFailed
+        }
+        var master = ByteReader(Array(masterPlain))
+        guard let expires = master.readInteger(as: Int64.self),
+              let created = master.readInteger(as: Int64.self),
+              let operatorSite = master.readInteger(as: Int32.self),
+              let operatorType = master.readInteger(as: UInt8.self),
+              let operatorVersion = master.readInteger(as: Int32.self),
+              let operatorKeyID = master.readInteger(as: Int32.self),
+              let siteKeyID = master.readInteger(as: Int32.self)
+        else { throw .malformed }
+        guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
+        guard let sitePlain = try? AESGCMBox.open(master.readRest(), key: siteKey.symmetricKey) else {
+            throw .decryptionFailed
+        }
+        var site = ByteReader(Array(sitePlain))
+        guard let siteID = site.readInteger(as: Int32.self),
+              let publisherID = site.readInteger(as: Int64.self),
+              let clientKeyID = site.readInteger(as: Int32.self),
+              let privacy = site.readInteger(as: Int32.self),
+              let established = site.readInteger(as: Int64.self),
+              let refreshed = site.readInteger(as: Int64.self)
+        else { throw .malformed }
+        let rawUID = Array(site.readRest())
+        guard rawUID.count == 32 || rawUID.count == 33 else { throw .malformed }
+
+        let tokenScope = IdentityScope(rawValue: (identityByte & 0x10) >> 4)!
+        guard let tokenType = IdentityType(rawValue: (identityByte & 0x0C) >> 2) else { throw .scopeOrTypeMismatch }
+        var scope = IdentityScope.uid2
+        var type = IdentityType.email
+        if rawUID.count == 33 {
+            // v3/v4 raw UIDs carry their own scope/type, which must agree with the header.
+            scope = IdentityScope(rawValue: (rawUID[0] & 0x10) >> 4)!
+            guard let uidType = IdentityType(rawValue: (rawUID[0] & 0x0C) >> 2) else { throw .scopeOrTypeMismatch }
+            type = uidType
+            guard scope == tokenScope, type == tokenType else { throw .scopeOrTypeMismatch }
+        }
+
+        var token = AdvertisingToken(
+            version: version, scope: scope, type: type, expiresMillis: expires, createdMillis: created,
+            operatorIdentity: OperatorIdentity(siteID: operatorSite, type: operatorType, version: operatorVersion, keyID: operatorKeyID),
+            publisher: PublisherIdentity(siteID: siteID, publisherID: publisherID, clientKeyID: clientKeyID),
+            privacyBits: PrivacyBits(rawValue: privacy), establishedMillis: established,
+            refreshedMillis: refreshed, rawUID: rawUID
+        )
+        token.masterKeyID = masterKeyID
+        token.siteKeyID = siteKeyID
+        return token
+    }
+
+    /// Legacy V2 (AES-CBC, standard base64), decoded as UID2/email.
+    static func decodeV2(_ bytes: [UInt8], keys: KeyRing) throws(TokenDecodingError) -> AdvertisingToken {
+        var reader = ByteReader(bytes)
+        guard reader.readInteger(as: UInt8.self) != nil, let masterKeyID = reader.readInteger(as: Int32.self) else {
+            throw .malformed
+        }
+        guard let masterKey = keys.key(id: masterKeyID) else { throw .unknownKey(masterKeyID) }
+        guard let masterPlain = AESCBCLegacy.open(reader.readRest(), key: masterKey.symmetricKey) else { throw .decryptionFailed }
+        var master = ByteReader(masterPlain)
+        guard let expires = master.readInteger(as: Int64.self), let siteKeyID = master.readInteger(as: Int32.self) else {
+            throw .malformed
+        }
+        guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
+        guard let sitePlain = AESCBCLegacy.open(master.readRest(), key: siteKey.symmetricKey) else { throw .decryptionFailed }
+        var site = ByteReader(sitePlain)
+        guard let siteID = site.readInteger(as: Int32.self),
+              let length = site.readInteger(as: Int32.self),
+              let uidText = site.readBytes(Int(length)),
+              let rawUID = Base64.decode(String(decoding: uidText, as: UTF8.self)),
+              let privacy = site.readInteger(as: Int32.self),
+              let established = site.readInteger(as: Int64.self)
+        else { throw .malformed }
+        var token = AdvertisingToken(
+            version: .v2, scope: .uid2, type: .email, expiresMillis: expires, createdMillis: 0,
+            publisher: PublisherIdentity(siteID: siteID), privacyBits: PrivacyBits(rawValue: privacy),
+            establishedMillis: established, refreshedMillis: 0, rawUID: rawUID
+        )
+        token.masterKeyID = masterKeyID
+        token.siteKeyID = siteKeyID
+        return token
+    }
+}

@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+
+/// The 388-character string handed to clients as `refresh_token`: the V3 refresh token and a fresh
+/// `refresh_response_key`, sealed under the refresh key (PROTOCOL.md 4.6). The response to a
+/// refresh is encrypted with the key inside, so only the holder of the envelope can read it.
+public enum RefreshEnvelope {
+    public static let textLength = 388
+
+    public enum Failure: Error, Sendable, Equatable {
+        case notBase64
+        case unknownKey(Int32)
+        case decryptionFailed
+        case invalidPayload
+    }
+
+    public struct Contents: Sendable, Equatable {
+        public var refreshToken: String
+        public var responseKey: [UInt8]
+    }
+
+    /// Returns the envelope text and the base64 `refresh_response_key`.
+    public static func seal(refreshToken: String, responseKey: [UInt8], scope: IdentityScope, refreshKey: KeysetKey) -> String {
+        let keyText = Base64.encode(responseKey)
+        // Both values are base64 (no characters needing escapes), so the compact JSON is exact.
+        let json = #"{"refresh_response_key":""# + keyText + #"","refresh_token":""# + refreshToken + #""}"#
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(5 + json.utf8.count + AESGCMBox.overhead)
+        bytes.append(scope.rawValue << 4)
+        bytes.appendBigEndian(refreshKey.id)
+        try! AESGCMBox.seal(Array(json.utf8), key: refreshKey.symmetricKey, appendingTo: &bytes)
+        return Base64.encode(bytes)
+    }
+
+    public static func open(_ text: String, keys: KeyRing) throws(Failure) -> Contents {
+        guard let bytes = Base64.decode(text), bytes.count >= 5 else { throw .notBase64 }
+        var reader = ByteReader(bytes)
+        _ = reader.readInteger(as: UInt8.self)  // the scope byte is not checked, as in the reference
+        let keyID = reader.readInteger(as: Int32.self)!
+        guard let key = keys.key(id: keyID) else { throw .unknownKey(keyID) }
+        guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
+        struct Payload: Decodable {
+            let refresh_response_key: String
+            let refresh_token: String
+        }
+        guard let payload = try? JSONDecoder().decode(Payload.self, from: plain),
+              let responseKey = Base64.decode(payload.refresh_response_key),
+              SymmetricKey.aes(responseKey) != nil
+        else { throw .invalidPayload }
+        return Contents(refreshToken: payload.refresh_token, responseKey: responseKey)
+    }
+}

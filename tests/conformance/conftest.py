@@ -1,0 +1,58 @@
+"""Fixtures: one operator per scope (session-scoped), plus a short-lived-token operator for expiry tests.
+
+Run:  UID_OPERATOR_BIN=/work/main/.build/debug/uid-operator pytest tests/conformance
+"""
+
+import socket
+
+import pytest
+from uid2_client import Uid2PublisherClient
+
+from operator_proc import Operator, launch
+from wire import sdk_key_collection
+
+socket.setdefaulttimeout(60)  # the SDK's urlopen calls have no timeout of their own
+
+# (scope, identity_v3, lifetimes): UID2 runs with the default lifetimes and raw UID v2; EUID runs like EUID
+# production (raw UID v3) with explicit, distinct lifetimes so swapped or ignored flags show up.
+SERVER_CONFIGS = {
+    "uid2": ("uid2", False, (86400, 2592000, 3600)),
+    "euid-v3": ("euid", True, (7200, 172800, 1800)),
+}
+SHORT_LIFETIMES = (2, 3, 1)  # identity, refresh, refresh_from (seconds)
+
+
+@pytest.fixture(scope="session", params=list(SERVER_CONFIGS), ids=list(SERVER_CONFIGS))
+def operator(request, tmp_path_factory) -> Operator:
+    scope, v3, lifetimes = SERVER_CONFIGS[request.param]
+    op = launch(tmp_path_factory.mktemp(f"op-{request.param}"), scope, v3, lifetimes)
+    yield op
+    op.stop()
+
+
+@pytest.fixture(scope="session")
+def short_operator(tmp_path_factory) -> Operator:
+    op = launch(tmp_path_factory.mktemp("op-short"), "uid2", False, SHORT_LIFETIMES, extra_clients=False)
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def publisher(operator) -> Uid2PublisherClient:
+    """The SDK's publisher client (the SDK has one class for UID2 and EUID; the base URL decides)."""
+    return Uid2PublisherClient(operator.base_url, operator.dev.api_key, operator.dev.secret_b64)
+
+
+@pytest.fixture
+def keys(operator):
+    return sdk_key_collection(operator.db_path, operator.scope, operator.dev.site_id)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Operator):
+                report.sections.append((f"server log tail ({value.scope}, port {value.port})", value.log_tail()))
