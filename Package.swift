@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "uid-operator",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "uid-operator", targets: ["UIDOperatorCLI"]),
         .library(name: "UIDProtocol", targets: ["UIDProtocol"]),
@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Layer 1: pure protocol code. No I/O; depends only on swift-crypto.
@@ -30,7 +31,7 @@ let package = Package(
         // Layer 2: use cases over an immutable in-memory snapshot. No HTTP, no database.
         .target(
             name: "UIDOperatorCore",
-            dependencies: ["UIDProtocol"]
+            dependencies: ["UIDProtocol", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Layer 3: durable state.
         .target(
@@ -48,6 +49,7 @@ let package = Package(
                 "UIDOperatorCore",
                 "UIDStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

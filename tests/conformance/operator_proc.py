@@ -189,7 +189,7 @@ def launch(tmp: Path, scope: str, identity_v3: bool = False, lifetimes=DEFAULT_L
         pytest.fail(f"{creds_path} was not written by init or serve", pytrace=False)
     op.dev = Client.from_json(json.loads(creds_path.read_text()))
     if extra_clients:
-        base = ["client", "create", "--data-dir", str(op.data_dir), "--json"]
+        base = ["client", "create", "--data-dir", str(op.data_dir), "--scope", scope, "--json"]
         try:
             op.mapper = Client.from_json(run_cli_json(binary, *base, "--site-id", str(op.dev.site_id),
                                                       "--roles", "MAPPER"))

@@ -6,7 +6,7 @@ only read fields the SDK does not expose (privacy bits, refreshed time, key ids)
 
 import base64
 import datetime as dt
-import http.client
+import http.client as httpclient
 import json
 import os
 import sqlite3
@@ -89,7 +89,7 @@ def bearer(api_key: str) -> dict:
 
 def post_large(host: str, port: int, path: str, body: bytes, headers: dict) -> Response:
     """POST that tolerates the server answering (e.g. 413) before the whole body is sent."""
-    conn = http.client.HTTPConnection(host, port, timeout=60)
+    conn = httpclient.HTTPConnection(host, port, timeout=60)
     try:
         conn.putrequest("POST", path)
         for k, v in {**headers, "Content-Length": str(len(body))}.items():

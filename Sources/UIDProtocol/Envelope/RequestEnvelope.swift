@@ -127,7 +127,8 @@ public enum ResponseEnvelope {
     }
 
     /// Refresh answers carry no timestamp or nonce: the JSON is sealed with the response key alone.
-    public static func sealRefresh(json: [UInt8], responseKey: SymmetricKey) -> [UInt8] {
-        try! AESGCMBox.seal(json, key: responseKey)
+    public static func sealRefresh(json: [UInt8], responseKey: [UInt8]) -> [UInt8] {
+        // The key came out of a refresh envelope, where it was checked to be a valid AES key.
+        try! AESGCMBox.seal(json, key: SymmetricKey(data: responseKey))
     }
 }

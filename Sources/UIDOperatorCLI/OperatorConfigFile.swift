@@ -1,0 +1,50 @@
+import Foundation
+import UIDOperatorCore
+import UIDProtocol
+
+/// The operator's JSON configuration file. Keys follow the reference's config names so existing
+/// settings carry over; every key is optional and flags win over the file.
+struct OperatorConfigFile: Decodable {
+    var identityScope: String?
+    var identityV3: Bool?
+    var identityEnvironment: String?
+    var identityTokenExpiresAfterSeconds: Int64?
+    var refreshTokenExpiresAfterSeconds: Int64?
+    var refreshIdentityTokenAfterSeconds: Int64?
+    var enablePhoneSupport: Bool?
+    var tcfVendorId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case identityScope = "identity_scope"
+        case identityV3 = "identity_v3"
+        case identityEnvironment = "identity_environment"
+        case identityTokenExpiresAfterSeconds = "identity_token_expires_after_seconds"
+        case refreshTokenExpiresAfterSeconds = "refresh_token_expires_after_seconds"
+        case refreshIdentityTokenAfterSeconds = "refresh_identity_token_after_seconds"
+        case enablePhoneSupport = "enable_phone_support"
+        case tcfVendorId = "tcf_vendor_id"
+    }
+
+    static func load(path: String) throws -> OperatorConfigFile {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            return try JSONDecoder().decode(OperatorConfigFile.self, from: data)
+        } catch {
+            throw CommandFailure("\(path) is not a valid operator configuration: \(error)")
+        }
+    }
+
+    func scope() throws -> IdentityScope? {
+        guard let identityScope else { return nil }
+        guard let scope = IdentityScope(name: identityScope) else { throw CommandFailure("identity_scope must be uid2 or euid") }
+        return scope
+    }
+
+    func environment() throws -> IdentityEnvironment? {
+        guard let identityEnvironment else { return nil }
+        guard let environment = IdentityEnvironment(name: identityEnvironment) else {
+            throw CommandFailure("identity_environment must be test, integ or prod")
+        }
+        return environment
+    }
+}

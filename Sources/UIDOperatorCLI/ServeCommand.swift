@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import UIDOperatorCore
+import UIDProtocol
+import UIDServer
+import UIDStore
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the operator's HTTP API.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port = 8080
+
+    @Option(help: "Identity environment written into v4 raw UIDs and API keys.")
+    var identityEnvironment: IdentityEnvironment?
+
+    @Flag(help: "Issue v3 raw UIDs (33 bytes, scope/type prefix) instead of v2.")
+    var identityV3 = false
+
+    @Option(help: "Advertising token lifetime in seconds (default 86400).")
+    var identityTokenExpiresAfterSeconds: Int64?
+
+    @Option(help: "Refresh token lifetime in seconds (default 2592000).")
+    var refreshTokenExpiresAfterSeconds: Int64?
+
+    @Option(help: "Seconds after which clients should refresh (default 3600).")
+    var refreshIdentityTokenAfterSeconds: Int64?
+
+    func run() async throws {
+        let file = try store.loadConfig()
+        var config = OperatorConfig()
+        config.scope = try store.scope ?? file.scope() ?? .uid2
+        config.environment = try identityEnvironment ?? file.environment() ?? .test
+        config.identityV3 = identityV3 || (file.identityV3 ?? false)
+        config.phoneSupport = file.enablePhoneSupport ?? true
+        config.tcfVendorID = file.tcfVendorId ?? 21
+        let defaults = TokenLifetimes.privateOperatorDefaults
+        config.lifetimes = TokenLifetimes(
+            identityTokenExpiresAfterSeconds: identityTokenExpiresAfterSeconds ?? file.identityTokenExpiresAfterSeconds ?? defaults.identityTokenExpiresAfterSeconds,
+            refreshTokenExpiresAfterSeconds: refreshTokenExpiresAfterSeconds ?? file.refreshTokenExpiresAfterSeconds ?? defaults.refreshTokenExpiresAfterSeconds,
+            refreshIdentityTokenAfterSeconds: refreshIdentityTokenAfterSeconds ?? file.refreshIdentityTokenAfterSeconds ?? defaults.refreshIdentityTokenAfterSeconds
+        )
+        do {
+            try config.lifetimes.validate()
+        } catch {
+            throw ValidationError("Invalid token lifetimes: \(error.description)")
+        }
+
+        var logger = Logger(label: "uid-operator")
+        logger.logLevel = .info
+        let directory = try store.open(scope: config.scope, environment: config.environment)
+        let started = Date()
+        let snapshot = try OperatorSnapshot(config: config, contents: directory.store.loadContents())
+        logger.info("Loaded store", metadata: [
+            "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
+            "optouts": "\(snapshot.optOuts.count)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
+        ])
+        let holder = SnapshotHolder(snapshot)
+        let app = OperatorServer.makeApplication(
+            holder: holder, host: host, port: port, logger: logger,
+            onServerRunning: { [host, config] port in
+                say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
+            }
+        )
+        try await app.runService()
+    }
+}

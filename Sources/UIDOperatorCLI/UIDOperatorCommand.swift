@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct UIDOperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "uid-operator",
+        abstract: "A UID2/EUID identity token operator.",
+        subcommands: [ServeCommand.self, ClientCommand.self, IdentityCommand.self]
+    )
+}

@@ -1,0 +1,72 @@
+import UIDProtocol
+
+/// Token lifetimes in seconds, with the reference's ordering rule
+/// `refresh_from ≤ identity_expires ≤ refresh_expires` checked when they are set.
+public struct TokenLifetimes: Sendable, Equatable, Codable {
+    public var identityTokenExpiresAfterSeconds: Int64
+    public var refreshTokenExpiresAfterSeconds: Int64
+    public var refreshIdentityTokenAfterSeconds: Int64
+
+    /// The reference's private-operator defaults: 1 day, 30 days, 1 hour.
+    public static let privateOperatorDefaults = TokenLifetimes(
+        identityTokenExpiresAfterSeconds: 86_400, refreshTokenExpiresAfterSeconds: 2_592_000, refreshIdentityTokenAfterSeconds: 3_600
+    )
+
+    public init(identityTokenExpiresAfterSeconds: Int64, refreshTokenExpiresAfterSeconds: Int64, refreshIdentityTokenAfterSeconds: Int64) {
+        self.identityTokenExpiresAfterSeconds = identityTokenExpiresAfterSeconds
+        self.refreshTokenExpiresAfterSeconds = refreshTokenExpiresAfterSeconds
+        self.refreshIdentityTokenAfterSeconds = refreshIdentityTokenAfterSeconds
+    }
+
+    public struct OrderingViolation: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    public func validate() throws(OrderingViolation) {
+        guard refreshIdentityTokenAfterSeconds > 0 else {
+            throw OrderingViolation(description: "refresh_identity_token_after_seconds must be positive")
+        }
+        guard refreshIdentityTokenAfterSeconds <= identityTokenExpiresAfterSeconds else {
+            throw OrderingViolation(description: "refresh_identity_token_after_seconds (\(refreshIdentityTokenAfterSeconds)) must not exceed identity_token_expires_after_seconds (\(identityTokenExpiresAfterSeconds))")
+        }
+        guard identityTokenExpiresAfterSeconds <= refreshTokenExpiresAfterSeconds else {
+            throw OrderingViolation(description: "identity_token_expires_after_seconds (\(identityTokenExpiresAfterSeconds)) must not exceed refresh_token_expires_after_seconds (\(refreshTokenExpiresAfterSeconds))")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case identityTokenExpiresAfterSeconds = "identity_token_expires_after_seconds"
+        case refreshTokenExpiresAfterSeconds = "refresh_token_expires_after_seconds"
+        case refreshIdentityTokenAfterSeconds = "refresh_identity_token_after_seconds"
+    }
+}
+
+/// How this operator behaves: which ecosystem it serves and how it issues identities.
+public struct OperatorConfig: Sendable, Equatable {
+    public var scope: IdentityScope
+    public var identityV3: Bool
+    public var environment: IdentityEnvironment
+    public var lifetimes: TokenLifetimes
+    public var clockWindow: RequestEnvelope.ClockWindow
+    public var phoneSupport: Bool
+    /// IAB TCF vendor id whose consent EUID generate requires.
+    public var tcfVendorID: Int
+
+    public init(
+        scope: IdentityScope = .uid2, identityV3: Bool = false, environment: IdentityEnvironment = .test,
+        lifetimes: TokenLifetimes = .privateOperatorDefaults, clockWindow: RequestEnvelope.ClockWindow = .reference,
+        phoneSupport: Bool = true, tcfVendorID: Int = 21
+    ) {
+        self.scope = scope
+        self.identityV3 = identityV3
+        self.environment = environment
+        self.lifetimes = lifetimes
+        self.clockWindow = clockWindow
+        self.phoneSupport = phoneSupport
+        self.tcfVendorID = tcfVendorID
+    }
+
+    public var rawUIDOptions: RawUIDOptions {
+        RawUIDOptions(scope: scope, identityV3: identityV3, environment: environment)
+    }
+}

@@ -1,0 +1,89 @@
+import UIDProtocol
+
+/// A client's credentials as shown once to the person who created it.
+public struct ClientCredentials: Sendable, Codable, Equatable {
+    public var keyID: String
+    public var apiKey: String
+    public var secret: String
+    public var siteID: Int32
+    public var roles: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case keyID = "key_id", apiKey = "api_key", secret, siteID = "site_id", roles
+    }
+}
+
+/// What an operator needs on its first start, generated fresh: master, refresh and fallback
+/// publisher keysets, a site with its own keyset, a client holding every role, a first-level salt
+/// and a full table of rotating salt buckets.
+public enum InitialDataset {
+    public static let bucketCount = 1 << 20
+    public static let defaultSiteID: Int32 = 999
+    /// Keys live this long until scheduled rotation replaces them.
+    public static let keyLifetimeSeconds: Int64 = 10 * 365 * 86_400
+
+    public static func generate(
+        scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64, bucketCount: Int = bucketCount
+    ) -> (contents: StoreContents, credentials: ClientCredentials) {
+        let now = nowMillis / 1000
+        let site = Site(id: defaultSiteID, name: "Default site", createdSeconds: now)
+        let keysets = [
+            Keyset(id: Keyset.masterKeysetID, siteID: Keyset.masterSiteID, name: "Master keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
+            Keyset(id: Keyset.refreshKeysetID, siteID: Keyset.refreshSiteID, name: "Refresh keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
+            Keyset(id: Keyset.fallbackPublisherKeysetID, siteID: Keyset.fallbackPublisherSiteID, name: "Fallback publisher keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
+            Keyset(id: 3, siteID: site.id, name: "Default site keyset", allowedSites: [], createdSeconds: now, enabled: true, isDefault: true),
+        ]
+        let keys = keysets.enumerated().map { index, keyset in
+            KeysetKey(id: Int32(index + 1), keysetID: keyset.id, createdSeconds: now, activatesSeconds: now,
+                      expiresSeconds: now + keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
+        }
+        let (client, credentials) = newClient(
+            scope: scope, environment: environment, siteID: site.id, roles: Role.clientRoles, name: "Default client", nowSeconds: now
+        )
+        let contents = StoreContents(
+            sites: [site], clients: [client], keysets: keysets, keys: keys,
+            salts: newSaltTable(count: bucketCount, nowMillis: nowMillis), optOuts: OptOutIndex()
+        )
+        return (contents, credentials)
+    }
+
+    /// A client with fresh key, salt and secret; the plaintext key exists only in the credentials.
+    public static func newClient(
+        scope: IdentityScope, environment: IdentityEnvironment, siteID: Int32, roles: [Role], name: String, nowSeconds: Int64
+    ) -> (ClientKey, ClientCredentials) {
+        let (apiKey, keyID) = APIKeyHasher.generateKey(scope: scope, environment: environment, siteID: siteID)
+        let salt = APIKeyHasher.randomBytes(32)
+        let secret = APIKeyHasher.randomBytes(32)
+        let client = ClientKey(
+            keyID: keyID, keyHash: APIKeyHasher.hash(key: apiKey, salt: salt), keySalt: salt, secret: secret,
+            name: name, contact: name, siteID: siteID, roles: Set(roles), disabled: false, createdSeconds: nowSeconds
+        )!
+        let credentials = ClientCredentials(
+            keyID: keyID, apiKey: apiKey, secret: Base64.encode(secret), siteID: siteID, roles: roles.map(\.rawValue)
+        )
+        return (client, credentials)
+    }
+
+    /// Salts are base64 of 32 random bytes, as the reference's; buckets next rotate in 30 days.
+    public static func newSaltTable(count: Int, nowMillis: Int64) -> SaltTable {
+        var table = SaltTable(
+            firstLevelSalt: Array(Base64.encode(APIKeyHasher.randomBytes(32)).utf8), idPrefix: "b",
+            idSecret: Base64.encode(APIKeyHasher.randomBytes(32)), expectedCount: count
+        )
+        let day: Int64 = 86_400_000
+        let refreshFrom = (nowMillis / day + 30) * day
+        var generator = SystemRandomNumberGenerator()
+        var random = [UInt8](repeating: 0, count: 32)
+        for index in 0..<count {
+            for word in 0..<4 {
+                let value: UInt64 = generator.next()
+                for byte in 0..<8 { random[word * 8 + byte] = UInt8(truncatingIfNeeded: value >> (byte * 8)) }
+            }
+            table.append(SaltTable.Entry(
+                id: Int64(index + 1), lastUpdatedMillis: nowMillis, refreshFromMillis: refreshFrom,
+                currentSalt: Array(Base64.encode(random).utf8)
+            ))
+        }
+        return table
+    }
+}

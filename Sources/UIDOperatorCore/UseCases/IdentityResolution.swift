@@ -1,0 +1,67 @@
+import UIDProtocol
+
+/// The identity fields of generate/validate requests: exactly one may be given.
+public struct IdentityFields: Sendable, Equatable {
+    public var email: JSONField = .absent
+    public var emailHash: JSONField = .absent
+    public var phone: JSONField = .absent
+    public var phoneHash: JSONField = .absent
+
+    public init(email: JSONField = .absent, emailHash: JSONField = .absent, phone: JSONField = .absent, phoneHash: JSONField = .absent) {
+        self.email = email
+        self.emailHash = emailHash
+        self.phone = phone
+        self.phoneHash = phoneHash
+    }
+
+    /// Picks and validates the single identity, with the reference's messages.
+    public func identityHash(phoneSupport: Bool) -> Result<IdentityHash, OperatorFailure> {
+        var candidates: [(IdentityInputKind, JSONField)] = [(.email, email), (.emailHash, emailHash)]
+        if phoneSupport { candidates += [(.phone, phone), (.phoneHash, phoneHash)] }
+        let provided = candidates.filter { $0.1.isProvided }
+        guard provided.count == 1, let (kind, field) = provided.first else {
+            return .failure(.clientError(phoneSupport
+                ? "Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"
+                : "Required Parameter Missing: exactly one of email or email_hash must be specified"))
+        }
+        guard case .string(let value) = field else {
+            return .failure(.clientError("Invalid Identifier: \(kind.fieldName) must be a JSON string"))
+        }
+        guard let hash = IdentityHash(kind: kind, value: value) else { return .failure(.invalidIdentifier) }
+        return .success(hash)
+    }
+}
+
+/// An identity placed in the salt table: everything needed to mint tokens or map it.
+public struct ResolvedIdentity: Sendable {
+    public let type: IdentityType
+    public let firstLevelHash: [UInt8]
+    public let bucketIndex: Int
+    public let bucket: SaltTable.Entry
+}
+
+extension OperatorSnapshot {
+    public func resolve(_ identity: IdentityHash) -> ResolvedIdentity {
+        resolve(type: identity.type, firstLevelHash: HashChain.firstLevelHash(identityHash: identity.bytes, firstLevelSalt: salts.firstLevelSalt))
+    }
+
+    public func resolve(type: IdentityType, firstLevelHash: [UInt8]) -> ResolvedIdentity {
+        let index = salts.bucketIndex(firstLevelHash: firstLevelHash)
+        return ResolvedIdentity(type: type, firstLevelHash: firstLevelHash, bucketIndex: index, bucket: salts[index])
+    }
+
+    /// The current raw UID; nil only when a bucket has neither salt nor usable key material.
+    public func currentRawUID(_ identity: ResolvedIdentity) -> [UInt8]? {
+        identity.bucket.currentRawUID(firstLevelHash: identity.firstLevelHash, type: identity.type, options: config.rawUIDOptions)
+    }
+
+    /// The reference's opt-out decision (PROTOCOL.md 5.5): test identities first, then any record.
+    public func isOptedOut(type: IdentityType, firstLevelHash: [UInt8], forRefresh: Bool) -> Bool {
+        switch testIdentities.behaviour(type: type, firstLevelHash: firstLevelHash) {
+        case .neverOptedOut: return false
+        case .alwaysOptedOut: return true
+        case .optedOutOnRefresh: return forRefresh
+        case nil: return optOuts.optedOutSince(firstLevelHash: firstLevelHash) != nil
+        }
+    }
+}

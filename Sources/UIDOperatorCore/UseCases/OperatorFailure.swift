@@ -1,0 +1,46 @@
+/// A request that cannot be served, with the reference's status semantics. The server layer turns
+/// the kind into an HTTP code and status string; the message is shown to the caller as is.
+public struct OperatorFailure: Error, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// 400 `client_error`.
+        case clientError
+        /// 400 `invalid_token` (authenticated refresh callers).
+        case invalidToken
+        /// 400 `expired_token` (authenticated refresh callers).
+        case expiredToken
+        /// 400 `error`: what unauthenticated refresh callers get for invalid or expired tokens.
+        case refreshError
+        /// 500 `unknown`: the operator has no key to encrypt with.
+        case noActiveKey
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public static func clientError(_ message: String) -> OperatorFailure { OperatorFailure(.clientError, message) }
+
+    static let noActiveKey = OperatorFailure(.noActiveKey, "No active encryption key available")
+    static let invalidIdentifier = OperatorFailure.clientError("Invalid Identifier")
+}
+
+/// A JSON field as the caller sent it: the reference tells "absent" from "null" in places
+/// (a null `tcf_consent_string` is invalid consent; a null `email` counts as absent).
+public enum JSONField: Sendable, Equatable {
+    case absent
+    case null
+    case string(String)
+    /// Present, but a number, object, array or boolean.
+    case notAString
+
+    public var isProvided: Bool {
+        switch self {
+        case .absent, .null: false
+        case .string, .notAString: true
+        }
+    }
+}

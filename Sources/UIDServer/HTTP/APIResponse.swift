@@ -1,0 +1,98 @@
+import Foundation
+import Hummingbird
+import UIDOperatorCore
+
+/// The operator's plain (never encrypted) answers: errors and the few clear-text successes.
+enum APIResponse {
+    static let maxBodyBytes = 1 << 20
+
+    static func json(_ status: HTTPResponse.Status, _ object: some Encodable) -> Response {
+        let data = (try? JSONCoding.encoder.encode(object)) ?? Data(#"{"status":"unknown"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ statusText: String, _ message: String? = nil) -> Response {
+        json(status, ErrorBody(status: statusText, message: message))
+    }
+
+    static let unauthorized = error(.unauthorized, "unauthorized")
+
+    static func clientError(_ message: String) -> Response { error(.badRequest, "client_error", message) }
+
+    static func failure(_ failure: OperatorFailure) -> Response {
+        switch failure.kind {
+        case .clientError: error(.badRequest, "client_error", failure.message)
+        case .invalidToken: error(.badRequest, "invalid_token", failure.message)
+        case .expiredToken: error(.badRequest, "expired_token", failure.message)
+        case .refreshError: error(.badRequest, "error", failure.message)
+        case .noActiveKey: error(.internalServerError, "unknown", failure.message)
+        }
+    }
+
+    static func plainText(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static let tooLarge = plainText(.contentTooLarge, "Request Entity Too Large")
+
+    struct ErrorBody: Encodable {
+        let status: String
+        let message: String?
+    }
+}
+
+enum JSONCoding {
+    /// Compact, `/` unescaped, as the reference writes JSON.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+}
+
+/// `{"status":"success","body":…}` or a body-less status such as `optout`.
+struct Envelope<Body: Encodable>: Encodable {
+    let status: String
+    let body: Body?
+
+    static func success(_ body: Body) -> Envelope { Envelope(status: "success", body: body) }
+}
+
+struct NoBody: Encodable {}
+
+extension Envelope where Body == NoBody {
+    static func statusOnly(_ status: String) -> Envelope { Envelope(status: status, body: nil) }
+}
+
+/// The token body, in the reference's field order.
+struct TokenBody: Encodable {
+    let advertising_token: String
+    let refresh_token: String
+    let identity_expires: Int64
+    let refresh_expires: Int64
+    let refresh_from: Int64
+    let refresh_response_key: String
+
+    init(_ tokens: IdentityTokens) {
+        advertising_token = tokens.advertisingToken
+        refresh_token = tokens.refreshToken
+        identity_expires = tokens.identityExpiresMillis
+        refresh_expires = tokens.refreshExpiresMillis
+        refresh_from = tokens.refreshFromMillis
+        refresh_response_key = tokens.refreshResponseKey
+    }
+}
+
+extension TokenOutcome {
+    /// The JSON that goes inside the encrypted answer.
+    func responseJSON() throws -> Data {
+        switch self {
+        case .tokens(let tokens): try JSONCoding.encoder.encode(Envelope.success(TokenBody(tokens)))
+        case .optOut: try JSONCoding.encoder.encode(Envelope<NoBody>.statusOnly("optout"))
+        case .insufficientUserConsent: try JSONCoding.encoder.encode(Envelope<NoBody>.statusOnly("insufficient_user_consent"))
+        }
+    }
+}

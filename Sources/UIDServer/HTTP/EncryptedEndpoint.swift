@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import UIDOperatorCore
+import UIDProtocol
+
+/// The frame every authenticated v2 endpoint shares: body limit, API key and role, envelope open,
+/// then the handler's JSON sealed back with the caller's secret and nonce.
+struct EncryptedEndpoint: Sendable {
+    let holder: SnapshotHolder
+    let clock: OperatorClock
+
+    /// What a handler returns: JSON to encrypt, or a plain error response.
+    enum Outcome {
+        case json(Data)
+        case failure(Response)
+    }
+
+    struct Call {
+        let snapshot: OperatorSnapshot
+        let client: ClientKey
+        let envelope: RequestEnvelope
+        let nowMillis: Int64
+    }
+
+    func respond(to request: Request, roles: [Role], handler: (Call) throws -> Outcome) async -> Response {
+        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
+        let snapshot = holder.current
+        guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
+        let now = clock.nowMillis()
+        let envelope: RequestEnvelope
+        switch RequestEnvelope.open(
+            body: body, binary: RequestBody.isBinary(request), secret: client.secretKey,
+            nowMillis: now, window: snapshot.config.clockWindow
+        ) {
+        case .success(let opened): envelope = opened
+        case .failure(let error): return APIResponse.clientError(error.message(scope: snapshot.config.scope))
+        }
+        let outcome: Outcome
+        do {
+            outcome = try handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
+        } catch {
+            return APIResponse.error(.internalServerError, "unknown", "Unexpected error")
+        }
+        switch outcome {
+        case .failure(let response):
+            return response
+        case .json(let json):
+            let sealed = ResponseEnvelope.seal(json: Array(json), nonce: envelope.nonce, secret: client.secretKey, nowMillis: now)
+            return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
+        }
+    }
+}
+
+enum RequestBody {
+    /// The raw bytes whatever the Content-Type (the Python SDK posts base64 as form data, and `+`
+    /// must never become a space); nil when over the 1 MiB limit.
+    static func read(_ request: Request) async -> [UInt8]? {
+        do {
+            var buffer = try await request.body.collect(upTo: APIResponse.maxBodyBytes)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            return nil
+        }
+    }
+
+    /// Only an exact `application/octet-stream` (no parameters) selects binary framing.
+    static func isBinary(_ request: Request) -> Bool {
+        request.headers[.contentType]?.lowercased() == "application/octet-stream"
+    }
+
+    static func encryptedResponse(_ sealed: [UInt8], binary: Bool) -> Response {
+        if binary {
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: sealed))
+            )
+        }
+        let text = Base64.encode(sealed)
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

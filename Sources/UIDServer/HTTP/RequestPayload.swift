@@ -1,0 +1,52 @@
+import Foundation
+import UIDOperatorCore
+
+/// Reads request JSON into `JSONField`s, so a wrong type is a clear 400 instead of a crash.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension KeyedDecodingContainer where Key == AnyKey {
+    func field(_ name: String) -> JSONField {
+        let key = AnyKey(name)
+        guard contains(key) else { return .absent }
+        if (try? decodeNil(forKey: key)) == true { return .null }
+        if let value = try? decode(String.self, forKey: key) { return .string(value) }
+        return .notAString
+    }
+
+    func identityFields() -> IdentityFields {
+        IdentityFields(email: field("email"), emailHash: field("email_hash"), phone: field("phone"), phoneHash: field("phone_hash"))
+    }
+}
+
+struct GeneratePayload: Decodable {
+    let request: GenerateTokenRequest
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        request = GenerateTokenRequest(identity: container.identityFields(), tcfConsentString: container.field("tcf_consent_string"))
+    }
+}
+
+struct ValidatePayload: Decodable {
+    let request: ValidateTokenRequest
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        request = ValidateTokenRequest(token: container.field("token"), identity: container.identityFields())
+    }
+}
+
+enum PayloadDecoding {
+    /// An absent payload reads as `{}` (the reference treats it as a null request object); anything
+    /// that is not a JSON object is the reference's "not valid json" error.
+    static func decode<T: Decodable>(_ type: T.Type, from payload: Data) -> T? {
+        let data = payload.isEmpty ? Data("{}".utf8) : payload
+        return try? JSONDecoder().decode(T.self, from: data)
+    }
+}

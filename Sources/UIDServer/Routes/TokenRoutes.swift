@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import UIDOperatorCore
+import UIDProtocol
+
+/// `/v2/token/generate`, `/v2/token/refresh`, `/v2/token/validate`.
+struct TokenRoutes: Sendable {
+    let endpoint: EncryptedEndpoint
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/v2/token/generate") { request, _ in await generate(request) }
+        router.post("/v2/token/refresh") { request, _ in await refresh(request) }
+        router.post("/v2/token/validate") { request, _ in await validate(request) }
+    }
+
+    static let invalidJSON = APIResponse.clientError(EnvelopeError.invalidJSON.message(scope: .uid2))
+
+    func generate(_ request: Request) async -> Response {
+        await endpoint.respond(to: request, roles: [.generator]) { call in
+            guard let payload = PayloadDecoding.decode(GeneratePayload.self, from: call.envelope.payload) else {
+                return .failure(Self.invalidJSON)
+            }
+            switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
+            case .success(let outcome): return .json(try outcome.responseJSON())
+            case .failure(let failure): return .failure(APIResponse.failure(failure))
+            }
+        }
+    }
+
+    func validate(_ request: Request) async -> Response {
+        await endpoint.respond(to: request, roles: [.generator]) { call in
+            guard let payload = PayloadDecoding.decode(ValidatePayload.self, from: call.envelope.payload) else {
+                return .failure(Self.invalidJSON)
+            }
+            switch call.snapshot.validateToken(payload.request, client: call.client) {
+            case .success(let matches): return .json(try JSONCoding.encoder.encode(Envelope.success(matches)))
+            case .failure(let failure): return .failure(APIResponse.failure(failure))
+            }
+        }
+    }
+
+    /// No API key needed; the answer is sealed with the `refresh_response_key` that came with the
+    /// token, or sent in clear for a bare legacy token.
+    func refresh(_ request: Request) async -> Response {
+        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
+        let snapshot = endpoint.holder.current
+        let authenticated = Authentication.isKnownClient(request, in: snapshot)
+        let text = String(decoding: body, as: UTF8.self)
+        switch snapshot.refreshToken(body: text, authenticated: authenticated, nowMillis: endpoint.clock.nowMillis()) {
+        case .failure(let failure):
+            return APIResponse.failure(failure)
+        case .success(let result):
+            guard let json = try? result.outcome.responseJSON() else {
+                return APIResponse.error(.internalServerError, "unknown", "Unknown State")
+            }
+            guard let key = result.responseKey else {
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+            }
+            let sealed = ResponseEnvelope.sealRefresh(json: Array(json), responseKey: key)
+            return RequestBody.encryptedResponse(sealed, binary: RequestBody.isBinary(request))
+        }
+    }
+}

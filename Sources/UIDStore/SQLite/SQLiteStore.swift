@@ -1,0 +1,211 @@
+import Foundation
+import GRDB
+import UIDOperatorCore
+import UIDProtocol
+
+/// The embedded store: one SQLite file in WAL mode, so the CLI can write while a server reads.
+public final class SQLiteStore: OperatorStore {
+    public static let fileName = "operator.sqlite"
+
+    private let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // FULL: a commit is on disk before it returns, which opt-outs rely on.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    public convenience init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try self.init(path: directory.appendingPathComponent(Self.fileName).path)
+    }
+
+    public func isEmpty() throws -> Bool {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_metadata") == 0 }
+    }
+
+    public func initialize(with contents: StoreContents) throws {
+        try pool.write { db in
+            for site in contents.sites { try insert(site, db) }
+            for client in contents.clients { try insert(client, db) }
+            for keyset in contents.keysets {
+                try db.execute(
+                    sql: "INSERT INTO keysets (keyset_id, site_id, name, allowed_sites, created, enabled, is_default) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [keyset.id, keyset.siteID, keyset.name, keyset.allowedSites.map(Self.jsonArray), keyset.createdSeconds, keyset.enabled, keyset.isDefault]
+                )
+            }
+            for key in contents.keys {
+                try db.execute(
+                    sql: "INSERT INTO keyset_keys (id, keyset_id, created, activates, expires, secret) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [key.id, key.keysetID, key.createdSeconds, key.activatesSeconds, key.expiresSeconds, Base64.encode(key.secret)]
+                )
+            }
+            let salts = contents.salts
+            try db.execute(
+                sql: "INSERT INTO salt_metadata (id, first_level, id_prefix, id_secret) VALUES (1, ?, ?, ?)",
+                arguments: [String(decoding: salts.firstLevelSalt, as: UTF8.self), salts.idPrefix, salts.idSecret]
+            )
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO salt_buckets (position, id, last_updated, current_salt, refresh_from, previous_salt,
+                    current_key_id, current_key, current_key_salt, previous_key_id, previous_key, previous_key_salt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for position in 0..<salts.count {
+                let entry = salts[position]
+                statement.setUncheckedArguments([
+                    position, entry.id, entry.lastUpdatedMillis, entry.currentSalt.map(Self.text), entry.refreshFromMillis,
+                    entry.previousSalt.map(Self.text),
+                    entry.currentKey?.id, entry.currentKey.map { Self.text($0.key) }, entry.currentKey.map { Self.text($0.salt) },
+                    entry.previousKey?.id, entry.previousKey.map { Self.text($0.key) }, entry.previousKey.map { Self.text($0.salt) },
+                ])
+                try statement.execute()
+            }
+        }
+    }
+
+    public func loadContents() throws -> StoreContents {
+        try pool.read { db in
+            let sites = try Self.sites(db)
+            let clients = try Row.fetchAll(db, sql: """
+                SELECT key_id, key_hash, key_salt, secret, name, contact, site_id, roles, disabled, service_id, created FROM clients
+                """).compactMap { row -> ClientKey? in
+                guard let hash = Base64.decode(row[1] as String), let salt = Base64.decode(row[2] as String),
+                      let secret = Base64.decode(row[3] as String) else { return nil }
+                return ClientKey(
+                    keyID: row[0], keyHash: hash, keySalt: salt, secret: secret, name: row[4], contact: row[5],
+                    siteID: row[6], roles: Set(Self.strings(row[7]).map(Role.init(parsing:))), disabled: row[8],
+                    serviceID: row[9], createdSeconds: row[10]
+                )
+            }
+            let keysets = try Row.fetchAll(db, sql: "SELECT keyset_id, site_id, name, allowed_sites, created, enabled, is_default FROM keysets").map { row in
+                Keyset(id: row[0], siteID: row[1], name: row[2], allowedSites: (row[3] as String?).map { Self.strings($0).compactMap { Int32($0) } },
+                       createdSeconds: row[4], enabled: row[5], isDefault: row[6])
+            }
+            let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys ORDER BY rowid").compactMap { row -> KeysetKey? in
+                guard let secret = Base64.decode(row[5] as String) else { return nil }
+                return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
+            }
+            return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: try loadSalts(db), optOuts: try loadOptOuts(db))
+        }
+    }
+
+    private func loadSalts(_ db: Database) throws -> SaltTable {
+        guard let meta = try Row.fetchOne(db, sql: "SELECT first_level, id_prefix, id_secret FROM salt_metadata WHERE id = 1") else {
+            throw StoreError.notInitialized
+        }
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_buckets") ?? 0
+        var table = SaltTable(firstLevelSalt: Array((meta[0] as String).utf8), idPrefix: meta[1], idSecret: meta[2], expectedCount: count)
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT id, last_updated, current_salt, refresh_from, previous_salt, current_key_id, current_key, current_key_salt,
+                   previous_key_id, previous_key, previous_key_salt
+            FROM salt_buckets ORDER BY position
+            """)
+        while let row = try rows.next() {
+            table.append(SaltTable.Entry(
+                id: row[0], lastUpdatedMillis: row[1], refreshFromMillis: row[3],
+                currentSalt: Self.bytes(row[2]), previousSalt: Self.bytes(row[4]),
+                currentKey: Self.material(id: row[5], key: row[6], salt: row[7]),
+                previousKey: Self.material(id: row[8], key: row[9], salt: row[10])
+            ))
+        }
+        return table
+    }
+
+    private func loadOptOuts(_ db: Database) throws -> OptOutIndex {
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0
+        var index = OptOutIndex(minimumCapacity: count)
+        let rows = try Row.fetchCursor(db, sql: "SELECT flh, opted_out_since FROM optouts")
+        while let row = try rows.next() {
+            let flh: Data = row[0]
+            index.insert(firstLevelHash: Array(flh), optedOutSinceSeconds: row[1])
+        }
+        return index
+    }
+
+    public func loadSites() throws -> [Site] {
+        try pool.read { db in try Self.sites(db) }
+    }
+
+    private static func sites(_ db: Database) throws -> [Site] {
+        try Row.fetchAll(db, sql: "SELECT id, name, enabled, domain_names, app_names, created FROM sites").map { row in
+            Site(id: row[0], name: row[1], enabled: row[2], domainNames: strings(row[3]), appNames: strings(row[4]), createdSeconds: row[5])
+        }
+    }
+
+    public func addClient(_ client: ClientKey) throws {
+        try pool.write { db in try insert(client, db) }
+    }
+
+    public func addSite(_ site: Site) throws {
+        try pool.write { db in try insert(site, db) }
+    }
+
+    public func recordOptOut(firstLevelHash: [UInt8], optedOutSinceSeconds: Int64) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO optouts (flh, opted_out_since) VALUES (?, ?) ON CONFLICT(flh) DO NOTHING",
+                arguments: [Data(firstLevelHash), optedOutSinceSeconds]
+            )
+        }
+    }
+
+    private func insert(_ site: Site, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO sites (id, name, enabled, domain_names, app_names, created) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [site.id, site.name, site.enabled, Self.jsonArray(site.domainNames), Self.jsonArray(site.appNames), site.createdSeconds]
+        )
+    }
+
+    private func insert(_ client: ClientKey, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO clients (key_id, key_hash, key_salt, secret, name, contact, site_id, roles, disabled, service_id, created)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                client.keyID, Base64.encode(client.keyHash), Base64.encode(client.keySalt), Base64.encode(client.secret),
+                client.name, client.contact, client.siteID, Self.jsonArray(client.roles.map(\.rawValue).sorted()),
+                client.disabled, client.serviceID, client.createdSeconds,
+            ]
+        )
+    }
+
+    // MARK: - Column helpers
+
+    private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    private static func bytes(_ text: String?) -> [UInt8]? {
+        guard let text, !text.isEmpty else { return nil }
+        return Array(text.utf8)
+    }
+
+    private static func material(id: Int32?, key: String?, salt: String?) -> SaltKeyMaterial? {
+        guard let id, let key, !key.isEmpty else { return nil }
+        return SaltKeyMaterial(id: id, key: Array(key.utf8), salt: Array((salt ?? "").utf8))
+    }
+
+    static func jsonArray<T: Encodable>(_ values: [T]) -> String {
+        String(decoding: (try? JSONEncoder().encode(values)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    static func strings(_ json: String) -> [String] {
+        if let strings = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) { return strings }
+        if let numbers = try? JSONDecoder().decode([Int64].self, from: Data(json.utf8)) { return numbers.map(String.init) }
+        return []
+    }
+}
+
+public enum StoreError: Error, CustomStringConvertible {
+    case notInitialized
+
+    public var description: String {
+        switch self {
+        case .notInitialized: "the store has not been initialized"
+        }
+    }
+}
