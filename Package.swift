@@ -64,6 +64,7 @@ let package = Package(
         ),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
         .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
+        .testTarget(name: "UIDStoreTests", dependencies: ["UIDStore"]),
         .testTarget(
             name: "UIDServerTests",
             dependencies: [

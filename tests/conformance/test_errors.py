@@ -167,7 +167,7 @@ def test_non_string_identity_is_400_not_500(operator, payload):
 def test_body_over_1mib_is_413(operator):
     body = b"A" * (1024 * 1024 + 1)
     r = post_large(operator.host, operator.port, GENERATE, body, bearer(operator.dev.api_key))
-    assert r.status == 413, str(r)
+    assert (r.status, r.body) == (413, b"Request Entity Too Large"), str(r)
 
 
 def test_body_of_exactly_1mib_is_not_413(operator):

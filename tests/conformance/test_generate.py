@@ -96,7 +96,8 @@ def test_octet_stream_request_gets_binary_response(operator, keys):
 def test_sdk_binary_request_path(operator, keys):
     """The SDK's own binary transport (make_binary_request / parse_response)."""
     secret = operator.dev.secret
-    env = create_envelope(secret, dt.datetime.now(tz=dt.timezone.utc), json.dumps({"email": "binary.sdk@example.com"}).encode())
+    request = json.dumps({"email": "binary.sdk@example.com"}).encode()
+    env = create_envelope(secret, dt.datetime.now(tz=dt.timezone.utc), request)
     t0 = now_ms()
     resp = make_binary_request(operator.base_url, "/v2/token/generate", auth_headers(operator.dev.api_key), env)
     t1 = now_ms()

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import UIDOperatorCore
+import UIDProtocol
+@testable import UIDStore
+
+@Suite struct SQLiteStoreTests {
+    func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("uidstore-\(UUID().uuidString)").path
+    }
+
+    @Test func firstOpenSeedsAndLaterOpensLoadTheSameData() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (directory, credentials) = try DataDirectory.open(path, scope: .euid, environment: .integ, nowMillis: 1_750_000_000_000, bucketCount: 64)
+        let seeded = try #require(credentials)
+        #expect(seeded.apiKey.hasPrefix("EUID-C-I-999-"))
+
+        let credentialsFile = URL(fileURLWithPath: path).appendingPathComponent(DataDirectory.credentialsFileName).path
+        let attributes = try FileManager.default.attributesOfItem(atPath: credentialsFile)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let written = try JSONDecoder().decode(ClientCredentials.self, from: Data(contentsOf: URL(fileURLWithPath: credentialsFile)))
+        #expect(written == seeded)
+
+        let (reopened, again) = try DataDirectory.open(path, scope: .euid, environment: .integ, nowMillis: 0)
+        #expect(again == nil, "an initialized store is not seeded twice")
+        let contents = try reopened.store.loadContents()
+        #expect(contents.salts.count == 64)
+        #expect(contents.keysets.count == 4 && contents.keys.count == 4)
+        #expect(contents.sites.map(\.id) == [999])
+        let client = try #require(contents.clients.first)
+        #expect(client.roles == Set(Role.clientRoles))
+        #expect(APIKeyHasher.hash(key: seeded.apiKey, salt: client.keySalt) == client.keyHash)
+        #expect(Base64.encode(client.secret) == seeded.secret)
+
+        let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: .euid), contents: contents)
+        #expect(snapshot.clients.client(forAPIKey: seeded.apiKey)?.keyID == seeded.keyID)
+        #expect(snapshot.keys.activeMasterKey(atSeconds: 1_750_000_000) != nil)
+        #expect(snapshot.keys.activeRefreshKey(atSeconds: 1_750_000_000) != nil)
+        #expect(snapshot.keys.activeSiteKey(siteID: 999, atSeconds: 1_750_000_000)?.keysetID == 3)
+
+        // Salts survive the round trip byte for byte.
+        let original = directory.store
+        let first = try original.loadContents().salts
+        for position in [0, 31, 63] {
+            #expect(first[position] == contents.salts[position])
+            #expect(contents.salts[position].currentSalt?.count == 44)
+        }
+    }
+
+    @Test func saltKeyMaterialAndOptOutsRoundTrip() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SQLiteStore(directory: URL(fileURLWithPath: path))
+        var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: 1_750_000_000_000, bucketCount: 3)
+        var salts = SaltTable(firstLevelSalt: contents.salts.firstLevelSalt, idPrefix: "b", idSecret: "s")
+        let material = SaltKeyMaterial(id: 2_100_002, key: Array("key12345key12345key12345key12340".utf8), salt: Array("salt1234salt1234salt1234salt1230".utf8))
+        salts.append(SaltTable.Entry(id: 1, lastUpdatedMillis: 5, refreshFromMillis: 6, currentSalt: nil, previousSalt: Array("old".utf8), currentKey: material))
+        salts.append(SaltTable.Entry(id: 2, lastUpdatedMillis: 7, refreshFromMillis: 8, currentSalt: Array("cur".utf8)))
+        contents.salts = salts
+        try store.initialize(with: contents)
+        let flh = [UInt8](repeating: 9, count: 32)
+        try store.recordOptOut(firstLevelHash: flh, optedOutSinceSeconds: 100)
+        try store.recordOptOut(firstLevelHash: flh, optedOutSinceSeconds: 200)
+
+        let loaded = try SQLiteStore(directory: URL(fileURLWithPath: path)).loadContents()
+        #expect(loaded.salts[0] == salts[0] && loaded.salts[1] == salts[1])
+        #expect(loaded.optOuts.optedOutSince(firstLevelHash: flh) == 100, "the first opt-out time is kept")
+        #expect(loaded.optOuts.count == 1)
+    }
+}
