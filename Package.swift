@@ -71,6 +71,7 @@ let package = Package(
                 "UIDServer",
                 "UIDStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -47,9 +47,9 @@ struct ClientCommand: ParsableCommand {
             let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
             let directory = try store.open(scope: scope, environment: identityEnvironment)
             let now = Clock.nowMillis() / 1000
-            let existing = try directory.store.loadSites()
-            if !existing.contains(where: { $0.id == siteId }) {
-                try directory.store.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now))
+            if try !directory.store.loadSites().contains(where: { $0.id == siteId }) {
+                try SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: directory.store)
+                note("Created site \(siteId) with its own default keyset.")
             }
             let (client, credentials) = InitialDataset.newClient(
                 scope: scope, environment: identityEnvironment, siteID: siteId,

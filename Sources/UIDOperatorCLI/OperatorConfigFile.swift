@@ -13,6 +13,14 @@ struct OperatorConfigFile: Decodable {
     var refreshIdentityTokenAfterSeconds: Int64?
     var enablePhoneSupport: Bool?
     var tcfVendorId: Int?
+    var identityMapMaxBatchSize: Int?
+    var optoutStatusMaxRequestSize: Int?
+    var clientSideTokenGenerate: Bool?
+    var sharingTokenExpirySeconds: Int64?
+    var maxBidstreamLifetimeSeconds: Int64?
+    var maxSharingLifetimeSeconds: Int64?
+    var allowClockSkewSeconds: Int64?
+    var keySharingEndpointProvideAppNames: Bool?
 
     enum CodingKeys: String, CodingKey {
         case identityScope = "identity_scope"
@@ -23,6 +31,14 @@ struct OperatorConfigFile: Decodable {
         case refreshIdentityTokenAfterSeconds = "refresh_identity_token_after_seconds"
         case enablePhoneSupport = "enable_phone_support"
         case tcfVendorId = "tcf_vendor_id"
+        case identityMapMaxBatchSize = "identity_map_max_batch_size"
+        case optoutStatusMaxRequestSize = "optout_status_max_request_size"
+        case clientSideTokenGenerate = "client_side_token_generate"
+        case sharingTokenExpirySeconds = "sharing_token_expiry_seconds"
+        case maxBidstreamLifetimeSeconds = "max_bidstream_lifetime_seconds"
+        case maxSharingLifetimeSeconds = "max_sharing_lifetime_seconds"
+        case allowClockSkewSeconds = "allow_clock_skew_seconds"
+        case keySharingEndpointProvideAppNames = "key_sharing_endpoint_provide_app_names"
     }
 
     static func load(path: String) throws -> OperatorConfigFile {

@@ -33,6 +33,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds after which clients should refresh (default 3600).")
     var refreshIdentityTokenAfterSeconds: Int64?
 
+    @Option(help: "Most identifiers one identity-map request may carry (default 5000).")
+    var identityMapMaxBatchSize: Int?
+
+    @Option(help: "Most advertising ids one opt-out status request may carry (default 5000).")
+    var optoutStatusMaxRequestSize: Int?
+
+    @Option(help: "Public Suffix List used to check client-side generation origins.")
+    var publicSuffixList = PublicSuffixList.defaultPath
+
     func run() async throws {
         let file = try store.loadConfig()
         var config = OperatorConfig()
@@ -41,6 +50,17 @@ struct ServeCommand: AsyncParsableCommand {
         config.identityV3 = identityV3 || (file.identityV3 ?? false)
         config.phoneSupport = file.enablePhoneSupport ?? true
         config.tcfVendorID = file.tcfVendorId ?? 21
+        config.identityMapMaxBatchSize = identityMapMaxBatchSize ?? file.identityMapMaxBatchSize ?? 5_000
+        config.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize ?? file.optoutStatusMaxRequestSize ?? 5_000
+        config.clientSideTokenGenerate = file.clientSideTokenGenerate ?? true
+        config.sharingTokenExpirySeconds = file.sharingTokenExpirySeconds ?? 2_592_000
+        config.maxBidstreamLifetimeSeconds = file.maxBidstreamLifetimeSeconds
+        config.maxSharingLifetimeSeconds = file.maxSharingLifetimeSeconds
+        config.allowClockSkewSeconds = file.allowClockSkewSeconds ?? 1_800
+        config.keySharingProvidesAppNames = file.keySharingEndpointProvideAppNames ?? false
+        guard config.identityMapMaxBatchSize > 0, config.optOutStatusMaxRequestSize > 0 else {
+            throw ValidationError("Batch size limits must be positive")
+        }
         let defaults = TokenLifetimes.privateOperatorDefaults
         config.lifetimes = TokenLifetimes(
             identityTokenExpiresAfterSeconds: identityTokenExpiresAfterSeconds ?? file.identityTokenExpiresAfterSeconds ?? defaults.identityTokenExpiresAfterSeconds,
@@ -62,9 +82,17 @@ struct ServeCommand: AsyncParsableCommand {
             "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
             "optouts": "\(snapshot.optOuts.count)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
         ])
-        let holder = SnapshotHolder(snapshot)
+        let suffixes: PublicSuffixList
+        do {
+            suffixes = try PublicSuffixList.load(path: publicSuffixList)
+        } catch {
+            throw CommandFailure("Cannot read the Public Suffix List at \(publicSuffixList) (install Debian's publicsuffix package, or pass --public-suffix-list): \(error)")
+        }
+        let dependencies = OperatorServer.Dependencies(
+            holder: SnapshotHolder(snapshot), store: directory.store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger
+        )
         let app = OperatorServer.makeApplication(
-            holder: holder, host: host, port: port, logger: logger,
+            dependencies, host: host, port: port,
             onServerRunning: { [host, config] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
             }

@@ -1,27 +1,62 @@
 import Hummingbird
 import Logging
 import UIDOperatorCore
+import UIDStore
 
 /// Assembles the HTTP application over a snapshot holder.
 public enum OperatorServer {
-    public static func makeRouter(holder: SnapshotHolder, clock: OperatorClock = .system) -> Router<BasicRequestContext> {
+    public struct Dependencies: Sendable {
+        public var holder: SnapshotHolder
+        public var store: any OperatorStore
+        public var originPolicy: OriginPolicy
+        public var clock: OperatorClock
+        public var logger: Logger
+
+        public init(holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger) {
+            self.holder = holder
+            self.store = store
+            self.originPolicy = originPolicy
+            self.clock = clock
+            self.logger = logger
+        }
+    }
+
+    public static func makeRouter(_ dependencies: Dependencies) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
-        let endpoint = EncryptedEndpoint(holder: holder, clock: clock)
+        router.add(middleware: ErrorMiddleware(knownPaths: knownPaths(clientSide: dependencies.holder.current.config.clientSideTokenGenerate)))
+        router.add(middleware: CORSMiddleware())
+        let endpoint = EncryptedEndpoint(holder: dependencies.holder, clock: dependencies.clock)
         OpsRoutes().register(on: router)
         TokenRoutes(endpoint: endpoint).register(on: router)
+        IdentityMapRoutes(endpoint: endpoint).register(on: router)
+        KeyRoutes(endpoint: endpoint).register(on: router)
+        OptOutRoutes(endpoint: endpoint, store: dependencies.store, logger: dependencies.logger).register(on: router)
+        if dependencies.holder.current.config.clientSideTokenGenerate {
+            ClientSideRoutes(holder: dependencies.holder, clock: dependencies.clock, originPolicy: dependencies.originPolicy).register(on: router)
+        }
         return router
     }
 
+    /// Paths that exist, so a wrong method on them is a 405 rather than a 404.
+    static func knownPaths(clientSide: Bool) -> Set<String> {
+        var paths: Set<String> = [
+            "/ops/healthcheck", "/v2/token/generate", "/v2/token/refresh", "/v2/token/validate", "/v2/token/logout",
+            "/v2/identity/map", "/v3/identity/map", "/v2/identity/buckets", "/v2/optout/status",
+            "/v2/key/latest", "/v2/key/sharing", "/v2/key/bidstream",
+        ]
+        if clientSide { paths.insert("/v2/token/client-generate") }
+        return paths
+    }
+
     public static func makeApplication(
-        holder: SnapshotHolder, host: String, port: Int, clock: OperatorClock = .system, logger: Logger,
+        _ dependencies: Dependencies, host: String, port: Int,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: makeRouter(holder: holder, clock: clock),
+            router: makeRouter(dependencies),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "uid-operator"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-            logger: logger
+            logger: dependencies.logger
         )
     }
 }

@@ -15,6 +15,12 @@ public final class SnapshotHolder: Sendable {
     public func replace(with snapshot: OperatorSnapshot) {
         state.withLock { $0 = snapshot }
     }
+
+    /// Derives the next snapshot from the current one atomically, so concurrent updates (two
+    /// opt-outs at once) cannot lose each other.
+    public func update(_ transform: (OperatorSnapshot) -> OperatorSnapshot) {
+        state.withLock { $0 = transform($0) }
+    }
 }
 
 /// Wall-clock milliseconds, injectable so tests can move time.

@@ -1,4 +1,5 @@
 import UIDOperatorCore
+import UIDProtocol
 
 /// Durable operator state. SQLite is the embedded default; every backend offers the same
 /// operations so the server and CLI never know which one they talk to.
@@ -10,7 +11,12 @@ public protocol OperatorStore: Sendable {
     /// Reads everything a snapshot is built from.
     func loadContents() throws -> StoreContents
     func addClient(_ client: ClientKey) throws
-    func addSite(_ site: Site) throws
+    /// Adds a site with its own default keyset and a first key, built by `makeKeyset` from the
+    /// next free keyset and key ids (allocated inside the same transaction).
+    func addSite(_ site: Site, makeKeyset: (_ keysetID: Int32, _ keyID: Int32) -> (Keyset, KeysetKey)) throws
+    func updateSite(_ site: Site) throws
+    func loadSites() throws -> [Site]
+    func addKeypair(_ keypair: ClientSideKeypair) throws
     /// Durable before it returns: an acknowledged opt-out must survive a crash.
-    func recordOptOut(firstLevelHash: [UInt8], optedOutSinceSeconds: Int64) throws
+    func recordOptOut(_ record: OptOutRecord) async throws
 }

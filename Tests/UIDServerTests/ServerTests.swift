@@ -4,7 +4,9 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import UIDOperatorCore
+import Logging
 import UIDProtocol
+import UIDStore
 @testable import UIDServer
 
 /// Drives the real router through Hummingbird's in-process test client.
@@ -15,13 +17,19 @@ import UIDProtocol
         let app: Application<RouterResponder<BasicRequestContext>>
         let credentials: ClientCredentials
         let snapshot: OperatorSnapshot
+        let store: SQLiteStore
+        let holder: SnapshotHolder
 
         init(scope: IdentityScope = .uid2, extraClients: [ClientKey] = []) throws {
             var (contents, credentials) = InitialDataset.generate(scope: scope, environment: .test, nowMillis: ServerTests.now, bucketCount: 7)
             contents.clients += extraClients
             snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: contents)
             self.credentials = credentials
-            let router = OperatorServer.makeRouter(holder: SnapshotHolder(snapshot), clock: OperatorClock { ServerTests.now })
+            store = try SQLiteStore(path: FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString).sqlite").path)
+            holder = SnapshotHolder(snapshot)
+            let router = OperatorServer.makeRouter(OperatorServer.Dependencies(
+                holder: holder, store: store, originPolicy: OriginPolicy(publicSuffixList: PublicSuffixList(text: "com\nco.uk\n")),
+                clock: OperatorClock { ServerTests.now }, logger: Logger(label: "test")))
             app = Application(router: router)
         }
 

@@ -48,7 +48,7 @@ import UIDProtocol
         }
     }
 
-    @Test func saltKeyMaterialAndOptOutsRoundTrip() throws {
+    @Test func saltKeyMaterialAndOptOutsRoundTrip() async throws {
         let path = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try SQLiteStore(directory: URL(fileURLWithPath: path))
@@ -60,12 +60,14 @@ import UIDProtocol
         contents.salts = salts
         try store.initialize(with: contents)
         let flh = [UInt8](repeating: 9, count: 32)
-        try store.recordOptOut(firstLevelHash: flh, optedOutSinceSeconds: 100)
-        try store.recordOptOut(firstLevelHash: flh, optedOutSinceSeconds: 200)
+        let uid = [UInt8](repeating: 4, count: 33)
+        try await store.recordOptOut(OptOutRecord(firstLevelHash: flh, advertisingID: uid, optedOutSinceSeconds: 100))
+        try await store.recordOptOut(OptOutRecord(firstLevelHash: flh, advertisingID: nil, optedOutSinceSeconds: 200))
 
         let loaded = try SQLiteStore(directory: URL(fileURLWithPath: path)).loadContents()
         #expect(loaded.salts[0] == salts[0] && loaded.salts[1] == salts[1])
         #expect(loaded.optOuts.optedOutSince(firstLevelHash: flh) == 100, "the first opt-out time is kept")
         #expect(loaded.optOuts.count == 1)
+        #expect(loaded.optOuts.optedOutSince(advertisingID: uid) == 100)
     }
 }

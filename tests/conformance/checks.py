@@ -51,11 +51,14 @@ def b64url_len(n_bytes: int) -> int:
 
 
 def check_identity(op: Operator, keys, body: dict, kind: str, value: str, t0: int, t1: int,
-                   established_ms: int = None) -> dict:
+                   established_ms: int = None, site_id: int = None, privacy_bits: int = 1) -> dict:
     """Assert everything checkable about a token-bearing body issued in [t0, t1] (epoch ms).
 
     body: the JSON body with the six fields. established_ms: the original identity's value (refresh), or None
-    (generate: must lie within [t0, t1]). Returns the decoded advertising and refresh token details."""
+    (generate: must lie within [t0, t1]). site_id: the publisher site (default: the dev client's site).
+    privacy_bits: 1 for /v2/token/generate, 3 for client-side generation (PROTOCOL 4.7).
+    Returns the decoded advertising and refresh token details."""
+    site_id = op.dev.site_id if site_id is None else site_id
     assert set(body) >= {"advertising_token", "refresh_token", "identity_expires", "refresh_expires",
                          "refresh_from", "refresh_response_key"}, body
     expected = op.salts.derive(kind, value, op.scope, op.identity_v3)
@@ -88,7 +91,7 @@ def check_identity(op: Operator, keys, body: dict, kind: str, value: str, t0: in
     assert d.uid == b64(expected.raw_uid), f"raw UID {d.uid} != independently derived {b64(expected.raw_uid)}"
     assert d.identity_type == (IdentityType.Phone if id_type == "phone" else IdentityType.Email)
     assert d.advertising_token_version == AdvertisingTokenVersion.ADVERTISING_TOKEN_V4
-    assert d.site_id == op.dev.site_id
+    assert d.site_id == site_id
     assert round(d.expiry.timestamp() * 1000) == body["identity_expires"]
 
     # ---- advertising token fields the SDK does not expose
@@ -96,12 +99,12 @@ def check_identity(op: Operator, keys, body: dict, kind: str, value: str, t0: in
     now_s = t1 / 1000
     assert (t["type_byte"], t["version"]) == (tb, 0x80)
     assert t["master_key_id"] == active_key_id(op.db_path, -1, now_s)
-    assert t["site_key_id"] == expected_site_key_id(op, op.dev.site_id, now_s)
+    assert t["site_key_id"] == expected_site_key_id(op, site_id, now_s)
     assert t0 <= t["created_ms"] <= t1, (t0, t["created_ms"], t1)
     assert t["refreshed_ms"] == t["created_ms"]
     assert t["expires_ms"] - t["created_ms"] == ident_s * 1000
     assert (t["operator_site_id"], t["operator_type"], t["publisher_id"], t["client_key_id"]) == (0, 1, 0, 0)
-    assert t["privacy_bits"] == 1
+    assert t["privacy_bits"] == privacy_bits, f"privacy bits {t['privacy_bits']} != {privacy_bits}"
     if established_ms is None:
         assert t0 <= t["established_ms"] <= t1
     else:
@@ -119,8 +122,34 @@ def check_identity(op: Operator, keys, body: dict, kind: str, value: str, t0: in
     assert r["created_ms"] == t["created_ms"]
     assert r["expires_ms"] == body["refresh_expires"] == r["created_ms"] + refresh_s * 1000
     assert r["operator"] == bytes(4) + b"\x01" + bytes(8)
-    assert (r["site_id"], r["publisher_id"], r["client_key_id"]) == (op.dev.site_id, 0, 0)
-    assert r["privacy_bits"] == 1 and r["established_ms"] == t["established_ms"]
+    assert (r["site_id"], r["publisher_id"], r["client_key_id"]) == (site_id, 0, 0)
+    assert r["privacy_bits"] == privacy_bits and r["established_ms"] == t["established_ms"]
     assert r["payload_type_byte"] == tb
     assert r["flh"] == expected.first_level_hash
     return {"ad": t, "sdk": d, "refresh": r, "derived": expected}
+
+
+def assert_json_error(r, status: int, expected: dict = None, status_string: str = None, message_prefix: str = None):
+    """An error answer: given HTTP status, plain JSON (never encrypted), body exactly `expected` when given, else
+    `status` field == status_string and message starting with message_prefix."""
+    assert r.status == status, str(r)
+    assert r.content_type.split(";")[0].strip().lower() == "application/json", f"{r.content_type!r}: {r}"
+    body = r.json()
+    if expected is not None:
+        assert body == expected, body
+    if status_string is not None:
+        assert body.get("status") == status_string, body
+    if message_prefix is not None:
+        assert str(body.get("message", "")).startswith(message_prefix), body
+    return body
+
+
+def client_error(r, message: str):
+    return assert_json_error(r, 400, {"status": "client_error", "message": message})
+
+
+def assert_4xx_not_500(r):
+    """DECISIONS.md: malformed input is answered with a 4xx and a JSON status, never a 500."""
+    assert 400 <= r.status < 500, str(r)
+    assert r.content_type.split(";")[0].strip().lower() == "application/json", f"{r.content_type!r}: {r}"
+    assert isinstance(r.json().get("status"), str), r.json()

@@ -20,6 +20,9 @@ SERVER_CONFIGS = {
     "euid-v3": ("euid", True, (7200, 172800, 1800)),
 }
 SHORT_LIFETIMES = (2, 3, 1)  # identity, refresh, refresh_from (seconds)
+# A UID2 server with tiny batch limits (serve flags), to check that the limits are configurable and counted
+# across identifier types.
+LIMITS = {"identity_map": 3, "optout_status": 2}
 
 
 @pytest.fixture(scope="session", params=list(SERVER_CONFIGS), ids=list(SERVER_CONFIGS))
@@ -33,6 +36,15 @@ def operator(request, tmp_path_factory) -> Operator:
 @pytest.fixture(scope="session")
 def short_operator(tmp_path_factory) -> Operator:
     op = launch(tmp_path_factory.mktemp("op-short"), "uid2", False, SHORT_LIFETIMES, extra_clients=False)
+    yield op
+    op.stop()
+
+
+@pytest.fixture(scope="session")
+def limits_operator(tmp_path_factory) -> Operator:
+    op = launch(tmp_path_factory.mktemp("op-limits"), "uid2", False, extra_clients=False,
+                extra_serve_args=["--identity-map-max-batch-size", str(LIMITS["identity_map"]),
+                                  "--optout-status-max-request-size", str(LIMITS["optout_status"])])
     yield op
     op.stop()
 

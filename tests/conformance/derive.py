@@ -5,6 +5,7 @@ Nothing here talks to the server; `StoreSalts` only reads the SQLite store read-
 """
 
 import base64
+import datetime as dt
 import hashlib
 import re
 import sqlite3
@@ -143,6 +144,48 @@ def raw_uid_v4(flh: bytes, key_id: int, key: str, key_salt: str, scope: str, id_
     return body + bytes([checksum])
 
 
+DAY_MS = 86_400_000
+PREVIOUS_UID_DAYS = 90
+
+
+def bucket_id_text(id_prefix: str, id_secret: str, entry_id: int) -> str:
+    """PROTOCOL 3.7: id_prefix + Hashids(salt=id_secret, min_length=9, default alphabet).encode(id)."""
+    from hashids import Hashids  # hashids==1.3.1, imported lazily so the other helpers need no extra package
+    return id_prefix + Hashids(salt=id_secret, min_length=9).encode(entry_id)
+
+
+def refresh_from_ms(entry: dict, as_of_ms: int) -> int:
+    """PROTOCOL 3.5: the entry's refresh_from if it is >= asOf, else the next UTC midnight after asOf."""
+    if entry["refresh_from"] >= as_of_ms:
+        return entry["refresh_from"]
+    return (as_of_ms // DAY_MS + 1) * DAY_MS
+
+
+def _uid_from(flh: bytes, salt, key_id, key, key_salt, scope: str, id_type: str, identity_v3: bool, env: str):
+    if salt:
+        return raw_uid_v3(flh, salt, scope, id_type) if identity_v3 else raw_uid_v2(flh, salt)
+    if key_id is not None and key and key_salt:
+        return raw_uid_v4(flh, key_id, key, key_salt, scope, id_type, env)
+    return None
+
+
+def previous_raw_uid(flh: bytes, entry: dict, as_of_ms: int, scope: str, id_type: str, identity_v3: bool,
+                     env: str = "test"):
+    """PROTOCOL 3.5: previous raw UID only within 90 days of last_updated and when previous material exists."""
+    if (as_of_ms - entry["last_updated"]) // DAY_MS >= PREVIOUS_UID_DAYS:
+        return None
+    if entry.get("previous_salt"):
+        return _uid_from(flh, entry["previous_salt"], None, None, None, scope, id_type, identity_v3, env)
+    return _uid_from(flh, None, entry.get("previous_key_id"), entry.get("previous_key"),
+                     entry.get("previous_key_salt"), scope, id_type, identity_v3, env)
+
+
+def iso_local_ms(epoch_ms: int) -> str:
+    """`yyyy-MM-ddTHH:mm:ss.SSS` in UTC without zone (PROTOCOL 7.4)."""
+    t = dt.datetime.fromtimestamp(epoch_ms // 1000, tz=dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{epoch_ms % 1000:03d}"
+
+
 @dataclass
 class Derived:
     identity_hash: bytes
@@ -158,7 +201,8 @@ class StoreSalts:
         self.db_path = str(db_path)
         self.environment = environment
         with self._connect() as db:
-            self.first_level = db.execute("SELECT first_level FROM salt_metadata WHERE id = 1").fetchone()[0]
+            self.first_level, self.id_prefix, self.id_secret = db.execute(
+                "SELECT first_level, id_prefix, id_secret FROM salt_metadata WHERE id = 1").fetchone()
             self.count = db.execute("SELECT COUNT(*) FROM salt_buckets").fetchone()[0]
 
     def _connect(self):
@@ -185,3 +229,13 @@ class StoreSalts:
             uid = raw_uid_v4(flh, entry["current_key_id"], entry["current_key"], entry["current_key_salt"],
                              scope, id_type, self.environment)
         return Derived(h, flh, idx, uid)
+
+    def mapping(self, kind: str, value: str, scope: str, identity_v3: bool, as_of_ms: int) -> dict:
+        """What the identity map endpoints must answer for one identity at time as_of_ms (epoch ms)."""
+        d = self.derive(kind, value, scope, identity_v3)
+        entry = self.bucket(d.bucket_index)
+        prev = previous_raw_uid(d.first_level_hash, entry, as_of_ms, scope, identity_type_of(kind), identity_v3,
+                                self.environment)
+        return {"derived": d, "entry": entry, "u": b64(d.raw_uid), "p": None if prev is None else b64(prev),
+                "r": refresh_from_ms(entry, as_of_ms) // 1000,
+                "bucket_id": bucket_id_text(self.id_prefix, self.id_secret, entry["id"])}

@@ -51,6 +51,21 @@ public struct OperatorConfig: Sendable, Equatable {
     public var phoneSupport: Bool
     /// IAB TCF vendor id whose consent EUID generate requires.
     public var tcfVendorID: Int
+    /// Identifiers per identity-map request (v2 and v3); more is a 400.
+    public var identityMapMaxBatchSize: Int = 5_000
+    /// Advertising ids per opt-out status request; more is a 400.
+    public var optOutStatusMaxRequestSize: Int = 5_000
+    /// Serves `/v2/token/client-generate` and publishes `site_data` in key responses.
+    public var clientSideTokenGenerate: Bool = true
+    /// Sharing token lifetime, published to sharers (`token_expiry_seconds`).
+    public var sharingTokenExpirySeconds: Int64 = 2_592_000
+    /// Published maximum lifetimes; default to the token lifetimes. SDKs reject longer-lived tokens.
+    public var maxBidstreamLifetimeSeconds: Int64?
+    public var maxSharingLifetimeSeconds: Int64?
+    /// Clock skew SDKs tolerate between token creation and their own clock.
+    public var allowClockSkewSeconds: Int64 = 1_800
+    /// Whether `site_data` also lists app names.
+    public var keySharingProvidesAppNames: Bool = false
 
     public init(
         scope: IdentityScope = .uid2, identityV3: Bool = false, environment: IdentityEnvironment = .test,

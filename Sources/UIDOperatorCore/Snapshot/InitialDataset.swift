@@ -31,12 +31,9 @@ public enum InitialDataset {
             Keyset(id: Keyset.masterKeysetID, siteID: Keyset.masterSiteID, name: "Master keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
             Keyset(id: Keyset.refreshKeysetID, siteID: Keyset.refreshSiteID, name: "Refresh keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
             Keyset(id: Keyset.fallbackPublisherKeysetID, siteID: Keyset.fallbackPublisherSiteID, name: "Fallback publisher keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
-            Keyset(id: 3, siteID: site.id, name: "Default site keyset", allowedSites: [], createdSeconds: now, enabled: true, isDefault: true),
+            siteKeyset(siteID: site.id, keysetID: 3, nowSeconds: now),
         ]
-        let keys = keysets.enumerated().map { index, keyset in
-            KeysetKey(id: Int32(index + 1), keysetID: keyset.id, createdSeconds: now, activatesSeconds: now,
-                      expiresSeconds: now + keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
-        }
+        let keys = keysets.enumerated().map { index, keyset in newKey(id: Int32(index + 1), keysetID: keyset.id, nowSeconds: now) }
         let (client, credentials) = newClient(
             scope: scope, environment: environment, siteID: site.id, roles: Role.clientRoles, name: "Default client", nowSeconds: now
         )
@@ -45,6 +42,17 @@ public enum InitialDataset {
             salts: newSaltTable(count: bucketCount, nowMillis: nowMillis), optOuts: OptOutIndex()
         )
         return (contents, credentials)
+    }
+
+    /// A site's default keyset. `allowed_sites` null: every DSP (ID_READER) may decrypt the site's
+    /// tokens; sharers of other sites need to be listed explicitly.
+    public static func siteKeyset(siteID: Int32, keysetID: Int32, nowSeconds: Int64) -> Keyset {
+        Keyset(id: keysetID, siteID: siteID, name: "Site \(siteID) default keyset", allowedSites: nil, createdSeconds: nowSeconds, enabled: true, isDefault: true)
+    }
+
+    public static func newKey(id: Int32, keysetID: Int32, nowSeconds: Int64) -> KeysetKey {
+        KeysetKey(id: id, keysetID: keysetID, createdSeconds: nowSeconds, activatesSeconds: nowSeconds,
+                  expiresSeconds: nowSeconds + keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
     }
 
     /// A client with fresh key, salt and secret; the plaintext key exists only in the credentials.

@@ -1,15 +1,20 @@
 /// A first-level hash as a hashable value: four words instead of a heap array, so that millions of
-/// opt-outs cost 40 bytes each and a lookup hashes 32 bytes without allocating.
+/// opt-outs cost a few dozen bytes each and a lookup hashes 32 bytes without allocating.
 public struct FirstLevelHashKey: Hashable, Sendable {
     let w0, w1, w2, w3: UInt64
 
     public init?(_ bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
-        var words = [UInt64](repeating: 0, count: 4)
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         for (index, byte) in bytes.enumerated() {
-            words[index / 8] = words[index / 8] << 8 | UInt64(byte)
+            switch index / 8 {
+            case 0: words.0 = words.0 << 8 | UInt64(byte)
+            case 1: words.1 = words.1 << 8 | UInt64(byte)
+            case 2: words.2 = words.2 << 8 | UInt64(byte)
+            default: words.3 = words.3 << 8 | UInt64(byte)
+            }
         }
-        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+        (w0, w1, w2, w3) = words
     }
 
     public var bytes: [UInt8] {
@@ -17,24 +22,61 @@ public struct FirstLevelHashKey: Hashable, Sendable {
     }
 }
 
-/// Opt-out records by first-level hash, with the time of opt-out in epoch seconds.
+/// A raw UID (32 bytes, or 33 with its scope/type prefix) as a hashable value.
+public struct AdvertisingIDKey: Hashable, Sendable {
+    let body: FirstLevelHashKey
+    /// 0x100 for 32-byte ids, else the prefix byte.
+    let prefix: UInt16
+
+    public init?(_ bytes: [UInt8]) {
+        switch bytes.count {
+        case 32:
+            guard let body = FirstLevelHashKey(bytes) else { return nil }
+            self.body = body
+            prefix = 0x100
+        case 33:
+            guard let body = FirstLevelHashKey(bytes.dropFirst()) else { return nil }
+            self.body = body
+            prefix = UInt16(bytes[0])
+        default:
+            return nil
+        }
+    }
+}
+
+/// Opt-out records: by first-level hash (what generate, refresh and map check) and by
+/// advertising id (what `/v2/optout/status` answers). Times are epoch seconds.
 public struct OptOutIndex: Sendable {
-    private var entries: [FirstLevelHashKey: Int64]
+    private var byFirstLevelHash: [FirstLevelHashKey: Int64]
+    private var byAdvertisingID: [AdvertisingIDKey: Int64]
 
     public init(minimumCapacity: Int = 0) {
-        entries = Dictionary(minimumCapacity: minimumCapacity)
+        byFirstLevelHash = Dictionary(minimumCapacity: minimumCapacity)
+        byAdvertisingID = Dictionary(minimumCapacity: minimumCapacity)
     }
 
-    public var count: Int { entries.count }
+    public var count: Int { byFirstLevelHash.count }
 
-    /// Keeps the earliest opt-out when a hash is recorded twice.
-    public mutating func insert(firstLevelHash: [UInt8], optedOutSinceSeconds: Int64) {
-        guard let key = FirstLevelHashKey(firstLevelHash) else { return }
-        if let existing = entries[key], existing <= optedOutSinceSeconds { return }
-        entries[key] = optedOutSinceSeconds
+    /// Keeps the earliest time when an identity is recorded twice.
+    public mutating func insert(firstLevelHash: [UInt8], advertisingID: [UInt8]? = nil, optedOutSinceSeconds seconds: Int64) {
+        if let key = FirstLevelHashKey(firstLevelHash), byFirstLevelHash[key].map({ seconds < $0 }) ?? true {
+            byFirstLevelHash[key] = seconds
+        }
+        if let advertisingID, let key = AdvertisingIDKey(advertisingID), byAdvertisingID[key].map({ seconds < $0 }) ?? true {
+            byAdvertisingID[key] = seconds
+        }
+    }
+
+    public mutating func merge(_ other: OptOutIndex) {
+        byFirstLevelHash.merge(other.byFirstLevelHash, uniquingKeysWith: min)
+        byAdvertisingID.merge(other.byAdvertisingID, uniquingKeysWith: min)
     }
 
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {
-        FirstLevelHashKey(firstLevelHash).flatMap { entries[$0] }
+        FirstLevelHashKey(firstLevelHash).flatMap { byFirstLevelHash[$0] }
+    }
+
+    public func optedOutSince(advertisingID: [UInt8]) -> Int64? {
+        AdvertisingIDKey(advertisingID).flatMap { byAdvertisingID[$0] }
     }
 }

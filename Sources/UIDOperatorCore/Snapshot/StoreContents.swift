@@ -9,8 +9,10 @@ public struct StoreContents: Sendable {
     public var keys: [KeysetKey]
     public var salts: SaltTable
     public var optOuts: OptOutIndex
+    public var keypairs: [ClientSideKeypair]
 
-    public init(sites: [Site], clients: [ClientKey], keysets: [Keyset], keys: [KeysetKey], salts: SaltTable, optOuts: OptOutIndex) {
+    public init(sites: [Site], clients: [ClientKey], keysets: [Keyset], keys: [KeysetKey], salts: SaltTable, optOuts: OptOutIndex, keypairs: [ClientSideKeypair] = []) {
+        self.keypairs = keypairs
         self.sites = sites
         self.clients = clients
         self.keysets = keysets
@@ -24,7 +26,7 @@ extension OperatorSnapshot {
     public convenience init(config: OperatorConfig, contents: StoreContents) throws(KeyRing.Failure) {
         self.init(
             config: config, keys: try KeyRing(keysets: contents.keysets, keys: contents.keys), salts: contents.salts,
-            clients: contents.clients, sites: contents.sites, optOuts: contents.optOuts
+            clients: contents.clients, sites: contents.sites, keypairs: contents.keypairs, optOuts: contents.optOuts
         )
     }
 }

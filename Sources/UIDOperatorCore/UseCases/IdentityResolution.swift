@@ -61,7 +61,7 @@ extension OperatorSnapshot {
         case .neverOptedOut: return false
         case .alwaysOptedOut: return true
         case .optedOutOnRefresh: return forRefresh
-        case nil: return optOuts.optedOutSince(firstLevelHash: firstLevelHash) != nil
+        case nil: return optedOutSince(firstLevelHash: firstLevelHash) != nil
         }
     }
 }

@@ -12,6 +12,14 @@ public struct OperatorFailure: Error, Sendable, Equatable {
         case refreshError
         /// 500 `unknown`: the operator has no key to encrypt with.
         case noActiveKey
+        /// 401 `invalid_client`: a reserved site id calling a participant endpoint.
+        case invalidClient
+        /// 401 `unauthorized` with a message (client-side generation with a disabled key pair).
+        case unauthorized
+        /// 403 `invalid_http_origin`.
+        case invalidHTTPOrigin
+        /// 403 `invalid_app_name`.
+        case invalidAppName
     }
 
     public var kind: Kind

@@ -29,6 +29,10 @@ enum APIResponse {
         case .expiredToken: error(.badRequest, "expired_token", failure.message)
         case .refreshError: error(.badRequest, "error", failure.message)
         case .noActiveKey: error(.internalServerError, "unknown", failure.message)
+        case .invalidClient: error(.unauthorized, "invalid_client", failure.message)
+        case .unauthorized: error(.unauthorized, "unauthorized", failure.message)
+        case .invalidHTTPOrigin: error(.forbidden, "invalid_http_origin", failure.message)
+        case .invalidAppName: error(.forbidden, "invalid_app_name", failure.message)
         }
     }
 

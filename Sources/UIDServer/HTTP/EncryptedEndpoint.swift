@@ -23,7 +23,7 @@ struct EncryptedEndpoint: Sendable {
         let nowMillis: Int64
     }
 
-    func respond(to request: Request, roles: [Role], handler: (Call) throws -> Outcome) async -> Response {
+    func respond(to request: Request, roles: [Role], handler: (Call) async throws -> Outcome) async -> Response {
         guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let snapshot = holder.current
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
@@ -38,7 +38,7 @@ struct EncryptedEndpoint: Sendable {
         }
         let outcome: Outcome
         do {
-            outcome = try handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
+            outcome = try await handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
         } catch {
             return APIResponse.error(.internalServerError, "unknown", "Unexpected error")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import UIDOperatorCore
 
 /// Reads request JSON into `JSONField`s, so a wrong type is a clear 400 instead of a crash.
@@ -43,10 +44,20 @@ struct ValidatePayload: Decodable {
 }
 
 enum PayloadDecoding {
-    /// An absent payload reads as `{}` (the reference treats it as a null request object); anything
-    /// that is not a JSON object is the reference's "not valid json" error.
-    static func decode<T: Decodable>(_ type: T.Type, from payload: Data) -> T? {
+    static let invalidJSON = APIResponse.clientError("Invalid payload in body: Data is not valid json string.")
+
+    /// An absent payload reads as `{}` (the reference treats it as a null request object). A payload
+    /// that is not a JSON object gets the envelope's "not valid json" error; a JSON object of the
+    /// wrong shape gets `shapeError` (or the same error when the endpoint has none of its own).
+    static func decode<T: Decodable>(_ type: T.Type, from payload: Data, shapeError: Response? = nil) -> Result<T, ResponseFailure> {
         let data = payload.isEmpty ? Data("{}".utf8) : payload
-        return try? JSONDecoder().decode(T.self, from: data)
+        if let value = try? JSONDecoder().decode(T.self, from: data) { return .success(value) }
+        let isObject = (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
+        return .failure(ResponseFailure(response: isObject ? (shapeError ?? invalidJSON) : invalidJSON))
     }
+}
+
+/// A ready-made error response carried through `Result`.
+struct ResponseFailure: Error {
+    let response: Response
 }

@@ -13,12 +13,12 @@ struct TokenRoutes: Sendable {
         router.post("/v2/token/validate") { request, _ in await validate(request) }
     }
 
-    static let invalidJSON = APIResponse.clientError(EnvelopeError.invalidJSON.message(scope: .uid2))
-
     func generate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
-            guard let payload = PayloadDecoding.decode(GeneratePayload.self, from: call.envelope.payload) else {
-                return .failure(Self.invalidJSON)
+            let payload: GeneratePayload
+            switch PayloadDecoding.decode(GeneratePayload.self, from: call.envelope.payload) {
+            case .success(let decoded): payload = decoded
+            case .failure(let failure): return .failure(failure.response)
             }
             switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
             case .success(let outcome): return .json(try outcome.responseJSON())
@@ -29,8 +29,10 @@ struct TokenRoutes: Sendable {
 
     func validate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
-            guard let payload = PayloadDecoding.decode(ValidatePayload.self, from: call.envelope.payload) else {
-                return .failure(Self.invalidJSON)
+            let payload: ValidatePayload
+            switch PayloadDecoding.decode(ValidatePayload.self, from: call.envelope.payload) {
+            case .success(let decoded): payload = decoded
+            case .failure(let failure): return .failure(failure.response)
             }
             switch call.snapshot.validateToken(payload.request, client: call.client) {
             case .success(let matches): return .json(try JSONCoding.encoder.encode(Envelope.success(matches)))

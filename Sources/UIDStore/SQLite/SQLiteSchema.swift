@@ -71,6 +71,21 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: opt-out advertising ids, client-side key pairs") { db in
+            try db.execute(sql: """
+                ALTER TABLE optouts ADD COLUMN advertising_id BLOB;
+                CREATE TABLE client_side_keypairs (
+                    subscription_id TEXT PRIMARY KEY,
+                    site_id INTEGER NOT NULL,
+                    public_key TEXT NOT NULL,
+                    private_key TEXT NOT NULL,
+                    contact TEXT NOT NULL DEFAULT '',
+                    name TEXT NOT NULL DEFAULT '',
+                    created INTEGER NOT NULL,
+                    disabled INTEGER NOT NULL DEFAULT 0
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -33,16 +33,16 @@ public final class SQLiteStore: OperatorStore {
         try pool.write { db in
             for site in contents.sites { try insert(site, db) }
             for client in contents.clients { try insert(client, db) }
-            for keyset in contents.keysets {
+            for keyset in contents.keysets { try insert(keyset, db) }
+            for key in contents.keys { try insert(key, db) }
+            for keypair in contents.keypairs {
                 try db.execute(
-                    sql: "INSERT INTO keysets (keyset_id, site_id, name, allowed_sites, created, enabled, is_default) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [keyset.id, keyset.siteID, keyset.name, keyset.allowedSites.map(Self.jsonArray), keyset.createdSeconds, keyset.enabled, keyset.isDefault]
-                )
-            }
-            for key in contents.keys {
-                try db.execute(
-                    sql: "INSERT INTO keyset_keys (id, keyset_id, created, activates, expires, secret) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [key.id, key.keysetID, key.createdSeconds, key.activatesSeconds, key.expiresSeconds, Base64.encode(key.secret)]
+                    sql: """
+                        INSERT INTO client_side_keypairs (subscription_id, site_id, public_key, private_key, contact, name, created, disabled)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [keypair.subscriptionID, keypair.siteID, keypair.publicKeyText, keypair.privateKeyText,
+                                keypair.contact, keypair.name, keypair.createdSeconds, keypair.disabled]
                 )
             }
             let salts = contents.salts
@@ -90,7 +90,14 @@ public final class SQLiteStore: OperatorStore {
                 guard let secret = Base64.decode(row[5] as String) else { return nil }
                 return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
             }
-            return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: try loadSalts(db), optOuts: try loadOptOuts(db))
+            let keypairs = try Row.fetchAll(db, sql: """
+                SELECT subscription_id, site_id, public_key, private_key, contact, name, created, disabled FROM client_side_keypairs
+                """).compactMap { row in
+                ClientSideKeypair(subscriptionID: row[0], siteID: row[1], publicKeyText: row[2], privateKeyText: row[3],
+                                  contact: row[4], name: row[5], createdSeconds: row[6], disabled: row[7])
+            }
+            return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: try loadSalts(db),
+                                 optOuts: try loadOptOuts(db), keypairs: keypairs)
         }
     }
 
@@ -119,10 +126,11 @@ public final class SQLiteStore: OperatorStore {
     private func loadOptOuts(_ db: Database) throws -> OptOutIndex {
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0
         var index = OptOutIndex(minimumCapacity: count)
-        let rows = try Row.fetchCursor(db, sql: "SELECT flh, opted_out_since FROM optouts")
+        let rows = try Row.fetchCursor(db, sql: "SELECT flh, advertising_id, opted_out_since FROM optouts")
         while let row = try rows.next() {
             let flh: Data = row[0]
-            index.insert(firstLevelHash: Array(flh), optedOutSinceSeconds: row[1])
+            let advertisingID: Data? = row[1]
+            index.insert(firstLevelHash: Array(flh), advertisingID: advertisingID.map { Array($0) }, optedOutSinceSeconds: row[2])
         }
         return index
     }
@@ -141,15 +149,49 @@ public final class SQLiteStore: OperatorStore {
         try pool.write { db in try insert(client, db) }
     }
 
-    public func addSite(_ site: Site) throws {
-        try pool.write { db in try insert(site, db) }
+    public func addSite(_ site: Site, makeKeyset: (_ keysetID: Int32, _ keyID: Int32) -> (Keyset, KeysetKey)) throws {
+        try pool.write { db in
+            let keysetID = try Int32.fetchOne(db, sql: "SELECT MAX(COALESCE(MAX(keyset_id), 2), 2) + 1 FROM keysets") ?? 3
+            let keyID = try Int32.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM keyset_keys") ?? 1
+            let (keyset, key) = makeKeyset(keysetID, keyID)
+            try insert(site, db)
+            try insert(keyset, db)
+            try insert(key, db)
+        }
     }
 
-    public func recordOptOut(firstLevelHash: [UInt8], optedOutSinceSeconds: Int64) throws {
+    public func updateSite(_ site: Site) throws {
         try pool.write { db in
             try db.execute(
-                sql: "INSERT INTO optouts (flh, opted_out_since) VALUES (?, ?) ON CONFLICT(flh) DO NOTHING",
-                arguments: [Data(firstLevelHash), optedOutSinceSeconds]
+                sql: "UPDATE sites SET name = ?, enabled = ?, domain_names = ?, app_names = ? WHERE id = ?",
+                arguments: [site.name, site.enabled, Self.jsonArray(site.domainNames), Self.jsonArray(site.appNames), site.id]
+            )
+        }
+    }
+
+    public func addKeypair(_ keypair: ClientSideKeypair) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO client_side_keypairs (subscription_id, site_id, public_key, private_key, contact, name, created, disabled)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [keypair.subscriptionID, keypair.siteID, keypair.publicKeyText, keypair.privateKeyText,
+                            keypair.contact, keypair.name, keypair.createdSeconds, keypair.disabled]
+            )
+        }
+    }
+
+    /// Runs on GRDB's writer queue, not the caller's thread; returns once SQLite has committed with
+    /// `synchronous = FULL`.
+    public func recordOptOut(_ record: OptOutRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO optouts (flh, advertising_id, opted_out_since) VALUES (?, ?, ?)
+                    ON CONFLICT(flh) DO UPDATE SET advertising_id = COALESCE(optouts.advertising_id, excluded.advertising_id)
+                    """,
+                arguments: [Data(record.firstLevelHash), record.advertisingID.map { Data($0) }, record.optedOutSinceSeconds]
             )
         }
     }
@@ -158,6 +200,20 @@ public final class SQLiteStore: OperatorStore {
         try db.execute(
             sql: "INSERT INTO sites (id, name, enabled, domain_names, app_names, created) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [site.id, site.name, site.enabled, Self.jsonArray(site.domainNames), Self.jsonArray(site.appNames), site.createdSeconds]
+        )
+    }
+
+    private func insert(_ keyset: Keyset, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO keysets (keyset_id, site_id, name, allowed_sites, created, enabled, is_default) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [keyset.id, keyset.siteID, keyset.name, keyset.allowedSites.map(Self.jsonArray), keyset.createdSeconds, keyset.enabled, keyset.isDefault]
+        )
+    }
+
+    private func insert(_ key: KeysetKey, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO keyset_keys (id, keyset_id, created, activates, expires, secret) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [key.id, key.keysetID, key.createdSeconds, key.activatesSeconds, key.expiresSeconds, Base64.encode(key.secret)]
         )
     }
 

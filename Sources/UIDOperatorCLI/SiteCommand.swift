@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import UIDOperatorCore
+import UIDProtocol
+import UIDStore
+
+struct SiteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "site", abstract: "Manage participant sites.", subcommands: [Create.self, Update.self]
+    )
+
+    /// Every site gets its own default keyset, so its tokens are encrypted under its own key.
+    /// Returns the new keyset's id.
+    @discardableResult
+    static func addSite(_ site: Site, to store: any OperatorStore) throws -> Int32 {
+        var created: Int32 = 0
+        try store.addSite(site) { keysetID, keyID in
+            created = keysetID
+            return (InitialDataset.siteKeyset(siteID: site.id, keysetID: keysetID, nowSeconds: site.createdSeconds),
+                    InitialDataset.newKey(id: keyID, keysetID: keysetID, nowSeconds: site.createdSeconds))
+        }
+        return created
+    }
+
+    static func list(_ text: String?) -> [String]? {
+        text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    }
+
+    static func show(_ site: Site, keysetID: Int32?, json: Bool) throws {
+        if json {
+            var object: [String: Any] = ["id": site.id, "name": site.name, "enabled": site.enabled,
+                                         "domain_names": site.domainNames, "app_names": site.appNames]
+            if let keysetID { object["keyset_id"] = keysetID }
+            say(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        } else {
+            say("Site \(site.id) \"\(site.name)\"\(site.enabled ? "" : " (disabled)")")
+            say("  domain names: \(site.domainNames.isEmpty ? "-" : site.domainNames.joined(separator: ", "))")
+            say("  app names:    \(site.appNames.isEmpty ? "-" : site.appNames.joined(separator: ", "))")
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a site with its own default keyset.")
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The new site's id (must be > 2).") var siteId: Int32
+        @Option(help: "A name for the site.") var name: String
+        @Option(help: "Comma-separated domain names pages may generate tokens from.") var domainNames: String?
+        @Option(help: "Comma-separated app names (Android ids, iOS bundle or App Store ids).") var appNames: String?
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func validate() throws {
+            guard siteId > 2 else { throw ValidationError("--site-id must be greater than 2 (1 and 2 are reserved)") }
+        }
+
+        func run() throws {
+            let directory = try store.open(scope: try store.scope ?? store.loadConfig().scope() ?? .uid2, environment: .test)
+            guard try !directory.store.loadSites().contains(where: { $0.id == siteId }) else {
+                throw ValidationError("Site \(siteId) already exists; use `site update`")
+            }
+            let site = Site(id: siteId, name: name, domainNames: SiteCommand.list(domainNames) ?? [],
+                            appNames: SiteCommand.list(appNames) ?? [], createdSeconds: Clock.nowMillis() / 1000)
+            let keysetID = try SiteCommand.addSite(site, to: directory.store)
+            try SiteCommand.show(site, keysetID: keysetID, json: json)
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a site's name, domain names or app names (lists are replaced).")
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The site's id.") var siteId: Int32
+        @Option(help: "A new name.") var name: String?
+        @Option(help: "Comma-separated domain names (replaces the list; empty string clears it).") var domainNames: String?
+        @Option(help: "Comma-separated app names (replaces the list; empty string clears it).") var appNames: String?
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let directory = try store.open(scope: try store.scope ?? store.loadConfig().scope() ?? .uid2, environment: .test)
+            guard var site = try directory.store.loadSites().first(where: { $0.id == siteId }) else {
+                throw ValidationError("No site \(siteId)")
+            }
+            if let name { site.name = name }
+            if let domains = SiteCommand.list(domainNames) { site.domainNames = domains }
+            if let apps = SiteCommand.list(appNames) { site.appNames = apps }
+            try directory.store.updateSite(site)
+            try SiteCommand.show(site, keysetID: nil, json: json)
+        }
+    }
+}
+
+struct KeypairCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keypair", abstract: "Manage client-side token generation key pairs.", subcommands: [Create.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a P-256 key pair for a site and print its subscription id and public key for the SDKs."
+        )
+
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The site the key pair generates tokens for.") var siteId: Int32
+        @Option(help: "Identity environment of the key prefix.") var identityEnvironment: IdentityEnvironment = .test
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
+            let directory = try store.open(scope: scope, environment: identityEnvironment)
+            guard let site = try directory.store.loadSites().first(where: { $0.id == siteId }) else {
+                throw ValidationError("No site \(siteId); create it first with `site create`")
+            }
+            let keypair = ClientSideKeypair.generate(siteID: siteId, scope: scope, environment: identityEnvironment, nowSeconds: Clock.nowMillis() / 1000)
+            try directory.store.addKeypair(keypair)
+            if json {
+                let object: [String: Any] = ["subscription_id": keypair.subscriptionID, "public_key": keypair.publicKeyText, "site_id": siteId]
+                say(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            } else {
+                say("Created a client-side key pair for site \(siteId) (\(site.name)).")
+                say("  subscription id: \(keypair.subscriptionID)")
+                say("  public key:      \(keypair.publicKeyText)")
+                if site.domainNames.isEmpty && site.appNames.isEmpty {
+                    say("The site has no domain or app names yet: add them with `site update` or every request is refused.")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import UIDProtocol
+
+/// One identifier as sent in an identity-map array.
+public enum MapInput: Sendable, Equatable {
+    case string(String)
+    case null
+}
+
+/// The outcome for one identifier of an identity-map request.
+public enum MappedIdentity: Sendable, Equatable {
+    /// Current raw UID, previous raw UID (within 90 days of rotation), refresh-from (epoch ms), bucket.
+    case mapped(current: [UInt8], previous: [UInt8]?, refreshFromMillis: Int64, bucketID: Int64)
+    case optOut
+    case invalidIdentifier
+}
+
+/// `/v3/identity/map`: any mix of the four kinds, each answered index by index.
+public struct IdentityMapRequest: Sendable {
+    public var inputs: [IdentityInputKind: [String]]
+
+    public init(inputs: [IdentityInputKind: [String]]) {
+        self.inputs = inputs
+    }
+
+    public var count: Int { inputs.values.reduce(0) { $0 + $1.count } }
+}
+
+extension OperatorSnapshot {
+    /// Maps one identifier: normalize, resolve, check opt-out (test identities included).
+    public func mapIdentity(kind: IdentityInputKind, value: String, nowMillis now: Int64) -> MappedIdentity {
+        guard let hash = IdentityHash(kind: kind, value: value) else { return .invalidIdentifier }
+        let resolved = resolve(hash)
+        if isOptedOut(type: hash.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) { return .optOut }
+        guard let current = currentRawUID(resolved) else { return .invalidIdentifier }
+        let bucket = resolved.bucket
+        return .mapped(
+            current: current,
+            previous: bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now),
+            refreshFromMillis: bucket.refreshFrom(asOfMillis: now),
+            bucketID: bucket.id
+        )
+    }
+
+    public func batchSizeFailure(_ count: Int) -> OperatorFailure? {
+        guard count > config.identityMapMaxBatchSize else { return nil }
+        return .clientError("Request payload is too large: \(count) identifiers given, at most \(config.identityMapMaxBatchSize) per request")
+    }
+
+    public func mapIdentities(_ request: IdentityMapRequest, nowMillis now: Int64) -> Result<[IdentityInputKind: [MappedIdentity]], OperatorFailure> {
+        guard request.count > 0 else {
+            return .failure(.clientError("Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified"))
+        }
+        if let failure = batchSizeFailure(request.count) { return .failure(failure) }
+        var results = [IdentityInputKind: [MappedIdentity]]()
+        for (kind, values) in request.inputs {
+            results[kind] = values.map { mapIdentity(kind: kind, value: $0, nowMillis: now) }
+        }
+        return .success(results)
+    }
+
+    /// The public bucket id: `id_prefix` + Hashids(`id_secret`, min length 9) of the bucket id.
+    public func publicBucketID(_ bucketID: Int64) -> String {
+        salts.idPrefix + bucketIDEncoder.encode([bucketID])
+    }
+
+    /// Buckets rotated at or after `sinceMillis`, for `/v2/identity/buckets`.
+    public func bucketsUpdated(sinceMillis since: Int64) -> [(bucketID: String, lastUpdatedMillis: Int64)] {
+        var result = [(String, Int64)]()
+        for position in 0..<salts.count where salts.lastUpdatedMillis(at: position) >= since {
+            result.append((publicBucketID(salts[position].id), salts.lastUpdatedMillis(at: position)))
+        }
+        return result
+    }
+}

@@ -1,0 +1,189 @@
+// Hashids (https://hashids.org) — encoder only, pure Swift, no imports.
+//
+// Reproduces the output of org.hashids 1.0.3 (Java, used by the reference operator) and of the
+// Python package `hashids` 1.3.1 for the default alphabet
+// `abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890` and default separators
+// `cfhistuCFHISTU`: consistent shuffle, separator/guard ratios 3.5 / 12, guard + alphabet padding
+// up to `minLength`.
+//
+// Used for identity-map `bucket_id` (PROTOCOL.md 3.7):
+//     idPrefix + Hashids(salt: idSecret, minLength: 9).encode([bucketId])
+//
+// All work happens on byte / code-point arrays; the shuffled alphabet, separators and guards are
+// computed once in `init`, so `encode` only does the per-number shuffles.
+//
+// Notes on edge cases:
+// * Salt characters are taken as Unicode scalar values (Python semantics; identical to Java for
+//   BMP characters, which covers every base64 `id_secret`).
+// * Negative numbers or an empty list encode to "" (both reference libraries do the same).
+// * Numbers above 2^53 are encoded like Python does (Java 1.0.3 would throw instead).
+
+public struct Hashids: Sendable {
+    /// Default alphabet of the reference libraries.
+    public static let defaultAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890"
+    /// Default separators of the reference libraries.
+    public static let defaultSeparators = "cfhistuCFHISTU"
+
+    private static let separatorRatio = 3.5
+    private static let guardRatio = 12.0
+
+    public let minLength: Int
+    /// Salt as Unicode scalar values.
+    private let salt: [UInt32]
+    /// Alphabet after removing separators/guards and shuffling with the salt.
+    private let alphabet: [UInt8]
+    private let separators: [UInt8]
+    private let guards: [UInt8]
+
+    public init(salt: String, minLength: Int = 0) {
+        self.minLength = max(0, minLength)
+        let saltScalars = salt.unicodeScalars.map { $0.value }
+        self.salt = saltScalars
+
+        let sepSource = Array(Hashids.defaultSeparators.utf8)
+        // Unique alphabet characters, without the separators (the default alphabet is already unique).
+        var alpha: [UInt8] = []
+        for c in Hashids.defaultAlphabet.utf8 where !alpha.contains(c) && !sepSource.contains(c) {
+            alpha.append(c)
+        }
+        // Separators that occur in the alphabet, in separator order.
+        let alphabetBytes = Array(Hashids.defaultAlphabet.utf8)
+        var seps: [UInt8] = sepSource.filter { alphabetBytes.contains($0) }
+
+        Hashids.consistentShuffle(&seps, salt: saltScalars)
+
+        let sepCount = seps.count
+        var minSeparators = Hashids.ceilRatio(alpha.count, Hashids.separatorRatio)
+        if seps.isEmpty || sepCount < minSeparators {
+            if minSeparators == 1 { minSeparators = 2 }
+            if minSeparators > sepCount {
+                let splitAt = minSeparators - sepCount
+                seps.append(contentsOf: alpha[0..<splitAt])
+                alpha.removeFirst(splitAt)
+            } else {
+                seps = Array(seps[0..<minSeparators])
+            }
+        }
+
+        Hashids.consistentShuffle(&alpha, salt: saltScalars)
+
+        let guardCount = Hashids.ceilRatio(alpha.count, Hashids.guardRatio)
+        var grds: [UInt8]
+        if alpha.count < 3 {
+            grds = Array(seps[0..<guardCount])
+            seps.removeFirst(guardCount)
+        } else {
+            grds = Array(alpha[0..<guardCount])
+            alpha.removeFirst(guardCount)
+        }
+
+        self.alphabet = alpha
+        self.separators = seps
+        self.guards = grds
+    }
+
+    /// Encodes non-negative numbers; returns "" for an empty list or if any number is negative.
+    public func encode(_ numbers: [Int64]) -> String {
+        if numbers.isEmpty { return "" }
+        for n in numbers where n < 0 { return "" }
+
+        var alpha = alphabet
+        let alphaCount = alpha.count
+
+        var valuesHash: Int64 = 0
+        for (i, n) in numbers.enumerated() {
+            valuesHash &+= n % Int64(i + 100)
+        }
+
+        let lottery = alpha[Int(valuesHash % Int64(alphaCount))]
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(max(minLength, 16 * numbers.count))
+        encoded.append(lottery)
+
+        // Buffer for (lottery + salt + alphabet)[0..<alphaCount].
+        var shuffleSalt = [UInt32](repeating: 0, count: alphaCount)
+        var digits: [UInt8] = []
+        digits.reserveCapacity(16)
+
+        for (i, n) in numbers.enumerated() {
+            var k = 0
+            shuffleSalt[k] = UInt32(lottery); k += 1
+            var s = 0
+            while k < alphaCount && s < salt.count { shuffleSalt[k] = salt[s]; k += 1; s += 1 }
+            var a = 0
+            while k < alphaCount { shuffleSalt[k] = UInt32(alpha[a]); k += 1; a += 1 }
+            Hashids.consistentShuffle(&alpha, salt: shuffleSalt)
+
+            // "hash": base-alphaCount digits of n, most significant first.
+            digits.removeAll(keepingCapacity: true)
+            var v = UInt64(n)
+            let base = UInt64(alphaCount)
+            repeat {
+                digits.append(alpha[Int(v % base)])
+                v /= base
+            } while v != 0
+            let first = digits[digits.count - 1]
+            encoded.append(contentsOf: digits.reversed())
+
+            if i + 1 < numbers.count {
+                let m = UInt64(n) % UInt64(Int(first) + i)
+                encoded.append(separators[Int(m % UInt64(separators.count))])
+            }
+        }
+
+        if encoded.count < minLength {
+            let guardCount = guards.count
+            let g0 = Int((valuesHash + Int64(encoded[0])) % Int64(guardCount))
+            encoded.insert(guards[g0], at: 0)
+            if encoded.count < minLength {
+                let g1 = Int((valuesHash + Int64(encoded[2])) % Int64(guardCount))
+                encoded.append(guards[g1])
+            }
+            let splitAt = alphaCount / 2
+            while encoded.count < minLength {
+                let alphaSalt = alpha.map { UInt32($0) }
+                Hashids.consistentShuffle(&alpha, salt: alphaSalt)
+                var padded: [UInt8] = []
+                padded.reserveCapacity(encoded.count + alphaCount)
+                padded.append(contentsOf: alpha[splitAt...])
+                padded.append(contentsOf: encoded)
+                padded.append(contentsOf: alpha[..<splitAt])
+                encoded = padded
+                let excess = encoded.count - minLength
+                if excess > 0 {
+                    let from = excess / 2
+                    encoded = Array(encoded[from..<(from + minLength)])
+                }
+            }
+        }
+
+        return String(decoding: encoded, as: UTF8.self)
+    }
+
+    // MARK: - internals
+
+    /// The Hashids "consistent shuffle".
+    @inline(__always)
+    static func consistentShuffle(_ chars: inout [UInt8], salt: [UInt32]) {
+        let saltCount = salt.count
+        if saltCount == 0 || chars.count < 2 { return }
+        var i = chars.count - 1
+        var index = 0
+        var sum = 0
+        while i > 0 {
+            index %= saltCount
+            let integer = Int(salt[index])
+            sum += integer
+            let j = (integer + index + sum) % i
+            chars.swapAt(i, j)
+            i -= 1
+            index += 1
+        }
+    }
+
+    private static func ceilRatio(_ dividend: Int, _ divisor: Double) -> Int {
+        let q = Double(dividend) / divisor
+        let t = Int(q)
+        return Double(t) < q ? t + 1 : t
+    }
+}
