@@ -123,8 +123,8 @@ class Operator:
         """The value of a launch-time setup item, or fail the test with the CLI error that prevented it."""
         value = getattr(self, attr)
         if value is None:
-            pytest.fail(f"setup of {attr!r} before serve failed: {self.setup_errors.get(attr, '(not attempted)')}",
-                        pytrace=False)
+            why = self.setup_errors.get(attr) or getattr(self, attr + "_error", None) or "(not attempted)"
+            pytest.fail(f"setup of {attr!r} before serve failed: {why}", pytrace=False)
         return value
 
     def need_site(self, name: str) -> dict:
