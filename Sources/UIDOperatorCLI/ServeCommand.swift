@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most advertising ids one opt-out status request may carry (default 5000).")
     var optoutStatusMaxRequestSize: Int?
 
+    @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds.")
+    var syncIntervalMs = 500
+
     @Option(help: "Public Suffix List used to check client-side generation origins.")
     var publicSuffixList = PublicSuffixList.defaultPath
 
@@ -77,7 +80,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let directory = try store.open(scope: config.scope, environment: config.environment)
         let started = Date()
-        let snapshot = try OperatorSnapshot(config: config, contents: directory.store.loadContents())
+        let state = try await directory.store.loadState(includingSalts: true, includingOptOuts: true)
+        let snapshot = try OperatorSnapshot(config: config, contents: state.contents)
         logger.info("Loaded store", metadata: [
             "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
             "optouts": "\(snapshot.optOuts.count)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
@@ -91,8 +95,14 @@ struct ServeCommand: AsyncParsableCommand {
         let dependencies = OperatorServer.Dependencies(
             holder: SnapshotHolder(snapshot), store: directory.store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger
         )
+        let sync = StoreSync(
+            store: directory.store, holder: dependencies.holder, status: dependencies.syncStatus,
+            interval: .milliseconds(max(syncIntervalMs, 10)), logger: logger,
+            initialVersion: state.version, initialWatermark: state.optOutWatermark,
+            configuration: { [config] _ in config }
+        )
         let app = OperatorServer.makeApplication(
-            dependencies, host: host, port: port,
+            dependencies, host: host, port: port, services: [sync],
             onServerRunning: { [host, config] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
             }

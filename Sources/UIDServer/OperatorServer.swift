@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import UIDOperatorCore
 import UIDStore
 
@@ -11,8 +12,15 @@ public enum OperatorServer {
         public var originPolicy: OriginPolicy
         public var clock: OperatorClock
         public var logger: Logger
+        public var syncStatus: SyncStatus
+        public var staleLimitMillis: Int64
 
-        public init(holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger) {
+        public init(
+            holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger,
+            syncStatus: SyncStatus = SyncStatus(), staleLimitMillis: Int64 = 12 * 3_600_000
+        ) {
+            self.syncStatus = syncStatus
+            self.staleLimitMillis = staleLimitMillis
             self.holder = holder
             self.store = store
             self.originPolicy = originPolicy
@@ -26,7 +34,8 @@ public enum OperatorServer {
         router.add(middleware: ErrorMiddleware(knownPaths: knownPaths(clientSide: dependencies.holder.current.config.clientSideTokenGenerate)))
         router.add(middleware: CORSMiddleware())
         let endpoint = EncryptedEndpoint(holder: dependencies.holder, clock: dependencies.clock)
-        OpsRoutes().register(on: router)
+        OpsRoutes(holder: dependencies.holder, status: dependencies.syncStatus, clock: dependencies.clock, staleLimitMillis: dependencies.staleLimitMillis)
+            .register(on: router)
         TokenRoutes(endpoint: endpoint).register(on: router)
         IdentityMapRoutes(endpoint: endpoint).register(on: router)
         KeyRoutes(endpoint: endpoint).register(on: router)
@@ -40,7 +49,7 @@ public enum OperatorServer {
     /// Paths that exist, so a wrong method on them is a 405 rather than a 404.
     static func knownPaths(clientSide: Bool) -> Set<String> {
         var paths: Set<String> = [
-            "/ops/healthcheck", "/v2/token/generate", "/v2/token/refresh", "/v2/token/validate", "/v2/token/logout",
+            "/ops/healthcheck", "/ops/status", "/v2/token/generate", "/v2/token/refresh", "/v2/token/validate", "/v2/token/logout",
             "/v2/identity/map", "/v3/identity/map", "/v2/identity/buckets", "/v2/optout/status",
             "/v2/key/latest", "/v2/key/sharing", "/v2/key/bidstream",
         ]
@@ -49,12 +58,13 @@ public enum OperatorServer {
     }
 
     public static func makeApplication(
-        _ dependencies: Dependencies, host: String, port: Int,
+        _ dependencies: Dependencies, host: String, port: Int, services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(dependencies),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "uid-operator"),
+            services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: dependencies.logger
         )

@@ -10,6 +10,13 @@ public protocol OperatorStore: Sendable {
     func initialize(with contents: StoreContents) throws
     /// Reads everything a snapshot is built from.
     func loadContents() throws -> StoreContents
+    /// Reads configuration, and optionally salts and opt-outs, in one consistent read, with the
+    /// markers a node polls to notice later changes. Skipped parts come back empty.
+    func loadState(includingSalts: Bool, includingOptOuts: Bool) async throws -> StoreState
+    /// Changes whenever sites, clients, keys, key pairs (configuration) or salts change.
+    func version() async throws -> StoreVersion
+    /// Opt-outs recorded after `watermark`, oldest first, and the new watermark.
+    func optOuts(after watermark: Int64) async throws -> OptOutBatch
     func addClient(_ client: ClientKey) throws
     /// Adds a site with its own default keyset and a first key, built by `makeKeyset` from the
     /// next free keyset and key ids (allocated inside the same transaction).
@@ -19,4 +26,40 @@ public protocol OperatorStore: Sendable {
     func addKeypair(_ keypair: ClientSideKeypair) throws
     /// Durable before it returns: an acknowledged opt-out must survive a crash.
     func recordOptOut(_ record: OptOutRecord) async throws
+}
+
+/// A consistent read of the store.
+public struct StoreState: Sendable {
+    public var contents: StoreContents
+    public var version: StoreVersion
+    public var optOutWatermark: Int64
+
+    public init(contents: StoreContents, version: StoreVersion, optOutWatermark: Int64) {
+        self.contents = contents
+        self.version = version
+        self.optOutWatermark = optOutWatermark
+    }
+}
+
+public struct StoreVersion: Sendable, Equatable, CustomStringConvertible {
+    public var configuration: Int64
+    public var salts: Int64
+
+    public init(configuration: Int64, salts: Int64) {
+        self.configuration = configuration
+        self.salts = salts
+    }
+
+    public var description: String { "\(configuration).\(salts)" }
+}
+
+/// New opt-outs since a watermark, with when each was recorded (epoch ms) to measure propagation.
+public struct OptOutBatch: Sendable {
+    public var records: [(record: OptOutRecord, recordedMillis: Int64)]
+    public var watermark: Int64
+
+    public init(records: [(record: OptOutRecord, recordedMillis: Int64)], watermark: Int64) {
+        self.records = records
+        self.watermark = watermark
+    }
 }

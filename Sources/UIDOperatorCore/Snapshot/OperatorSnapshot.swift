@@ -65,6 +65,15 @@ public final class OperatorSnapshot: Sendable {
         )
     }
 
+    /// This snapshot's configuration over `other`'s opt-outs: a configuration reload is built
+    /// without the lock and without re-reading millions of opt-outs, then takes them over here.
+    public func keepingOptOuts(of other: OperatorSnapshot) -> OperatorSnapshot {
+        OperatorSnapshot(
+            config: config, keys: keys, salts: salts, clients: clients, sites: sites, keypairs: keypairs,
+            optOuts: other.optOuts, recentOptOuts: other.recentOptOuts, testIdentities: testIdentities, bucketIDEncoder: bucketIDEncoder
+        )
+    }
+
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {
         optOuts.optedOutSince(firstLevelHash: firstLevelHash) ?? recentOptOuts.optedOutSince(firstLevelHash: firstLevelHash)
     }

@@ -1,8 +1,50 @@
+import Foundation
 import Hummingbird
 
-/// Liveness for load balancers: `OK` while the operator can serve.
+/// Health for load balancers and a status page for operators.
 struct OpsRoutes: Sendable {
+    let holder: SnapshotHolder
+    let status: SyncStatus
+    let clock: OperatorClock
+    /// How long a node may serve from a snapshot it cannot refresh before it reports unhealthy
+    /// (the reference's `store_refresh_stale_shutdown_hours`).
+    let staleLimitMillis: Int64
+
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/ops/healthcheck") { _, _ in APIResponse.plainText(.ok, "OK") }
+        router.get("/ops/healthcheck") { _, _ in healthcheck() }
+        router.get("/ops/status") { _, _ in statusPage() }
+    }
+
+    /// `OK` while in step with the store. When the store is unreachable the node keeps serving
+    /// (200, with the reason on a second line) until its snapshot is older than the stale limit.
+    func healthcheck() -> Response {
+        let values = status.values
+        guard let failingSince = values.failingSinceMillis else { return APIResponse.plainText(.ok, "OK") }
+        let now = clock.nowMillis()
+        let reason = "store: unreachable for \((now - failingSince) / 1000) s, serving from the snapshot of \((now - values.lastSuccessMillis) / 1000) s ago (\(values.lastError ?? "unknown error"))"
+        if now - values.lastSuccessMillis > staleLimitMillis {
+            return APIResponse.plainText(.serviceUnavailable, reason)
+        }
+        return APIResponse.plainText(.ok, "OK\n" + reason)
+    }
+
+    func statusPage() -> Response {
+        let snapshot = holder.current
+        let body = StatusBody(
+            sync: status.values, scope: snapshot.config.scope.displayName, salt_buckets: snapshot.salts.count,
+            clients: snapshot.clients.clients.count, sites: snapshot.sites.count, keys: snapshot.keys.allKeys.count,
+            optouts: snapshot.optOuts.count + snapshot.recentOptOuts.count
+        )
+        return APIResponse.json(.ok, body)
+    }
+
+    struct StatusBody: Encodable {
+        let sync: SyncStatus.Values
+        let scope: String
+        let salt_buckets: Int
+        let clients: Int
+        let sites: Int
+        let keys: Int
+        let optouts: Int
     }
 }

@@ -3,6 +3,12 @@ import GRDB
 /// Schema migrations, applied at every open. Column names follow the reference's store files so
 /// imports and exports map one to one.
 enum SQLiteSchema {
+    /// Tables whose changes make nodes rebuild their snapshot, with the counter each bumps:
+    /// 1 for configuration, 2 for salts (reloading a million buckets is kept for when they change).
+    static let versionedTables = [
+        ("sites", 1), ("clients", 1), ("keysets", 1), ("keyset_keys", 1), ("client_side_keypairs", 1), ("salt_metadata", 2),
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -85,6 +91,34 @@ enum SQLiteSchema {
                     disabled INTEGER NOT NULL DEFAULT 0
                 );
                 """)
+        }
+        migrator.registerMigration("v3: change tracking for live reload") { db in
+            // Every change to configuration bumps one counter that nodes poll. Salt buckets have no
+            // trigger (a million rows); whoever changes them touches salt_metadata in the same
+            // transaction. Opt-outs get an increasing id, so nodes fetch only new ones.
+            try db.execute(sql: """
+                CREATE TABLE store_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+                INSERT INTO store_version (id, version) VALUES (1, 1), (2, 1);
+                ALTER TABLE salt_metadata ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE optouts_v3 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    flh BLOB NOT NULL UNIQUE,
+                    advertising_id BLOB,
+                    opted_out_since INTEGER NOT NULL,
+                    recorded_ms INTEGER NOT NULL DEFAULT 0
+                );
+                INSERT INTO optouts_v3 (flh, advertising_id, opted_out_since) SELECT flh, advertising_id, opted_out_since FROM optouts;
+                DROP TABLE optouts;
+                ALTER TABLE optouts_v3 RENAME TO optouts;
+                """)
+            for (table, counter) in versionedTables {
+                for operation in ["INSERT", "UPDATE", "DELETE"] {
+                    try db.execute(sql: """
+                        CREATE TRIGGER \(table)_\(operation.lowercased())_bumps_version AFTER \(operation) ON \(table)
+                        BEGIN UPDATE store_version SET version = version + 1 WHERE id = \(counter); END
+                        """)
+                }
+            }
         }
         return migrator
     }

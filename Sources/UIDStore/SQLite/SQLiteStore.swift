@@ -69,39 +69,79 @@ public final class SQLiteStore: OperatorStore {
     }
 
     public func loadContents() throws -> StoreContents {
-        try pool.read { db in
-            let sites = try Self.sites(db)
-            let clients = try Row.fetchAll(db, sql: """
-                SELECT key_id, key_hash, key_salt, secret, name, contact, site_id, roles, disabled, service_id, created FROM clients
-                """).compactMap { row -> ClientKey? in
-                guard let hash = Base64.decode(row[1] as String), let salt = Base64.decode(row[2] as String),
-                      let secret = Base64.decode(row[3] as String) else { return nil }
-                return ClientKey(
-                    keyID: row[0], keyHash: hash, keySalt: salt, secret: secret, name: row[4], contact: row[5],
-                    siteID: row[6], roles: Set(Self.strings(row[7]).map(Role.init(parsing:))), disabled: row[8],
-                    serviceID: row[9], createdSeconds: row[10]
-                )
-            }
-            let keysets = try Row.fetchAll(db, sql: "SELECT keyset_id, site_id, name, allowed_sites, created, enabled, is_default FROM keysets").map { row in
-                Keyset(id: row[0], siteID: row[1], name: row[2], allowedSites: (row[3] as String?).map { Self.strings($0).compactMap { Int32($0) } },
-                       createdSeconds: row[4], enabled: row[5], isDefault: row[6])
-            }
-            let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys ORDER BY rowid").compactMap { row -> KeysetKey? in
-                guard let secret = Base64.decode(row[5] as String) else { return nil }
-                return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
-            }
-            let keypairs = try Row.fetchAll(db, sql: """
-                SELECT subscription_id, site_id, public_key, private_key, contact, name, created, disabled FROM client_side_keypairs
-                """).compactMap { row in
-                ClientSideKeypair(subscriptionID: row[0], siteID: row[1], publicKeyText: row[2], privateKeyText: row[3],
-                                  contact: row[4], name: row[5], createdSeconds: row[6], disabled: row[7])
-            }
-            return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: try loadSalts(db),
-                                 optOuts: try loadOptOuts(db), keypairs: keypairs)
+        try pool.read { db in try Self.contents(db, includingSalts: true, includingOptOuts: true) }
+    }
+
+    public func loadState(includingSalts: Bool, includingOptOuts: Bool) async throws -> StoreState {
+        try await pool.read { db in
+            StoreState(
+                contents: try Self.contents(db, includingSalts: includingSalts, includingOptOuts: includingOptOuts),
+                version: try Self.version(db),
+                optOutWatermark: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0
+            )
         }
     }
 
-    private func loadSalts(_ db: Database) throws -> SaltTable {
+    public func version() async throws -> StoreVersion {
+        try await pool.read { db in try Self.version(db) }
+    }
+
+    private static func version(_ db: Database) throws -> StoreVersion {
+        let rows = try Row.fetchAll(db, sql: "SELECT id, version FROM store_version")
+        let values = Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as Int, $0[1] as Int64) })
+        return StoreVersion(configuration: values[1] ?? 0, salts: values[2] ?? 0)
+    }
+
+    public func optOuts(after watermark: Int64) async throws -> OptOutBatch {
+        try await pool.read { db in
+            var batch = OptOutBatch(records: [], watermark: watermark)
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT id, flh, advertising_id, opted_out_since, recorded_ms FROM optouts WHERE id > ? ORDER BY id LIMIT 100000
+                """, arguments: [watermark])
+            while let row = try rows.next() {
+                let flh: Data = row[1]
+                let advertisingID: Data? = row[2]
+                batch.records.append((OptOutRecord(firstLevelHash: Array(flh), advertisingID: advertisingID.map { Array($0) },
+                                                   optedOutSinceSeconds: row[3]), row[4]))
+                batch.watermark = row[0]
+            }
+            return batch
+        }
+    }
+
+    private static func contents(_ db: Database, includingSalts: Bool, includingOptOuts: Bool) throws -> StoreContents {
+        let sites = try Self.sites(db)
+        let clients = try Row.fetchAll(db, sql: """
+            SELECT key_id, key_hash, key_salt, secret, name, contact, site_id, roles, disabled, service_id, created FROM clients
+            """).compactMap { row -> ClientKey? in
+            guard let hash = Base64.decode(row[1] as String), let salt = Base64.decode(row[2] as String),
+                  let secret = Base64.decode(row[3] as String) else { return nil }
+            return ClientKey(
+                keyID: row[0], keyHash: hash, keySalt: salt, secret: secret, name: row[4], contact: row[5],
+                siteID: row[6], roles: Set(Self.strings(row[7]).map(Role.init(parsing:))), disabled: row[8],
+                serviceID: row[9], createdSeconds: row[10]
+            )
+        }
+        let keysets = try Row.fetchAll(db, sql: "SELECT keyset_id, site_id, name, allowed_sites, created, enabled, is_default FROM keysets").map { row in
+            Keyset(id: row[0], siteID: row[1], name: row[2], allowedSites: (row[3] as String?).map { Self.strings($0).compactMap { Int32($0) } },
+                   createdSeconds: row[4], enabled: row[5], isDefault: row[6])
+        }
+        let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys ORDER BY rowid").compactMap { row -> KeysetKey? in
+            guard let secret = Base64.decode(row[5] as String) else { return nil }
+            return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
+        }
+        let keypairs = try Row.fetchAll(db, sql: """
+            SELECT subscription_id, site_id, public_key, private_key, contact, name, created, disabled FROM client_side_keypairs
+            """).compactMap { row in
+            ClientSideKeypair(subscriptionID: row[0], siteID: row[1], publicKeyText: row[2], privateKeyText: row[3],
+                              contact: row[4], name: row[5], createdSeconds: row[6], disabled: row[7])
+        }
+        let salts = includingSalts ? try loadSalts(db) : SaltTable(firstLevelSalt: [], idPrefix: "", idSecret: "")
+        return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: salts,
+                             optOuts: includingOptOuts ? try loadOptOuts(db) : OptOutIndex(), keypairs: keypairs)
+    }
+
+    private static func loadSalts(_ db: Database) throws -> SaltTable {
         guard let meta = try Row.fetchOne(db, sql: "SELECT first_level, id_prefix, id_secret FROM salt_metadata WHERE id = 1") else {
             throw StoreError.notInitialized
         }
@@ -123,7 +163,7 @@ public final class SQLiteStore: OperatorStore {
         return table
     }
 
-    private func loadOptOuts(_ db: Database) throws -> OptOutIndex {
+    private static func loadOptOuts(_ db: Database) throws -> OptOutIndex {
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0
         var index = OptOutIndex(minimumCapacity: count)
         let rows = try Row.fetchCursor(db, sql: "SELECT flh, advertising_id, opted_out_since FROM optouts")
@@ -188,10 +228,11 @@ public final class SQLiteStore: OperatorStore {
         try await pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO optouts (flh, advertising_id, opted_out_since) VALUES (?, ?, ?)
+                    INSERT INTO optouts (flh, advertising_id, opted_out_since, recorded_ms) VALUES (?, ?, ?, ?)
                     ON CONFLICT(flh) DO UPDATE SET advertising_id = COALESCE(optouts.advertising_id, excluded.advertising_id)
                     """,
-                arguments: [Data(record.firstLevelHash), record.advertisingID.map { Data($0) }, record.optedOutSinceSeconds]
+                arguments: [Data(record.firstLevelHash), record.advertisingID.map { Data($0) }, record.optedOutSinceSeconds,
+                            Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))]
             )
         }
     }
