@@ -6,8 +6,76 @@ import UIDStore
 
 struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "client", abstract: "Manage API clients.", subcommands: [Create.self]
+        commandName: "client", abstract: "Manage API clients.",
+        subcommands: [Create.self, List.self, Disable.self, Enable.self, RotateSecret.self]
     )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List clients (never their keys or secrets).")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let clients = try store.openForAdministration().store.loadContents().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
+            try emit(json: json, clients.map { ["key_id": $0.keyID, "name": $0.name, "site_id": $0.siteID, "roles": $0.roles.map(\.rawValue).sorted(), "disabled": $0.disabled] },
+                     human: clients.map { "\($0.keyID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.roles.map(\.rawValue).sorted().joined(separator: ","))\t\($0.name)" }.joined(separator: "\n"))
+        }
+    }
+
+    /// Finds a client by key id for the commands that change one.
+    static func client(_ keyID: String, in directory: DataDirectory) throws -> ClientKey {
+        guard let client = try directory.store.loadContents().clients.first(where: { $0.keyID == keyID }) else {
+            throw ValidationError("No client with key id \(keyID) (see `client list`)")
+        }
+        return client
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a client: its key stops working on every node.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The client's key id.") var keyId: String
+        func run() throws {
+            let directory = try store.openForAdministration()
+            var client = try ClientCommand.client(keyId, in: directory)
+            client.disabled = true
+            try directory.store.updateClient(client)
+            say("Client \(keyId) disabled.")
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a client.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The client's key id.") var keyId: String
+        func run() throws {
+            let directory = try store.openForAdministration()
+            var client = try ClientCommand.client(keyId, in: directory)
+            client.disabled = false
+            try directory.store.updateClient(client)
+            say("Client \(keyId) enabled.")
+        }
+    }
+
+    struct RotateSecret: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret", abstract: "Give a client a new secret (its envelope key); the old one stops working."
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The client's key id.") var keyId: String
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let directory = try store.openForAdministration()
+            let client = try ClientCommand.client(keyId, in: directory)
+            let secret = APIKeyHasher.randomBytes(32)
+            guard let rotated = ClientKey(keyID: client.keyID, keyHash: client.keyHash, keySalt: client.keySalt, secret: secret, name: client.name,
+                                          contact: client.contact, siteID: client.siteID, roles: client.roles, disabled: client.disabled,
+                                          serviceID: client.serviceID, createdSeconds: client.createdSeconds) else { return }
+            try directory.store.updateClient(rotated)
+            try emit(json: json, ["key_id": keyId, "secret": Base64.encode(secret)],
+                     human: "New secret for \(keyId): \(Base64.encode(secret))\nStore it now: it is not shown again.")
+        }
+    }
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(

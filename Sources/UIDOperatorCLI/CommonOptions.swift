@@ -63,3 +63,20 @@ func say(_ line: String) {
 func note(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// Prints `object` as one JSON line for scripts, or `human` for people.
+func emit(json: Bool, _ object: Any, human: @autoclosure () -> String) throws {
+    if json {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        say(String(decoding: data, as: UTF8.self))
+    } else {
+        say(human())
+    }
+}
+
+extension StoreOptions {
+    /// Opens an existing or new store with the configured scope (administration commands).
+    func openForAdministration() throws -> DataDirectory {
+        try open(scope: try scope ?? loadConfig().scope() ?? .uid2, environment: .test)
+    }
+}

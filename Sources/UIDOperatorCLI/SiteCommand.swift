@@ -6,8 +6,43 @@ import UIDStore
 
 struct SiteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "site", abstract: "Manage participant sites.", subcommands: [Create.self, Update.self]
+        commandName: "site", abstract: "Manage participant sites.",
+        subcommands: [Create.self, Update.self, List.self, Enable.self, Disable.self]
     )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List sites.")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let sites = try store.openForAdministration().store.loadSites().sorted { $0.id < $1.id }
+            try emit(json: json, sites.map { ["id": $0.id, "name": $0.name, "enabled": $0.enabled, "domain_names": $0.domainNames, "app_names": $0.appNames] },
+                     human: sites.map { "\($0.id)\t\($0.enabled ? "enabled " : "disabled")\t\($0.name)\t\($0.domainNames.joined(separator: ","))" }.joined(separator: "\n"))
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a site.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The site's id.") var siteId: Int32
+        func run() throws { try SiteCommand.setEnabled(true, siteID: siteId, store: store) }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a site.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The site's id.") var siteId: Int32
+        func run() throws { try SiteCommand.setEnabled(false, siteID: siteId, store: store) }
+    }
+
+    static func setEnabled(_ enabled: Bool, siteID: Int32, store: StoreOptions) throws {
+        let directory = try store.openForAdministration()
+        guard var site = try directory.store.loadSites().first(where: { $0.id == siteID }) else { throw ValidationError("No site \(siteID)") }
+        site.enabled = enabled
+        try directory.store.updateSite(site)
+        say("Site \(siteID) \(enabled ? "enabled" : "disabled").")
+    }
 
     /// Every site gets its own default keyset, so its tokens are encrypted under its own key.
     /// Returns the new keyset's id.
@@ -91,8 +126,45 @@ struct SiteCommand: ParsableCommand {
 
 struct KeypairCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keypair", abstract: "Manage client-side token generation key pairs.", subcommands: [Create.self]
+        commandName: "keypair", abstract: "Manage client-side token generation key pairs.",
+        subcommands: [Create.self, List.self, Disable.self, Enable.self]
     )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List key pairs (public keys only).")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let keypairs = try store.openForAdministration().store.loadContents().keypairs.sorted { $0.siteID < $1.siteID }
+            try emit(json: json, keypairs.map { ["subscription_id": $0.subscriptionID, "site_id": $0.siteID, "public_key": $0.publicKeyText, "disabled": $0.disabled] },
+                     human: keypairs.map { "\($0.subscriptionID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.publicKeyText)" }.joined(separator: "\n"))
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a key pair (its requests get 401).")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The key pair's subscription id.") var subscriptionId: String
+        func run() throws {
+            guard try store.openForAdministration().store.setKeypairDisabled(subscriptionID: subscriptionId, disabled: true) else {
+                throw ValidationError("No key pair \(subscriptionId)")
+            }
+            say("Key pair \(subscriptionId) disabled.")
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a key pair.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The key pair's subscription id.") var subscriptionId: String
+        func run() throws {
+            guard try store.openForAdministration().store.setKeypairDisabled(subscriptionID: subscriptionId, disabled: false) else {
+                throw ValidationError("No key pair \(subscriptionId)")
+            }
+            say("Key pair \(subscriptionId) enabled.")
+        }
+    }
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -5,6 +5,9 @@ struct UIDOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uid-operator",
         abstract: "A UID2/EUID identity token operator.",
-        subcommands: [ServeCommand.self, SiteCommand.self, ClientCommand.self, KeypairCommand.self, IdentityCommand.self]
+        subcommands: [
+            ServeCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, SaltCommand.self, KeypairCommand.self,
+            OptOutCommand.self, IdentityCommand.self,
+        ]
     )
 }

@@ -24,6 +24,18 @@ public protocol OperatorStore: Sendable {
     func updateSite(_ site: Site) throws
     func loadSites() throws -> [Site]
     func addKeypair(_ keypair: ClientSideKeypair) throws
+    func updateClient(_ client: ClientKey) throws
+    func setKeypairDisabled(subscriptionID: String, disabled: Bool) throws -> Bool
+    /// Adds a key to a keyset, built by `makeKey` from the next free key id, and sets every
+    /// older key of that keyset to expire no later than `expireOthersAt` (epoch seconds).
+    func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) throws -> KeysetKey
+    /// Rotates `count` buckets picked at random among those whose `refresh_from` is at or before
+    /// `eligibleBeforeMillis` (normally now): the
+    /// current salt becomes the previous one. Returns how many were rotated.
+    func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int
+    func optOutCount() throws -> Int
+    /// The most recent opt-outs first.
+    func recentOptOuts(limit: Int) throws -> [OptOutRecord]
     /// Durable before it returns: an acknowledged opt-out must survive a crash.
     func recordOptOut(_ record: OptOutRecord) async throws
 }

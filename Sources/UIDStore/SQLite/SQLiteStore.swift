@@ -222,6 +222,70 @@ public final class SQLiteStore: OperatorStore {
         }
     }
 
+    public func updateClient(_ client: ClientKey) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE clients SET secret = ?, name = ?, contact = ?, roles = ?, disabled = ? WHERE key_id = ?",
+                arguments: [Base64.encode(client.secret), client.name, client.contact,
+                            Self.jsonArray(client.roles.map(\.rawValue).sorted()), client.disabled, client.keyID]
+            )
+        }
+    }
+
+    public func setKeypairDisabled(subscriptionID: String, disabled: Bool) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE client_side_keypairs SET disabled = ? WHERE subscription_id = ?", arguments: [disabled, subscriptionID])
+            return db.changesCount > 0
+        }
+    }
+
+    public func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) throws -> KeysetKey {
+        try pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keysets WHERE keyset_id = ?", arguments: [keysetID]) == 1 else {
+                throw StoreError.notFound("keyset \(keysetID)")
+            }
+            let id = try Int32.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM keyset_keys") ?? 1
+            let key = makeKey(id)
+            if let expireOthersAt {
+                try db.execute(sql: "UPDATE keyset_keys SET expires = MIN(expires, ?) WHERE keyset_id = ?", arguments: [expireOthersAt, keysetID])
+            }
+            try insert(key, db)
+            return key
+        }
+    }
+
+    public func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int {
+        try pool.write { db in
+            let positions = try Int64.fetchAll(db, sql: """
+                SELECT position FROM salt_buckets WHERE refresh_from <= ? AND current_salt IS NOT NULL ORDER BY RANDOM() LIMIT ?
+                """, arguments: [eligibleBeforeMillis, count])
+            let statement = try db.makeStatement(sql: """
+                UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ? WHERE position = ?
+                """)
+            for position in positions {
+                statement.setUncheckedArguments([Self.text(makeSalt()), nowMillis, refreshFromMillis, position])
+                try statement.execute()
+            }
+            // Buckets have no change trigger; this bumps the salt version nodes poll.
+            try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
+            return positions.count
+        }
+    }
+
+    public func optOutCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0 }
+    }
+
+    public func recentOptOuts(limit: Int) throws -> [OptOutRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT flh, advertising_id, opted_out_since FROM optouts ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                let flh: Data = row[0]
+                let advertisingID: Data? = row[1]
+                return OptOutRecord(firstLevelHash: Array(flh), advertisingID: advertisingID.map { Array($0) }, optedOutSinceSeconds: row[2])
+            }
+        }
+    }
+
     /// Runs on GRDB's writer queue, not the caller's thread; returns once SQLite has committed with
     /// `synchronous = FULL`.
     public func recordOptOut(_ record: OptOutRecord) async throws {
@@ -299,10 +363,12 @@ public final class SQLiteStore: OperatorStore {
 
 public enum StoreError: Error, CustomStringConvertible {
     case notInitialized
+    case notFound(String)
 
     public var description: String {
         switch self {
         case .notInitialized: "the store has not been initialized"
+        case .notFound(let what): "no \(what) in the store"
         }
     }
 }

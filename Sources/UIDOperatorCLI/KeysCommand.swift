@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import UIDOperatorCore
+import UIDProtocol
+import UIDStore
+
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "List keysets and keys, and rotate keys.", subcommands: [List.self, Rotate.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keysets with their keys (never the secrets).")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let contents = try store.openForAdministration().store.loadContents()
+            let now = Clock.nowMillis() / 1000
+            let ring = try KeyRing(keysets: contents.keysets, keys: contents.keys)
+            let keysets = contents.keysets.sorted { $0.id < $1.id }
+            let objects: [[String: Any]] = keysets.map { keyset in
+                let active = ring.activeKey(keysetID: keyset.id, atSeconds: now)?.id
+                return [
+                    "keyset_id": keyset.id, "site_id": keyset.siteID, "name": keyset.name, "enabled": keyset.enabled, "default": keyset.isDefault,
+                    "allowed_sites": keyset.allowedSites.map { $0 as Any } ?? NSNull(), "active_key_id": active.map { $0 as Any } ?? NSNull(),
+                    "keys": ring.keys(inKeyset: keyset.id).map { ["id": $0.id, "created": $0.createdSeconds, "activates": $0.activatesSeconds, "expires": $0.expiresSeconds] },
+                ]
+            }
+            let human = keysets.map { keyset -> String in
+                let keys = ring.keys(inKeyset: keyset.id).map { key in
+                    let state = key.id == ring.activeKey(keysetID: keyset.id, atSeconds: now)?.id ? "active" : (key.activatesSeconds > now ? "pending" : (key.expiresSeconds <= now ? "expired" : "standby"))
+                    return "    key \(key.id)\t\(state)\tactivates \(key.activatesSeconds)\texpires \(key.expiresSeconds)"
+                }
+                return (["keyset \(keyset.id)\tsite \(keyset.siteID)\t\(keyset.name)\(keyset.enabled ? "" : " (disabled)")"] + keys).joined(separator: "\n")
+            }
+            try emit(json: json, objects, human: human.joined(separator: "\n"))
+        }
+    }
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a new key to a keyset, activating after a lead time, and retire the older keys after a grace period.",
+            discussion: """
+                The new key is published to DSPs and sharers at once but used only from its activation, so SDKs that \
+                refresh keys hourly hold it before the first token needs it. Older keys keep decrypting until the grace \
+                period ends: for the refresh keyset (-2) keep it at least as long as the refresh token lifetime.
+                """
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(parsing: .unconditional, help: "The keyset (-1 master, -2 refresh, 2 fallback publisher, or a site's).") var keysetId: Int32
+        @Option(help: "Seconds until the new key is used for encryption.") var activatesInSeconds: Int64 = 3_600
+        @Option(help: "Seconds the older keys stay valid after the new key activates.") var graceSeconds: Int64 = 2_592_000 + 86_400
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let directory = try store.openForAdministration()
+            let now = Clock.nowMillis() / 1000
+            let activates = now + max(0, activatesInSeconds)
+            let key = try directory.store.rotateKey(keysetID: keysetId, expireOthersAt: activates + max(0, graceSeconds)) { id in
+                KeysetKey(id: id, keysetID: keysetId, createdSeconds: now, activatesSeconds: activates,
+                          expiresSeconds: activates + InitialDataset.keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
+            }
+            try emit(json: json, ["keyset_id": keysetId, "key_id": key.id, "activates": key.activatesSeconds, "expires": key.expiresSeconds],
+                     human: "Key \(key.id) added to keyset \(keysetId); it activates at \(key.activatesSeconds), older keys expire by \(activates + max(0, graceSeconds)).")
+        }
+    }
+}
+
+struct SaltCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "salt", abstract: "Rotate salt buckets.", subcommands: [Rotate.self]
+    )
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give a fraction of the salt buckets new salts; their old salts become the previous ones.",
+            discussion: """
+                Only buckets whose refresh_from has passed are eligible. Rotated buckets keep their new salt at least \
+                --min-age-days; identity map v3 reports the previous raw UID for 90 days and refresh_from as the time to remap.
+                """
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Fraction of all buckets to rotate (0 < f ≤ 1).") var fraction: Double
+        @Option(help: "Days before a rotated bucket may rotate again.") var minAgeDays: Int64 = 30
+        @Flag(help: "Also rotate buckets whose refresh_from has not passed yet (breaks the promise made to mappers).") var includeNotDue = false
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func validate() throws {
+            guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1]") }
+        }
+
+        func run() throws {
+            let directory = try store.openForAdministration()
+            let total = try directory.store.loadContents().salts.count
+            let now = Clock.nowMillis()
+            let day: Int64 = 86_400_000
+            let count = max(1, Int((Double(total) * fraction).rounded()))
+            var generator = SystemRandomNumberGenerator()
+            let rotated = try directory.store.rotateSalts(
+                count: count, nowMillis: now, eligibleBeforeMillis: includeNotDue ? Int64.max : now, refreshFromMillis: (now / day + minAgeDays) * day
+            ) {
+                Array(Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
+            }
+            try emit(json: json, ["rotated": rotated, "requested": count, "buckets": total],
+                     human: "Rotated \(rotated) of \(total) buckets (\(count) requested; only buckets past their refresh_from are eligible).")
+        }
+    }
+}
+
+struct OptOutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optout", abstract: "Record and inspect opt-outs.", subcommands: [Add.self, List.self, Count.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Opt an identity out (durable; running nodes apply it within their sync interval).")
+        @OptionGroup var store: StoreOptions
+        @Option var email: String?
+        @Option var phone: String?
+        @Option var emailHash: String?
+        @Option var phoneHash: String?
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() async throws {
+            let fields = IdentityFields(
+                email: email.map(JSONField.string) ?? .absent, emailHash: emailHash.map(JSONField.string) ?? .absent,
+                phone: phone.map(JSONField.string) ?? .absent, phoneHash: phoneHash.map(JSONField.string) ?? .absent
+            )
+            let directory = try store.openForAdministration()
+            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
+            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: directory.store.loadContents())
+            let record: OptOutRecord
+            switch snapshot.optOutRecord(for: fields, nowMillis: Clock.nowMillis()) {
+            case .success(let made): record = made
+            case .failure(let failure): throw ValidationError(failure.message)
+            }
+            try await directory.store.recordOptOut(record)
+            try emit(json: json, ["first_level_hash": Base64.encode(record.firstLevelHash), "advertising_id": record.advertisingID.map { Base64.encode($0) } ?? "",
+                                  "opted_out_since": record.optedOutSinceSeconds],
+                     human: "Opted out (first-level hash \(Base64.encode(record.firstLevelHash))).")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the most recent opt-outs.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "How many.") var limit = 20
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let records = try store.openForAdministration().store.recentOptOuts(limit: limit)
+            try emit(json: json, records.map { ["first_level_hash": Base64.encode($0.firstLevelHash), "advertising_id": $0.advertisingID.map { Base64.encode($0) } ?? "", "opted_out_since": $0.optedOutSinceSeconds] },
+                     human: records.map { "\($0.optedOutSinceSeconds)\t\(Base64.encode($0.firstLevelHash))\t\($0.advertisingID.map { Base64.encode($0) } ?? "-")" }.joined(separator: "\n"))
+        }
+    }
+
+    struct Count: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Count opt-outs.")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let count = try store.openForAdministration().store.optOutCount()
+            try emit(json: json, ["count": count], human: "\(count)")
+        }
+    }
+}
