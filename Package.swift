@@ -62,6 +62,7 @@ let package = Package(
                 "UIDServer",
                 "UIDStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),

@@ -21,6 +21,14 @@ struct OperatorConfigFile: Decodable {
     var maxSharingLifetimeSeconds: Int64?
     var allowClockSkewSeconds: Int64?
     var keySharingEndpointProvideAppNames: Bool?
+    var rotationEnabled: Bool?
+    var rotationCheckIntervalSeconds: Int64?
+    var keyRotationIntervalSeconds: Int64?
+    var keyActivationLeadSeconds: Int64?
+    var keyRotationGraceSeconds: Int64?
+    var saltRotationFractionPerDay: Double?
+    var saltMinimumAgeDays: Int64?
+    var storeSyncIntervalMs: Int?
 
     enum CodingKeys: String, CodingKey {
         case identityScope = "identity_scope"
@@ -39,6 +47,14 @@ struct OperatorConfigFile: Decodable {
         case maxSharingLifetimeSeconds = "max_sharing_lifetime_seconds"
         case allowClockSkewSeconds = "allow_clock_skew_seconds"
         case keySharingEndpointProvideAppNames = "key_sharing_endpoint_provide_app_names"
+        case rotationEnabled = "rotation_enabled"
+        case rotationCheckIntervalSeconds = "rotation_check_interval_seconds"
+        case keyRotationIntervalSeconds = "key_rotation_interval_seconds"
+        case keyActivationLeadSeconds = "key_activation_lead_seconds"
+        case keyRotationGraceSeconds = "key_rotation_grace_seconds"
+        case saltRotationFractionPerDay = "salt_rotation_fraction_per_day"
+        case saltMinimumAgeDays = "salt_minimum_age_days"
+        case storeSyncIntervalMs = "store_sync_interval_ms"
     }
 
     static func load(path: String) throws -> OperatorConfigFile {
@@ -62,5 +78,22 @@ struct OperatorConfigFile: Decodable {
             throw CommandFailure("identity_environment must be test, integ or prod")
         }
         return environment
+    }
+}
+
+extension OperatorConfigFile {
+    func rotationPolicy() throws -> RotationPolicy {
+        let defaults = RotationPolicy()
+        let policy = RotationPolicy(
+            keyIntervalSeconds: keyRotationIntervalSeconds ?? defaults.keyIntervalSeconds,
+            activationLeadSeconds: keyActivationLeadSeconds ?? defaults.activationLeadSeconds,
+            graceSeconds: keyRotationGraceSeconds ?? defaults.graceSeconds,
+            saltFractionPerDay: saltRotationFractionPerDay ?? defaults.saltFractionPerDay,
+            saltMinimumAgeDays: saltMinimumAgeDays ?? defaults.saltMinimumAgeDays
+        )
+        guard policy.keyIntervalSeconds > 0, policy.activationLeadSeconds >= 0, policy.graceSeconds >= 0,
+              policy.saltFractionPerDay > 0, policy.saltFractionPerDay <= 1, policy.saltMinimumAgeDays >= 0
+        else { throw CommandFailure("rotation settings must be positive (salt_rotation_fraction_per_day in (0, 1])") }
+        return policy
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import UIDOperatorCore
 import UIDProtocol
 import UIDServer
@@ -39,8 +40,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most advertising ids one opt-out status request may carry (default 5000).")
     var optoutStatusMaxRequestSize: Int?
 
-    @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds.")
-    var syncIntervalMs = 500
+    @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds (default 500).")
+    var syncIntervalMs: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Rotate keys and salts on schedule (see the rotation settings of the config file).")
+    var rotation = true
 
     @Option(help: "Public Suffix List used to check client-side generation origins.")
     var publicSuffixList = PublicSuffixList.defaultPath
@@ -97,12 +101,19 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let sync = StoreSync(
             store: directory.store, holder: dependencies.holder, status: dependencies.syncStatus,
-            interval: .milliseconds(max(syncIntervalMs, 10)), logger: logger,
+            interval: .milliseconds(max(syncIntervalMs ?? file.storeSyncIntervalMs ?? 500, 10)), logger: logger,
             initialVersion: state.version, initialWatermark: state.optOutWatermark,
             configuration: { [config] _ in config }
         )
+        var services: [any Service] = [sync]
+        if rotation && (file.rotationEnabled ?? true) {
+            services.append(RotationService(
+                store: directory.store, holder: dependencies.holder, policy: try file.rotationPolicy(),
+                checkInterval: .seconds(max(file.rotationCheckIntervalSeconds ?? 60, 1)), logger: logger
+            ))
+        }
         let app = OperatorServer.makeApplication(
-            dependencies, host: host, port: port, services: [sync],
+            dependencies, host: host, port: port, services: services,
             onServerRunning: { [host, config] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
             }

@@ -33,6 +33,17 @@ public protocol OperatorStore: Sendable {
     /// `eligibleBeforeMillis` (normally now): the
     /// current salt becomes the previous one. Returns how many were rotated.
     func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int
+    /// Scheduled rotation, safe with several nodes: each keyset is checked and rotated inside one
+    /// exclusive write, so when nodes race only the first adds a key. `plan` decides from the
+    /// keyset's current keys; `makeKey` builds the key from the next free id.
+    func rotateDueKeys(
+        keysetIDs: [Int32], plan: @escaping @Sendable (_ keysetID: Int32, _ keys: [KeysetKey]) -> RotationPolicy.KeyRotation?,
+        makeKey: @escaping @Sendable (_ keyID: Int32, _ keysetID: Int32, _ rotation: RotationPolicy.KeyRotation) -> KeysetKey
+    ) async throws -> [KeysetKey]
+    /// Rotates salts if the last salt rotation is older than `minimumIntervalMillis`; same race rule.
+    func rotateSaltsIfDue(
+        minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
+    ) async throws -> Int
     func optOutCount() throws -> Int
     /// The most recent opt-outs first.
     func recentOptOuts(limit: Int) throws -> [OptOutRecord]

@@ -351,8 +351,30 @@ extension CoreImport {
             if !orphans.isEmpty {
                 warnings.append("\(file): keys \(orphans.map(String.init).joined(separator: ", ")) belong to no known keyset (imported, never used)")
             }
+            warnings += Self.activationTieWarnings(keys, file: file)
             report("keyset_keys", keys.count, keys.count)
             return keys
+        }
+
+        /// The reference breaks ties between a keyset's keys that activate at the same second by file
+        /// order (the last listed wins, PROTOCOL.md 4.9); the SQLite store returns keys by id. Where
+        /// the two orders differ the active key can differ, so say so.
+        static func activationTieWarnings(_ keys: [KeysetKey], file: String) -> [String] {
+            var lastByGroup = [KeyGroup: Int32]()
+            var warnings: [String] = []
+            for key in keys {
+                let group = KeyGroup(keysetID: key.keysetID, activates: key.activatesSeconds)
+                if let previous = lastByGroup[group], previous > key.id {
+                    warnings.append("\(file): keys \(previous) and \(key.id) of keyset \(key.keysetID) activate at the same second and are not listed in id order; the reference prefers the one listed last, this operator's store the higher id (\(previous))")
+                }
+                lastByGroup[group] = max(lastByGroup[group] ?? key.id, key.id)
+            }
+            return warnings
+        }
+
+        struct KeyGroup: Hashable {
+            var keysetID: Int32
+            var activates: Int64
         }
 
         mutating func readSites() throws -> [Site] {
@@ -498,7 +520,7 @@ extension CoreImport {
                 firstLevelSalt: Array(firstLevel.utf8), idPrefix: idPrefix, idSecret: idSecret,
                 expectedCount: chosen.size ?? 0
             )
-            try SaltFileParser.parse(data, file: file, into: &table, expectedCount: chosen.size) { done, total in
+            try SaltFileParser.parse(data, file: file, into: &table) { done, total in
                 report("salts", done, total)
             }
             if table.count == 0 { throw Failure(file: file, message: "no salt buckets") }
@@ -520,7 +542,7 @@ extension CoreImport {
         static let fieldCount = 11
 
         static func parse(
-            _ data: Data, file: String, into table: inout SaltTable, expectedCount: Int?, progress: (Int, Int) -> Void
+            _ data: Data, file: String, into table: inout SaltTable, progress: (Int, Int) -> Void
         ) throws {
             if let first = data.first(where: { !isSpace($0) }), first == UInt8(ascii: "{") {
                 if case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: data), members["encrypted_payload"] != nil {
@@ -530,7 +552,7 @@ extension CoreImport {
             }
             try data.withUnsafeBytes { raw in
                 let bytes = raw.bindMemory(to: UInt8.self)
-                let total = expectedCount ?? estimateLines(bytes)
+                let total = estimateLines(bytes)
                 var lineNumber = 0
                 var start = 0
                 var fields = [Range<Int>](repeating: 0..<0, count: fieldCount)

@@ -46,9 +46,11 @@ public final class SQLiteStore: OperatorStore {
                 )
             }
             let salts = contents.salts
+            // `updated` marks the last salt rotation: the newest bucket's, so fresh salts are not due.
+            let lastRotation = (0..<salts.count).reduce(Int64(0)) { max($0, salts.lastUpdatedMillis(at: $1)) }
             try db.execute(
-                sql: "INSERT INTO salt_metadata (id, first_level, id_prefix, id_secret) VALUES (1, ?, ?, ?)",
-                arguments: [String(decoding: salts.firstLevelSalt, as: UTF8.self), salts.idPrefix, salts.idSecret]
+                sql: "INSERT INTO salt_metadata (id, first_level, id_prefix, id_secret, updated) VALUES (1, ?, ?, ?, ?)",
+                arguments: [String(decoding: salts.firstLevelSalt, as: UTF8.self), salts.idPrefix, salts.idSecret, lastRotation]
             )
             let statement = try db.makeStatement(sql: """
                 INSERT INTO salt_buckets (position, id, last_updated, current_salt, refresh_from, previous_salt,
@@ -126,10 +128,7 @@ public final class SQLiteStore: OperatorStore {
             Keyset(id: row[0], siteID: row[1], name: row[2], allowedSites: (row[3] as String?).map { Self.strings($0).compactMap { Int32($0) } },
                    createdSeconds: row[4], enabled: row[5], isDefault: row[6])
         }
-        let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys ORDER BY rowid").compactMap { row -> KeysetKey? in
-            guard let secret = Base64.decode(row[5] as String) else { return nil }
-            return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
-        }
+        let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys ORDER BY rowid").compactMap(key)
         let keypairs = try Row.fetchAll(db, sql: """
             SELECT subscription_id, site_id, public_key, private_key, contact, name, created, disabled FROM client_side_keypairs
             """).compactMap { row in
@@ -139,6 +138,11 @@ public final class SQLiteStore: OperatorStore {
         let salts = includingSalts ? try loadSalts(db) : SaltTable(firstLevelSalt: [], idPrefix: "", idSecret: "")
         return StoreContents(sites: sites, clients: clients, keysets: keysets, keys: keys, salts: salts,
                              optOuts: includingOptOuts ? try loadOptOuts(db) : OptOutIndex(), keypairs: keypairs)
+    }
+
+    private static func key(_ row: Row) -> KeysetKey? {
+        guard let secret = Base64.decode(row[5] as String) else { return nil }
+        return KeysetKey(id: row[0], keysetID: row[1], createdSeconds: row[2], activatesSeconds: row[3], expiresSeconds: row[4], secret: secret)
     }
 
     private static func loadSalts(_ db: Database) throws -> SaltTable {
@@ -254,22 +258,63 @@ public final class SQLiteStore: OperatorStore {
         }
     }
 
+    public func rotateDueKeys(
+        keysetIDs: [Int32], plan: @escaping @Sendable (_ keysetID: Int32, _ keys: [KeysetKey]) -> RotationPolicy.KeyRotation?,
+        makeKey: @escaping @Sendable (_ keyID: Int32, _ keysetID: Int32, _ rotation: RotationPolicy.KeyRotation) -> KeysetKey
+    ) async throws -> [KeysetKey] {
+        // GRDB writes are serialized and run as IMMEDIATE transactions: across processes SQLite's
+        // write lock makes the check-then-insert atomic.
+        try await pool.write { db in
+            var added = [KeysetKey]()
+            for keysetID in keysetIDs {
+                let keys = try Row.fetchAll(db, sql: "SELECT id, keyset_id, created, activates, expires, secret FROM keyset_keys WHERE keyset_id = ?",
+                                            arguments: [keysetID]).compactMap(Self.key)
+                guard let rotation = plan(keysetID, keys) else { continue }
+                let id = try Int32.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM keyset_keys") ?? 1
+                try db.execute(sql: "UPDATE keyset_keys SET expires = MIN(expires, ?) WHERE keyset_id = ?",
+                               arguments: [rotation.expireOthersAtSeconds, keysetID])
+                let key = makeKey(id, keysetID, rotation)
+                try insert(key, db)
+                added.append(key)
+            }
+            return added
+        }
+    }
+
+    public func rotateSaltsIfDue(
+        minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
+    ) async throws -> Int {
+        try await pool.write { db in
+            let last = try Int64.fetchOne(db, sql: "SELECT updated FROM salt_metadata WHERE id = 1") ?? 0
+            guard nowMillis - last >= minimumIntervalMillis else { return 0 }
+            return try Self.rotateSalts(db, count: count, nowMillis: nowMillis, eligibleBeforeMillis: nowMillis,
+                                        refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
+        }
+    }
+
     public func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int {
         try pool.write { db in
-            let positions = try Int64.fetchAll(db, sql: """
-                SELECT position FROM salt_buckets WHERE refresh_from <= ? AND current_salt IS NOT NULL ORDER BY RANDOM() LIMIT ?
-                """, arguments: [eligibleBeforeMillis, count])
-            let statement = try db.makeStatement(sql: """
-                UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ? WHERE position = ?
-                """)
-            for position in positions {
-                statement.setUncheckedArguments([Self.text(makeSalt()), nowMillis, refreshFromMillis, position])
-                try statement.execute()
-            }
-            // Buckets have no change trigger; this bumps the salt version nodes poll.
-            try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
-            return positions.count
+            try Self.rotateSalts(db, count: count, nowMillis: nowMillis, eligibleBeforeMillis: eligibleBeforeMillis,
+                                 refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
         }
+    }
+
+    private static func rotateSalts(
+        _ db: Database, count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]
+    ) throws -> Int {
+        let positions = try Int64.fetchAll(db, sql: """
+            SELECT position FROM salt_buckets WHERE refresh_from <= ? AND current_salt IS NOT NULL ORDER BY RANDOM() LIMIT ?
+            """, arguments: [eligibleBeforeMillis, count])
+        let statement = try db.makeStatement(sql: """
+            UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ? WHERE position = ?
+            """)
+        for position in positions {
+            statement.setUncheckedArguments([Self.text(makeSalt()), nowMillis, refreshFromMillis, position])
+            try statement.execute()
+        }
+        // Buckets have no change trigger; this bumps the salt version nodes poll.
+        try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
+        return positions.count
     }
 
     public func optOutCount() throws -> Int {

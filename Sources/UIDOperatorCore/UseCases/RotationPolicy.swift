@@ -1,0 +1,51 @@
+import UIDProtocol
+
+/// When keys and salts rotate. Pure decisions, so every node computes the same plan and the store
+/// makes exactly one of them act on it (PROTOCOL.md 4.9 active-key rule; 3.5 salt semantics).
+public struct RotationPolicy: Sendable, Equatable {
+    /// A keyset gets a new key once its newest key is this old.
+    public var keyIntervalSeconds: Int64
+    /// New keys are published this long before they encrypt anything, so SDKs that refresh keys
+    /// hourly hold them first.
+    public var activationLeadSeconds: Int64
+    /// Extra time older keys stay valid beyond the longest-lived token they may have encrypted.
+    public var graceSeconds: Int64
+    /// Fraction of salt buckets rotated per day (the reference: about 1/365).
+    public var saltFractionPerDay: Double
+    /// Days a rotated bucket keeps its salt before it may rotate again.
+    public var saltMinimumAgeDays: Int64
+
+    public init(keyIntervalSeconds: Int64 = 86_400, activationLeadSeconds: Int64 = 3_600, graceSeconds: Int64 = 3_600,
+                saltFractionPerDay: Double = 1.0 / 365, saltMinimumAgeDays: Int64 = 30) {
+        self.keyIntervalSeconds = keyIntervalSeconds
+        self.activationLeadSeconds = activationLeadSeconds
+        self.graceSeconds = graceSeconds
+        self.saltFractionPerDay = saltFractionPerDay
+        self.saltMinimumAgeDays = saltMinimumAgeDays
+    }
+
+    /// A key to add to a keyset, and the time by which its older keys expire.
+    public struct KeyRotation: Sendable, Equatable {
+        public var activatesSeconds: Int64
+        public var expireOthersAtSeconds: Int64
+        public var expiresSeconds: Int64
+    }
+
+    /// Whether `keys` (one keyset's) need a new key at `now`, and its times. Older keys live until
+    /// every token encrypted under them has expired: `tokenLifetimeSeconds` (advertising tokens for
+    /// master and site keys, refresh tokens for the refresh keyset) plus the grace period.
+    public func dueRotation(keys: [KeysetKey], nowSeconds now: Int64, tokenLifetimeSeconds: Int64) -> KeyRotation? {
+        let newest = keys.map(\.activatesSeconds).max()
+        if let newest, newest + keyIntervalSeconds > now + activationLeadSeconds { return nil }
+        let activates = max(now + activationLeadSeconds, newest.map { $0 + keyIntervalSeconds } ?? now)
+        let retireAt = activates + tokenLifetimeSeconds + graceSeconds
+        // A new key must outlive the next rotation by the same margin.
+        return KeyRotation(activatesSeconds: activates, expireOthersAtSeconds: retireAt,
+                           expiresSeconds: activates + keyIntervalSeconds + tokenLifetimeSeconds + graceSeconds)
+    }
+
+    /// Buckets to rotate in one daily run.
+    public func saltBucketsPerRun(total: Int) -> Int {
+        max(1, Int((Double(total) * saltFractionPerDay).rounded()))
+    }
+}

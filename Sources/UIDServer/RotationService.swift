@@ -1,0 +1,73 @@
+import Logging
+import ServiceLifecycle
+import UIDOperatorCore
+import UIDProtocol
+import UIDStore
+
+/// Rotates keys and salts on schedule. Every node runs it; the store lets only one act on each
+/// due rotation, and the others see the result through `StoreSync`.
+public struct RotationService: Service {
+    let store: any OperatorStore
+    let holder: SnapshotHolder
+    let policy: RotationPolicy
+    let checkInterval: Duration
+    let clock: OperatorClock
+    let logger: Logger
+
+    public init(store: any OperatorStore, holder: SnapshotHolder, policy: RotationPolicy, checkInterval: Duration, clock: OperatorClock = .system, logger: Logger) {
+        self.store = store
+        self.holder = holder
+        self.policy = policy
+        self.checkInterval = checkInterval
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await rotateDue()
+            } catch {
+                logger.warning("Scheduled rotation failed; will retry", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: checkInterval)
+        }
+    }
+
+    /// One pass: a new key for every keyset whose newest key is due, then the daily salt rotation.
+    public func rotateDue() async throws {
+        let snapshot = holder.current
+        let config = snapshot.config
+        let nowMillis = clock.nowMillis()
+        let keysets = snapshot.keys.keysets.values.filter { $0.enabled }.map(\.id).sorted()
+        let policy = self.policy
+        let advertisingLifetime = max(config.lifetimes.identityTokenExpiresAfterSeconds, config.maxBidstreamLifetimeSeconds ?? 0)
+        // Site keys also encrypt sharing tokens, which may live as long as the sharing lifetime.
+        let siteLifetime = max(advertisingLifetime, config.maxSharingLifetimeSeconds ?? config.sharingTokenExpirySeconds)
+        let refreshLifetime = config.lifetimes.refreshTokenExpiresAfterSeconds
+        let added = try await store.rotateDueKeys(keysetIDs: keysets) { keysetID, keys in
+            let lifetime = switch keysetID {
+            case Keyset.refreshKeysetID: refreshLifetime
+            case Keyset.masterKeysetID: advertisingLifetime
+            default: siteLifetime
+            }
+            return policy.dueRotation(keys: keys, nowSeconds: nowMillis / 1000, tokenLifetimeSeconds: lifetime)
+        } makeKey: { id, keysetID, rotation in
+            KeysetKey(id: id, keysetID: keysetID, createdSeconds: nowMillis / 1000, activatesSeconds: rotation.activatesSeconds,
+                      expiresSeconds: rotation.expiresSeconds, secret: APIKeyHasher.randomBytes(32))!
+        }
+        for key in added {
+            logger.info("Rotated key", metadata: ["keyset": "\(key.keysetID)", "key": "\(key.id)", "activates": "\(key.activatesSeconds)"])
+        }
+
+        let day: Int64 = 86_400_000
+        let rotated = try await store.rotateSaltsIfDue(
+            minimumIntervalMillis: day, count: policy.saltBucketsPerRun(total: snapshot.salts.count), nowMillis: nowMillis,
+            refreshFromMillis: (nowMillis / day + policy.saltMinimumAgeDays) * day
+        ) {
+            var generator = SystemRandomNumberGenerator()
+            return Array(Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
+        }
+        if rotated > 0 { logger.info("Rotated salt buckets", metadata: ["count": "\(rotated)"]) }
+    }
+}
