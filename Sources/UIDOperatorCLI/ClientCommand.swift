@@ -4,59 +4,59 @@ import UIDOperatorCore
 import UIDProtocol
 import UIDStore
 
-struct ClientCommand: ParsableCommand {
+struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client", abstract: "Manage API clients.",
         subcommands: [Create.self, List.self, Disable.self, Enable.self, RotateSecret.self]
     )
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List clients (never their keys or secrets).")
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let clients = try store.openForAdministration().store.loadContents().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
+        func run() async throws {
+            let clients = try await store.openForAdministration().loadContents().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
             try emit(json: json, clients.map { ["key_id": $0.keyID, "name": $0.name, "site_id": $0.siteID, "roles": $0.roles.map(\.rawValue).sorted(), "disabled": $0.disabled] },
                      human: clients.map { "\($0.keyID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.roles.map(\.rawValue).sorted().joined(separator: ","))\t\($0.name)" }.joined(separator: "\n"))
         }
     }
 
     /// Finds a client by key id for the commands that change one.
-    static func client(_ keyID: String, in directory: DataDirectory) throws -> ClientKey {
-        guard let client = try directory.store.loadContents().clients.first(where: { $0.keyID == keyID }) else {
+    static func client(_ keyID: String, in store: any OperatorStore) async throws -> ClientKey {
+        guard let client = try await store.loadContents().clients.first(where: { $0.keyID == keyID }) else {
             throw ValidationError("No client with key id \(keyID) (see `client list`)")
         }
         return client
     }
 
-    struct Disable: ParsableCommand {
+    struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a client: its key stops working on every node.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The client's key id.") var keyId: String
-        func run() throws {
-            let directory = try store.openForAdministration()
-            var client = try ClientCommand.client(keyId, in: directory)
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            var client = try await ClientCommand.client(keyId, in: store)
             client.disabled = true
-            try directory.store.updateClient(client)
+            try await store.updateClient(client)
             say("Client \(keyId) disabled.")
         }
     }
 
-    struct Enable: ParsableCommand {
+    struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a client.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The client's key id.") var keyId: String
-        func run() throws {
-            let directory = try store.openForAdministration()
-            var client = try ClientCommand.client(keyId, in: directory)
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            var client = try await ClientCommand.client(keyId, in: store)
             client.disabled = false
-            try directory.store.updateClient(client)
+            try await store.updateClient(client)
             say("Client \(keyId) enabled.")
         }
     }
 
-    struct RotateSecret: ParsableCommand {
+    struct RotateSecret: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-secret", abstract: "Give a client a new secret (its envelope key); the old one stops working."
         )
@@ -64,20 +64,20 @@ struct ClientCommand: ParsableCommand {
         @Option(help: "The client's key id.") var keyId: String
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let directory = try store.openForAdministration()
-            let client = try ClientCommand.client(keyId, in: directory)
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            let client = try await ClientCommand.client(keyId, in: store)
             let secret = APIKeyHasher.randomBytes(32)
             guard let rotated = ClientKey(keyID: client.keyID, keyHash: client.keyHash, keySalt: client.keySalt, secret: secret, name: client.name,
                                           contact: client.contact, siteID: client.siteID, roles: client.roles, disabled: client.disabled,
                                           serviceID: client.serviceID, createdSeconds: client.createdSeconds) else { return }
-            try directory.store.updateClient(rotated)
+            try await store.updateClient(rotated)
             try emit(json: json, ["key_id": keyId, "secret": Base64.encode(secret)],
                      human: "New secret for \(keyId): \(Base64.encode(secret))\nStore it now: it is not shown again.")
         }
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a client and print its API key and secret (shown only this once)."
         )
@@ -111,19 +111,19 @@ struct ClientCommand: ParsableCommand {
             roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty }
         }
 
-        func run() throws {
-            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
-            let directory = try store.open(scope: scope, environment: identityEnvironment)
+        func run() async throws {
+            let scope = try self.store.configuredScope()
+            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
             let now = Clock.nowMillis() / 1000
-            if try !directory.store.loadSites().contains(where: { $0.id == siteId }) {
-                try SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: directory.store)
+            if try await !store.loadSites().contains(where: { $0.id == siteId }) {
+                try await SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: store)
                 note("Created site \(siteId) with its own default keyset.")
             }
             let (client, credentials) = InitialDataset.newClient(
                 scope: scope, environment: identityEnvironment, siteID: siteId,
                 roles: roleNames.compactMap(Role.init(rawValue:)), name: name ?? "Client of site \(siteId)", nowSeconds: now
             )
-            try directory.store.addClient(client)
+            try await store.addClient(client)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

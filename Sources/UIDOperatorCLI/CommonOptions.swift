@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import UIDOperatorCore
 import UIDProtocol
 import UIDStore
@@ -16,8 +17,11 @@ extension IdentityEnvironment: ExpressibleByArgument {
 
 /// Options every command that touches operator data shares.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Directory of the embedded store (created and seeded on first use).")
-    var dataDir: String
+    @Option(help: "Directory of the embedded store (created and seeded on first use); with --store, where dev credentials are written.")
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("A PostgreSQL store shared by several nodes, e.g. postgres://user:password@host:5432/db.", valueName: "url"))
+    var store: String?
 
     @Option(help: "Identity scope used when seeding a new store and for derived identities.")
     var scope: IdentityScope?
@@ -25,23 +29,46 @@ struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Operator configuration file (JSON).", valueName: "file"))
     var config: String?
 
+    func validate() throws {
+        guard dataDir != nil || store != nil else { throw ValidationError("Give --data-dir (embedded store) or --store postgres://…") }
+        if let store, !(store.hasPrefix("postgres://") || store.hasPrefix("postgresql://")) {
+            throw ValidationError("--store takes a postgres:// URL; the embedded store is chosen with --data-dir")
+        }
+    }
+
     func loadConfig() throws -> OperatorConfigFile {
         guard let config else { return OperatorConfigFile() }
         return try OperatorConfigFile.load(path: config)
     }
 
-    /// Opens the store, printing the default client's credentials if this call created it.
-    func open(scope: IdentityScope, environment: IdentityEnvironment) throws -> DataDirectory {
-        let (directory, credentials) = try DataDirectory.open(
-            dataDir, scope: scope, environment: environment, nowMillis: Clock.nowMillis()
-        )
-        if let credentials {
-            note("Created a new store in \(dataDir) with site \(credentials.siteID) and a client holding every role:")
+    func configuredScope() throws -> IdentityScope {
+        try scope ?? loadConfig().scope() ?? .uid2
+    }
+
+    /// Opens the store, seeding it on first use and announcing the default client's credentials.
+    func open(scope: IdentityScope, environment: IdentityEnvironment, logger: Logger = Logger(label: "uid-operator")) async throws -> any OperatorStore {
+        let opened: any OperatorStore
+        if let url = store {
+            opened = try await NetworkStores.open(url: url, logger: logger)
+        } else {
+            opened = try SQLiteStore(directory: URL(fileURLWithPath: dataDir!, isDirectory: true))
+        }
+        if let credentials = try await StoreBootstrap.seedIfEmpty(opened, scope: scope, environment: environment, nowMillis: Clock.nowMillis()) {
+            note("Created a new store with site \(credentials.siteID) and a client holding every role:")
             note("  API key: \(credentials.apiKey)")
             note("  secret:  \(credentials.secret)")
-            note("  (also written to \(directory.url.appendingPathComponent(DataDirectory.credentialsFileName).path), mode 0600)")
+            if let dataDir {
+                let directory = URL(fileURLWithPath: dataDir, isDirectory: true)
+                try StoreBootstrap.writeCredentials(credentials, to: directory)
+                note("  (also written to \(directory.appendingPathComponent(StoreBootstrap.credentialsFileName).path), mode 0600)")
+            }
         }
-        return directory
+        return opened
+    }
+
+    /// Opens an existing or new store with the configured scope (administration commands).
+    func openForAdministration() async throws -> any OperatorStore {
+        try await open(scope: try configuredScope(), environment: .test)
     }
 }
 
@@ -71,12 +98,5 @@ func emit(json: Bool, _ object: Any, human: @autoclosure () -> String) throws {
         say(String(decoding: data, as: UTF8.self))
     } else {
         say(human())
-    }
-}
-
-extension StoreOptions {
-    /// Opens an existing or new store with the configured scope (administration commands).
-    func openForAdministration() throws -> DataDirectory {
-        try open(scope: try scope ?? loadConfig().scope() ?? .uid2, environment: .test)
     }
 }

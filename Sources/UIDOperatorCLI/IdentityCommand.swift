@@ -4,13 +4,13 @@ import UIDOperatorCore
 import UIDProtocol
 import UIDStore
 
-struct IdentityCommand: ParsableCommand {
+struct IdentityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identity", abstract: "Work with identities.", subcommands: [Derive.self]
     )
 
     /// Shows each step of the hash chain for one identity under the store's current salts.
-    struct Derive: ParsableCommand {
+    struct Derive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the identity hash, first-level hash, bucket and raw UID of an email or phone."
         )
@@ -28,17 +28,17 @@ struct IdentityCommand: ParsableCommand {
         @Option(help: "Environment for v4 raw UIDs.")
         var identityEnvironment: IdentityEnvironment = .test
 
-        func run() throws {
+        func run() async throws {
             let given: [(IdentityInputKind, String)] = [(.email, email), (.phone, phone), (.emailHash, emailHash), (.phoneHash, phoneHash)]
                 .compactMap { kind, value in value.map { (kind, $0) } }
             guard given.count == 1, let (kind, value) = given.first else {
                 throw ValidationError("Give exactly one of --email, --phone, --email-hash, --phone-hash")
             }
             guard let hash = IdentityHash(kind: kind, value: value) else { throw ValidationError("Invalid \(kind.fieldName)") }
-            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
-            let directory = try store.open(scope: scope, environment: identityEnvironment)
+            let scope = try self.store.configuredScope()
+            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
             let config = OperatorConfig(scope: scope, identityV3: identityV3, environment: identityEnvironment)
-            let snapshot = try OperatorSnapshot(config: config, contents: directory.store.loadContents())
+            let snapshot = try OperatorSnapshot(config: config, contents: await store.loadContents())
             let resolved = snapshot.resolve(hash)
             let output: [String: String] = [
                 "identity_hash": Base64.encode(hash.bytes),

@@ -4,18 +4,18 @@ import UIDOperatorCore
 import UIDProtocol
 import UIDStore
 
-struct KeysCommand: ParsableCommand {
+struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "List keysets and keys, and rotate keys.", subcommands: [List.self, Rotate.self]
     )
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keysets with their keys (never the secrets).")
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let contents = try store.openForAdministration().store.loadContents()
+        func run() async throws {
+            let contents = try await store.openForAdministration().loadContents()
             let now = Clock.nowMillis() / 1000
             let ring = try KeyRing(keysets: contents.keysets, keys: contents.keys)
             let keysets = contents.keysets.sorted { $0.id < $1.id }
@@ -38,7 +38,7 @@ struct KeysCommand: ParsableCommand {
         }
     }
 
-    struct Rotate: ParsableCommand {
+    struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a new key to a keyset, activating after a lead time, and retire the older keys after a grace period.",
             discussion: """
@@ -53,11 +53,11 @@ struct KeysCommand: ParsableCommand {
         @Option(help: "Seconds the older keys stay valid after the new key activates.") var graceSeconds: Int64 = 2_592_000 + 86_400
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let directory = try store.openForAdministration()
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
             let now = Clock.nowMillis() / 1000
             let activates = now + max(0, activatesInSeconds)
-            let key = try directory.store.rotateKey(keysetID: keysetId, expireOthersAt: activates + max(0, graceSeconds)) { id in
+            let key = try await store.rotateKey(keysetID: keysetId, expireOthersAt: activates + max(0, graceSeconds)) { id in
                 KeysetKey(id: id, keysetID: keysetId, createdSeconds: now, activatesSeconds: activates,
                           expiresSeconds: activates + InitialDataset.keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
             }
@@ -67,12 +67,12 @@ struct KeysCommand: ParsableCommand {
     }
 }
 
-struct SaltCommand: ParsableCommand {
+struct SaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "salt", abstract: "Rotate salt buckets.", subcommands: [Rotate.self]
     )
 
-    struct Rotate: ParsableCommand {
+    struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give a fraction of the salt buckets new salts; their old salts become the previous ones.",
             discussion: """
@@ -90,14 +90,14 @@ struct SaltCommand: ParsableCommand {
             guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1]") }
         }
 
-        func run() throws {
-            let directory = try store.openForAdministration()
-            let total = try directory.store.loadContents().salts.count
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            let total = try await store.loadContents().salts.count
             let now = Clock.nowMillis()
             let day: Int64 = 86_400_000
             let count = max(1, Int((Double(total) * fraction).rounded()))
             var generator = SystemRandomNumberGenerator()
-            let rotated = try directory.store.rotateSalts(
+            let rotated = try await store.rotateSalts(
                 count: count, nowMillis: now, eligibleBeforeMillis: includeNotDue ? Int64.max : now, refreshFromMillis: (now / day + minAgeDays) * day
             ) {
                 Array(Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
@@ -127,41 +127,41 @@ struct OptOutCommand: AsyncParsableCommand {
                 email: email.map(JSONField.string) ?? .absent, emailHash: emailHash.map(JSONField.string) ?? .absent,
                 phone: phone.map(JSONField.string) ?? .absent, phoneHash: phoneHash.map(JSONField.string) ?? .absent
             )
-            let directory = try store.openForAdministration()
-            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
-            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: directory.store.loadContents())
+            let store = try await self.store.openForAdministration()
+            let scope = try self.store.configuredScope()
+            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: await store.loadContents())
             let record: OptOutRecord
             switch snapshot.optOutRecord(for: fields, nowMillis: Clock.nowMillis()) {
             case .success(let made): record = made
             case .failure(let failure): throw ValidationError(failure.message)
             }
-            try await directory.store.recordOptOut(record)
+            try await store.recordOptOut(record)
             try emit(json: json, ["first_level_hash": Base64.encode(record.firstLevelHash), "advertising_id": record.advertisingID.map { Base64.encode($0) } ?? "",
                                   "opted_out_since": record.optedOutSinceSeconds],
                      human: "Opted out (first-level hash \(Base64.encode(record.firstLevelHash))).")
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the most recent opt-outs.")
         @OptionGroup var store: StoreOptions
         @Option(help: "How many.") var limit = 20
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let records = try store.openForAdministration().store.recentOptOuts(limit: limit)
+        func run() async throws {
+            let records = try await store.openForAdministration().recentOptOuts(limit: limit)
             try emit(json: json, records.map { ["first_level_hash": Base64.encode($0.firstLevelHash), "advertising_id": $0.advertisingID.map { Base64.encode($0) } ?? "", "opted_out_since": $0.optedOutSinceSeconds] },
                      human: records.map { "\($0.optedOutSinceSeconds)\t\(Base64.encode($0.firstLevelHash))\t\($0.advertisingID.map { Base64.encode($0) } ?? "-")" }.joined(separator: "\n"))
         }
     }
 
-    struct Count: ParsableCommand {
+    struct Count: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Count opt-outs.")
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let count = try store.openForAdministration().store.optOutCount()
+        func run() async throws {
+            let count = try await store.openForAdministration().optOutCount()
             try emit(json: json, ["count": count], human: "\(count)")
         }
     }

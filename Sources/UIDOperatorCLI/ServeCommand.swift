@@ -82,9 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "uid-operator")
         logger.logLevel = .info
-        let directory = try store.open(scope: config.scope, environment: config.environment)
+        let store = try await self.store.open(scope: config.scope, environment: config.environment, logger: logger)
         let started = Date()
-        let state = try await directory.store.loadState(includingSalts: true, includingOptOuts: true)
+        let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
         let snapshot = try OperatorSnapshot(config: config, contents: state.contents)
         logger.info("Loaded store", metadata: [
             "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
@@ -97,10 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure("Cannot read the Public Suffix List at \(publicSuffixList) (install Debian's publicsuffix package, or pass --public-suffix-list): \(error)")
         }
         let dependencies = OperatorServer.Dependencies(
-            holder: SnapshotHolder(snapshot), store: directory.store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger
+            holder: SnapshotHolder(snapshot), store: store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger
         )
         let sync = StoreSync(
-            store: directory.store, holder: dependencies.holder, status: dependencies.syncStatus,
+            store: store, holder: dependencies.holder, status: dependencies.syncStatus,
             interval: .milliseconds(max(syncIntervalMs ?? file.storeSyncIntervalMs ?? 500, 10)), logger: logger,
             initialVersion: state.version, initialWatermark: state.optOutWatermark,
             configuration: { [config] _ in config }
@@ -108,7 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = [sync]
         if rotation && (file.rotationEnabled ?? true) {
             services.append(RotationService(
-                store: directory.store, holder: dependencies.holder, policy: try file.rotationPolicy(),
+                store: store, holder: dependencies.holder, policy: try file.rotationPolicy(),
                 checkInterval: .seconds(max(file.rotationCheckIntervalSeconds ?? 60, 1)), logger: logger
             ))
         }

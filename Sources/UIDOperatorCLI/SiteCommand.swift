@@ -4,52 +4,52 @@ import UIDOperatorCore
 import UIDProtocol
 import UIDStore
 
-struct SiteCommand: ParsableCommand {
+struct SiteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "site", abstract: "Manage participant sites.",
         subcommands: [Create.self, Update.self, List.self, Enable.self, Disable.self]
     )
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List sites.")
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let sites = try store.openForAdministration().store.loadSites().sorted { $0.id < $1.id }
+        func run() async throws {
+            let sites = try await store.openForAdministration().loadSites().sorted { $0.id < $1.id }
             try emit(json: json, sites.map { ["id": $0.id, "name": $0.name, "enabled": $0.enabled, "domain_names": $0.domainNames, "app_names": $0.appNames] },
                      human: sites.map { "\($0.id)\t\($0.enabled ? "enabled " : "disabled")\t\($0.name)\t\($0.domainNames.joined(separator: ","))" }.joined(separator: "\n"))
         }
     }
 
-    struct Enable: ParsableCommand {
+    struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a site.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The site's id.") var siteId: Int32
-        func run() throws { try SiteCommand.setEnabled(true, siteID: siteId, store: store) }
+        func run() async throws { try await SiteCommand.setEnabled(true, siteID: siteId, store: store) }
     }
 
-    struct Disable: ParsableCommand {
+    struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a site.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The site's id.") var siteId: Int32
-        func run() throws { try SiteCommand.setEnabled(false, siteID: siteId, store: store) }
+        func run() async throws { try await SiteCommand.setEnabled(false, siteID: siteId, store: store) }
     }
 
-    static func setEnabled(_ enabled: Bool, siteID: Int32, store: StoreOptions) throws {
-        let directory = try store.openForAdministration()
-        guard var site = try directory.store.loadSites().first(where: { $0.id == siteID }) else { throw ValidationError("No site \(siteID)") }
+    static func setEnabled(_ enabled: Bool, siteID: Int32, store options: StoreOptions) async throws {
+        let store = try await options.openForAdministration()
+        guard var site = try await store.loadSites().first(where: { $0.id == siteID }) else { throw ValidationError("No site \(siteID)") }
         site.enabled = enabled
-        try directory.store.updateSite(site)
+        try await store.updateSite(site)
         say("Site \(siteID) \(enabled ? "enabled" : "disabled").")
     }
 
     /// Every site gets its own default keyset, so its tokens are encrypted under its own key.
     /// Returns the new keyset's id.
     @discardableResult
-    static func addSite(_ site: Site, to store: any OperatorStore) throws -> Int32 {
+    static func addSite(_ site: Site, to store: any OperatorStore) async throws -> Int32 {
         var created: Int32 = 0
-        try store.addSite(site) { keysetID, keyID in
+        try await store.addSite(site) { keysetID, keyID in
             created = keysetID
             return (InitialDataset.siteKeyset(siteID: site.id, keysetID: keysetID, nowSeconds: site.createdSeconds),
                     InitialDataset.newKey(id: keyID, keysetID: keysetID, nowSeconds: site.createdSeconds))
@@ -74,7 +74,7 @@ struct SiteCommand: ParsableCommand {
         }
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a site with its own default keyset.")
 
         @OptionGroup var store: StoreOptions
@@ -88,19 +88,19 @@ struct SiteCommand: ParsableCommand {
             guard siteId > 2 else { throw ValidationError("--site-id must be greater than 2 (1 and 2 are reserved)") }
         }
 
-        func run() throws {
-            let directory = try store.open(scope: try store.scope ?? store.loadConfig().scope() ?? .uid2, environment: .test)
-            guard try !directory.store.loadSites().contains(where: { $0.id == siteId }) else {
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            guard try await !store.loadSites().contains(where: { $0.id == siteId }) else {
                 throw ValidationError("Site \(siteId) already exists; use `site update`")
             }
             let site = Site(id: siteId, name: name, domainNames: SiteCommand.list(domainNames) ?? [],
                             appNames: SiteCommand.list(appNames) ?? [], createdSeconds: Clock.nowMillis() / 1000)
-            let keysetID = try SiteCommand.addSite(site, to: directory.store)
+            let keysetID = try await SiteCommand.addSite(site, to: store)
             try SiteCommand.show(site, keysetID: keysetID, json: json)
         }
     }
 
-    struct Update: ParsableCommand {
+    struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a site's name, domain names or app names (lists are replaced).")
 
         @OptionGroup var store: StoreOptions
@@ -110,63 +110,63 @@ struct SiteCommand: ParsableCommand {
         @Option(help: "Comma-separated app names (replaces the list; empty string clears it).") var appNames: String?
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let directory = try store.open(scope: try store.scope ?? store.loadConfig().scope() ?? .uid2, environment: .test)
-            guard var site = try directory.store.loadSites().first(where: { $0.id == siteId }) else {
+        func run() async throws {
+            let store = try await self.store.openForAdministration()
+            guard var site = try await store.loadSites().first(where: { $0.id == siteId }) else {
                 throw ValidationError("No site \(siteId)")
             }
             if let name { site.name = name }
             if let domains = SiteCommand.list(domainNames) { site.domainNames = domains }
             if let apps = SiteCommand.list(appNames) { site.appNames = apps }
-            try directory.store.updateSite(site)
+            try await store.updateSite(site)
             try SiteCommand.show(site, keysetID: nil, json: json)
         }
     }
 }
 
-struct KeypairCommand: ParsableCommand {
+struct KeypairCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keypair", abstract: "Manage client-side token generation key pairs.",
         subcommands: [Create.self, List.self, Disable.self, Enable.self]
     )
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List key pairs (public keys only).")
         @OptionGroup var store: StoreOptions
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let keypairs = try store.openForAdministration().store.loadContents().keypairs.sorted { $0.siteID < $1.siteID }
+        func run() async throws {
+            let keypairs = try await store.openForAdministration().loadContents().keypairs.sorted { $0.siteID < $1.siteID }
             try emit(json: json, keypairs.map { ["subscription_id": $0.subscriptionID, "site_id": $0.siteID, "public_key": $0.publicKeyText, "disabled": $0.disabled] },
                      human: keypairs.map { "\($0.subscriptionID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.publicKeyText)" }.joined(separator: "\n"))
         }
     }
 
-    struct Disable: ParsableCommand {
+    struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a key pair (its requests get 401).")
         @OptionGroup var store: StoreOptions
         @Option(help: "The key pair's subscription id.") var subscriptionId: String
-        func run() throws {
-            guard try store.openForAdministration().store.setKeypairDisabled(subscriptionID: subscriptionId, disabled: true) else {
+        func run() async throws {
+            guard try await store.openForAdministration().setKeypairDisabled(subscriptionID: subscriptionId, disabled: true) else {
                 throw ValidationError("No key pair \(subscriptionId)")
             }
             say("Key pair \(subscriptionId) disabled.")
         }
     }
 
-    struct Enable: ParsableCommand {
+    struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a key pair.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The key pair's subscription id.") var subscriptionId: String
-        func run() throws {
-            guard try store.openForAdministration().store.setKeypairDisabled(subscriptionID: subscriptionId, disabled: false) else {
+        func run() async throws {
+            guard try await store.openForAdministration().setKeypairDisabled(subscriptionID: subscriptionId, disabled: false) else {
                 throw ValidationError("No key pair \(subscriptionId)")
             }
             say("Key pair \(subscriptionId) enabled.")
         }
     }
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a P-256 key pair for a site and print its subscription id and public key for the SDKs."
         )
@@ -176,14 +176,14 @@ struct KeypairCommand: ParsableCommand {
         @Option(help: "Identity environment of the key prefix.") var identityEnvironment: IdentityEnvironment = .test
         @Flag(help: "Print JSON for scripts.") var json = false
 
-        func run() throws {
-            let scope = try store.scope ?? store.loadConfig().scope() ?? .uid2
-            let directory = try store.open(scope: scope, environment: identityEnvironment)
-            guard let site = try directory.store.loadSites().first(where: { $0.id == siteId }) else {
+        func run() async throws {
+            let scope = try self.store.configuredScope()
+            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
+            guard let site = try await store.loadSites().first(where: { $0.id == siteId }) else {
                 throw ValidationError("No site \(siteId); create it first with `site create`")
             }
             let keypair = ClientSideKeypair.generate(siteID: siteId, scope: scope, environment: identityEnvironment, nowSeconds: Clock.nowMillis() / 1000)
-            try directory.store.addKeypair(keypair)
+            try await store.addKeypair(keypair)
             if json {
                 let object: [String: Any] = ["subscription_id": keypair.subscriptionID, "public_key": keypair.publicKeyText, "site_id": siteId]
                 say(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))

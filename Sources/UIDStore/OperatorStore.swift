@@ -1,15 +1,17 @@
 import UIDOperatorCore
 import UIDProtocol
 
-/// Durable operator state. SQLite is the embedded default; every backend offers the same
-/// operations so the server and CLI never know which one they talk to.
+/// Durable operator state. SQLite is the embedded default and PostgreSQL serves several nodes;
+/// both offer the same operations, so the server and CLI never know which one they talk to.
+/// Everything is async because network databases are; the request path uses only
+/// `recordOptOut` (and the background sync the rest).
 public protocol OperatorStore: Sendable {
     /// True when the store holds no operator data yet (a first start).
-    func isEmpty() throws -> Bool
+    func isEmpty() async throws -> Bool
     /// Writes a complete initial data set in one transaction.
-    func initialize(with contents: StoreContents) throws
+    func initialize(with contents: StoreContents) async throws
     /// Reads everything a snapshot is built from.
-    func loadContents() throws -> StoreContents
+    func loadContents() async throws -> StoreContents
     /// Reads configuration, and optionally salts and opt-outs, in one consistent read, with the
     /// markers a node polls to notice later changes. Skipped parts come back empty.
     func loadState(includingSalts: Bool, includingOptOuts: Bool) async throws -> StoreState
@@ -17,22 +19,22 @@ public protocol OperatorStore: Sendable {
     func version() async throws -> StoreVersion
     /// Opt-outs recorded after `watermark`, oldest first, and the new watermark.
     func optOuts(after watermark: Int64) async throws -> OptOutBatch
-    func addClient(_ client: ClientKey) throws
+    func addClient(_ client: ClientKey) async throws
     /// Adds a site with its own default keyset and a first key, built by `makeKeyset` from the
     /// next free keyset and key ids (allocated inside the same transaction).
-    func addSite(_ site: Site, makeKeyset: (_ keysetID: Int32, _ keyID: Int32) -> (Keyset, KeysetKey)) throws
-    func updateSite(_ site: Site) throws
-    func loadSites() throws -> [Site]
-    func addKeypair(_ keypair: ClientSideKeypair) throws
-    func updateClient(_ client: ClientKey) throws
-    func setKeypairDisabled(subscriptionID: String, disabled: Bool) throws -> Bool
+    func addSite(_ site: Site, makeKeyset: (_ keysetID: Int32, _ keyID: Int32) -> (Keyset, KeysetKey)) async throws
+    func updateSite(_ site: Site) async throws
+    func loadSites() async throws -> [Site]
+    func addKeypair(_ keypair: ClientSideKeypair) async throws
+    func updateClient(_ client: ClientKey) async throws
+    func setKeypairDisabled(subscriptionID: String, disabled: Bool) async throws -> Bool
     /// Adds a key to a keyset, built by `makeKey` from the next free key id, and sets every
     /// older key of that keyset to expire no later than `expireOthersAt` (epoch seconds).
-    func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) throws -> KeysetKey
+    func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) async throws -> KeysetKey
     /// Rotates `count` buckets picked at random among those whose `refresh_from` is at or before
     /// `eligibleBeforeMillis` (normally now): the
     /// current salt becomes the previous one. Returns how many were rotated.
-    func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int
+    func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) async throws -> Int
     /// Scheduled rotation, safe with several nodes: each keyset is checked and rotated inside one
     /// exclusive write, so when nodes race only the first adds a key. `plan` decides from the
     /// keyset's current keys; `makeKey` builds the key from the next free id.
@@ -44,11 +46,15 @@ public protocol OperatorStore: Sendable {
     func rotateSaltsIfDue(
         minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
     ) async throws -> Int
-    func optOutCount() throws -> Int
+    func optOutCount() async throws -> Int
     /// The most recent opt-outs first.
-    func recentOptOuts(limit: Int) throws -> [OptOutRecord]
+    func recentOptOuts(limit: Int) async throws -> [OptOutRecord]
     /// Durable before it returns: an acknowledged opt-out must survive a crash.
     func recordOptOut(_ record: OptOutRecord) async throws
+    /// Replaces all configuration and salts with `contents` in one transaction (opt-outs stay).
+    func replaceContents(with contents: StoreContents) async throws
+    /// Adds opt-outs in one transaction, keeping existing records; returns how many were new.
+    func importOptOuts(_ records: [OptOutRecord]) async throws -> Int
 }
 
 /// A consistent read of the store.

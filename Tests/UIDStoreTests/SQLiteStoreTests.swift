@@ -9,22 +9,23 @@ import UIDProtocol
         FileManager.default.temporaryDirectory.appendingPathComponent("uidstore-\(UUID().uuidString)").path
     }
 
-    @Test func firstOpenSeedsAndLaterOpensLoadTheSameData() throws {
+    @Test func firstOpenSeedsAndLaterOpensLoadTheSameData() async throws {
         let path = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (directory, credentials) = try DataDirectory.open(path, scope: .euid, environment: .integ, nowMillis: 1_750_000_000_000, bucketCount: 64)
-        let seeded = try #require(credentials)
+        let store = try SQLiteStore(directory: URL(fileURLWithPath: path))
+        let seeded = try #require(try await StoreBootstrap.seedIfEmpty(store, scope: .euid, environment: .integ, nowMillis: 1_750_000_000_000, bucketCount: 64))
+        try StoreBootstrap.writeCredentials(seeded, to: URL(fileURLWithPath: path))
         #expect(seeded.apiKey.hasPrefix("EUID-C-I-999-"))
 
-        let credentialsFile = URL(fileURLWithPath: path).appendingPathComponent(DataDirectory.credentialsFileName).path
+        let credentialsFile = URL(fileURLWithPath: path).appendingPathComponent(StoreBootstrap.credentialsFileName).path
         let attributes = try FileManager.default.attributesOfItem(atPath: credentialsFile)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         let written = try JSONDecoder().decode(ClientCredentials.self, from: Data(contentsOf: URL(fileURLWithPath: credentialsFile)))
         #expect(written == seeded)
 
-        let (reopened, again) = try DataDirectory.open(path, scope: .euid, environment: .integ, nowMillis: 0)
-        #expect(again == nil, "an initialized store is not seeded twice")
-        let contents = try reopened.store.loadContents()
+        let reopened = try SQLiteStore(directory: URL(fileURLWithPath: path))
+        #expect(try await StoreBootstrap.seedIfEmpty(reopened, scope: .euid, environment: .integ, nowMillis: 0) == nil, "an initialized store is not seeded twice")
+        let contents = try reopened.loadContents()
         #expect(contents.salts.count == 64)
         #expect(contents.keysets.count == 4 && contents.keys.count == 4)
         #expect(contents.sites.map(\.id) == [999])
@@ -40,8 +41,7 @@ import UIDProtocol
         #expect(snapshot.keys.activeSiteKey(siteID: 999, atSeconds: 1_750_000_000)?.keysetID == 3)
 
         // Salts survive the round trip byte for byte.
-        let original = directory.store
-        let first = try original.loadContents().salts
+        let first = try store.loadContents().salts
         for position in [0, 31, 63] {
             #expect(first[position] == contents.salts[position])
             #expect(contents.salts[position].currentSalt?.count == 44)

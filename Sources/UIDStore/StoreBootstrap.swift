@@ -1,0 +1,31 @@
+import Foundation
+import UIDOperatorCore
+import UIDProtocol
+
+/// First start: an empty store gets a complete, freshly generated data set.
+public enum StoreBootstrap {
+    public static let credentialsFileName = "dev-credentials.json"
+
+    /// Seeds `store` if it is empty; returns the new default client's credentials when it did.
+    public static func seedIfEmpty(
+        _ store: any OperatorStore, scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64,
+        bucketCount: Int = InitialDataset.bucketCount
+    ) async throws -> ClientCredentials? {
+        guard try await store.isEmpty() else { return nil }
+        let (contents, credentials) = InitialDataset.generate(scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount)
+        try await store.initialize(with: contents)
+        return credentials
+    }
+
+    /// Owner-only, since it holds a secret.
+    public static func writeCredentials(_ credentials: ClientCredentials, to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let path = directory.appendingPathComponent(credentialsFileName).path
+        guard FileManager.default.createFile(atPath: path, contents: try encoder.encode(credentials), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+}
