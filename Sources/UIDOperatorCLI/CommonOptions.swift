@@ -45,14 +45,16 @@ struct StoreOptions: ParsableArguments {
         try scope ?? loadConfig().scope() ?? .uid2
     }
 
-    /// Opens the store, seeding it on first use and announcing the default client's credentials.
-    func open(scope: IdentityScope, environment: IdentityEnvironment, logger: Logger = Logger(label: "uid-operator")) async throws -> any OperatorStore {
+    /// Opens the store, seeding it on first use (unless `seed` is false) and announcing the default
+    /// client's credentials.
+    func open(scope: IdentityScope, environment: IdentityEnvironment, seed: Bool = true, logger: Logger = Logger(label: "uid-operator")) async throws -> any OperatorStore {
         let opened: any OperatorStore
         if let url = store {
             opened = try await NetworkStores.open(url: url, logger: logger)
         } else {
             opened = try SQLiteStore(directory: URL(fileURLWithPath: dataDir!, isDirectory: true))
         }
+        guard seed else { return opened }
         if let credentials = try await StoreBootstrap.seedIfEmpty(opened, scope: scope, environment: environment, nowMillis: Clock.nowMillis()) {
             note("Created a new store with site \(credentials.siteID) and a client holding every role:")
             note("  API key: \(credentials.apiKey)")
