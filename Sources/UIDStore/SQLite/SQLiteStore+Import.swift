@@ -10,7 +10,7 @@ extension SQLiteStore {
     /// Opt-outs are kept (`contents.optOuts` is ignored): they are identities' decisions, not part
     /// of a participant configuration.
     public func replaceContents(with contents: StoreContents) throws {
-        try importWriter().write { db in
+        try pool.write { db in
             for table in ["sites", "clients", "keysets", "keyset_keys", "salt_metadata", "salt_buckets", "client_side_keypairs"] {
                 try db.execute(sql: "DELETE FROM \(table)")
             }
@@ -70,9 +70,13 @@ extension SQLiteStore {
             }
 
             let salts = contents.salts
+            // `updated` is the last salt rotation (scheduled rotation waits its interval from it):
+            // the newest bucket's, but never in the future (the reference fixture's buckets are
+            // dated 2026–2027, which would hold rotation off until then).
+            let newestBucket = (0..<salts.count).reduce(Int64(0)) { max($0, salts.lastUpdatedMillis(at: $1)) }
             try db.execute(
-                sql: "INSERT INTO salt_metadata (id, first_level, id_prefix, id_secret) VALUES (1, ?, ?, ?)",
-                arguments: [Self.importText(salts.firstLevelSalt), salts.idPrefix, salts.idSecret]
+                sql: "INSERT INTO salt_metadata (id, first_level, id_prefix, id_secret, updated) VALUES (1, ?, ?, ?, ?)",
+                arguments: [Self.importText(salts.firstLevelSalt), salts.idPrefix, salts.idSecret, min(newestBucket, Self.importNowMillis())]
             )
             let bucket = try db.makeStatement(sql: """
                 INSERT INTO salt_buckets (position, id, last_updated, current_salt, refresh_from, previous_salt,
@@ -93,45 +97,38 @@ extension SQLiteStore {
     }
 
     /// Adds opt-out records in one transaction and returns how many identities (FLHs) were new.
-    /// An FLH already present keeps its row, with two refinements that never lose information:
-    /// the earlier opt-out time wins (as `OptOutIndex` and the reference's status index do), and a
-    /// missing advertising id is filled in. Importing the same records again changes nothing.
+    /// An FLH already in the store keeps its row as it is (as does the first of duplicates within
+    /// `records`): nodes pick up opt-outs by increasing row id, so changing an existing row would
+    /// reach running nodes only at their next full reload. Importing the same records again adds
+    /// nothing. New rows are stamped with the import time (`recorded_ms`).
     @discardableResult
     public func importOptOuts(_ records: [OptOutRecord]) throws -> Int {
-        try importWriter().write { db in
-            let before = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0
+        if let bad = records.first(where: { $0.firstLevelHash.count != 32 }) {
+            throw ImportRecordError(message: "an opt-out record's first-level hash must be 32 bytes, got \(bad.firstLevelHash.count)")
+        }
+        let recorded = Self.importNowMillis()
+        return try pool.write { db in
             let statement = try db.makeStatement(sql: """
-                INSERT INTO optouts (flh, advertising_id, opted_out_since) VALUES (?, ?, ?)
-                ON CONFLICT(flh) DO UPDATE SET
-                    advertising_id = COALESCE(optouts.advertising_id, excluded.advertising_id),
-                    opted_out_since = MIN(optouts.opted_out_since, excluded.opted_out_since)
-                WHERE optouts.advertising_id IS NULL AND excluded.advertising_id IS NOT NULL
-                   OR excluded.opted_out_since < optouts.opted_out_since
+                INSERT INTO optouts (flh, advertising_id, opted_out_since, recorded_ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT(flh) DO NOTHING
                 """)
+            var added = 0
             for record in records {
-                guard record.firstLevelHash.count == 32 else {
-                    throw ImportRecordError(message: "an opt-out record's first-level hash must be 32 bytes, got \(record.firstLevelHash.count)")
-                }
                 statement.setUncheckedArguments([
-                    Data(record.firstLevelHash), record.advertisingID.map { Data($0) }, record.optedOutSinceSeconds,
+                    Data(record.firstLevelHash), record.advertisingID.map { Data($0) }, record.optedOutSinceSeconds, recorded,
                 ])
                 try statement.execute()
+                added += db.changesCount
             }
-            let after = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts") ?? 0
-            return after - before
+            return added
         }
     }
 
     /// The store's connection pool. `SQLiteStore.pool` is `private` to its file; until it is made
     /// internal this reads it by reflection (a stored property of a final class, so always there).
-    private func importWriter() throws -> DatabasePool {
-        for child in Mirror(reflecting: self).children where child.label == "pool" {
-            if let pool = child.value as? DatabasePool { return pool }
-        }
-        throw ImportRecordError(message: "SQLiteStore has no database pool")
-    }
-
     private static func importText(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    private static func importNowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 public struct ImportRecordError: Error, CustomStringConvertible, Sendable {

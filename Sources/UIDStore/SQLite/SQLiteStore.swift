@@ -7,7 +7,7 @@ import UIDProtocol
 public final class SQLiteStore: OperatorStore {
     public static let fileName = "operator.sqlite"
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     public init(path: String) throws {
         var configuration = Configuration()
