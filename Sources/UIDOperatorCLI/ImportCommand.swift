@@ -35,6 +35,14 @@ struct ImportCommand: AsyncParsableCommand {
             progress.finish()
             let target = try await self.store.open(scope: try self.store.configuredScope(), environment: .test, seed: false)
             try await target.replaceContents(with: imported.contents)
+            if let dataDir = self.store.dataDir {
+                // The seeded client is gone; its credentials file would only mislead.
+                let stale = URL(fileURLWithPath: dataDir).appendingPathComponent(StoreBootstrap.credentialsFileName)
+                if FileManager.default.fileExists(atPath: stale.path) {
+                    try FileManager.default.removeItem(at: stale)
+                    note("Removed \(stale.path): its client is not part of the imported data.")
+                }
+            }
             let contents = imported.contents
             say("Imported \(contents.sites.count) sites, \(contents.clients.count) clients, \(contents.keysets.count) keysets, \(contents.keys.count) keys, \(contents.salts.count) salt buckets, \(contents.keypairs.count) client-side key pairs.")
             for warning in imported.warnings { note("warning: \(warning)") }
