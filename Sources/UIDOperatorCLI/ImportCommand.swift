@@ -47,8 +47,16 @@ struct ImportCommand: AsyncParsableCommand {
             say("Imported \(contents.sites.count) sites, \(contents.clients.count) clients, \(contents.keysets.count) keysets, \(contents.keys.count) keys, \(contents.salts.count) salt buckets, \(contents.keypairs.count) client-side key pairs.")
             for warning in imported.warnings { note("warning: \(warning)") }
             if let runtime = imported.runtimeConfig {
-                say("The data set's runtime config: identity tokens \(runtime.identityTokenExpiresAfterSeconds) s, refresh tokens \(runtime.refreshTokenExpiresAfterSeconds) s, refresh after \(runtime.refreshIdentityTokenAfterSeconds) s, environment \(runtime.identityEnvironment).")
-                say("Serve with these lifetimes through the config file or the --identity-token-expires-after-seconds, --refresh-token-expires-after-seconds and --refresh-identity-token-after-seconds flags.")
+                var settings = try await target.runtimeSettings()
+                settings.identityTokenExpiresAfterSeconds = runtime.identityTokenExpiresAfterSeconds
+                settings.refreshTokenExpiresAfterSeconds = runtime.refreshTokenExpiresAfterSeconds
+                settings.refreshIdentityTokenAfterSeconds = runtime.refreshIdentityTokenAfterSeconds
+                settings.sharingTokenExpirySeconds = runtime.sharingTokenExpirySeconds
+                settings.maxBidstreamLifetimeSeconds = runtime.maxBidstreamLifetimeSeconds
+                settings.maxSharingLifetimeSeconds = runtime.maxSharingLifetimeSeconds
+                settings.identityEnvironment = runtime.identityEnvironment
+                try await target.setRuntimeSettings(settings)
+                say("Applied the data set's runtime settings: identity tokens \(runtime.identityTokenExpiresAfterSeconds) s, refresh tokens \(runtime.refreshTokenExpiresAfterSeconds) s, refresh after \(runtime.refreshIdentityTokenAfterSeconds) s, environment \(runtime.identityEnvironment) (see `uid-operator config show`).")
             }
         }
     }

@@ -50,41 +50,59 @@ struct ServeCommand: AsyncParsableCommand {
     var publicSuffixList = PublicSuffixList.defaultPath
 
     func run() async throws {
+        // Precedence: this node's flags, then the store's runtime settings, then the file, then defaults.
         let file = try store.loadConfig()
-        var config = OperatorConfig()
-        config.scope = try store.scope ?? file.scope() ?? .uid2
-        config.environment = try identityEnvironment ?? file.environment() ?? .test
-        config.identityV3 = identityV3 || (file.identityV3 ?? false)
-        config.phoneSupport = file.enablePhoneSupport ?? true
-        config.tcfVendorID = file.tcfVendorId ?? 21
-        config.identityMapMaxBatchSize = identityMapMaxBatchSize ?? file.identityMapMaxBatchSize ?? 5_000
-        config.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize ?? file.optoutStatusMaxRequestSize ?? 5_000
-        config.clientSideTokenGenerate = file.clientSideTokenGenerate ?? true
-        config.sharingTokenExpirySeconds = file.sharingTokenExpirySeconds ?? 2_592_000
-        config.maxBidstreamLifetimeSeconds = file.maxBidstreamLifetimeSeconds
-        config.maxSharingLifetimeSeconds = file.maxSharingLifetimeSeconds
-        config.allowClockSkewSeconds = file.allowClockSkewSeconds ?? 1_800
-        config.keySharingProvidesAppNames = file.keySharingEndpointProvideAppNames ?? false
-        guard config.identityMapMaxBatchSize > 0, config.optOutStatusMaxRequestSize > 0 else {
+        var base = OperatorConfig()
+        base.scope = try file.scope() ?? .uid2
+        base.environment = try file.environment() ?? .test
+        base.identityV3 = file.identityV3 ?? false
+        base.phoneSupport = file.enablePhoneSupport ?? true
+        base.tcfVendorID = file.tcfVendorId ?? 21
+        base.identityMapMaxBatchSize = identityMapMaxBatchSize ?? file.identityMapMaxBatchSize ?? 5_000
+        base.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize ?? file.optoutStatusMaxRequestSize ?? 5_000
+        base.clientSideTokenGenerate = file.clientSideTokenGenerate ?? true
+        base.sharingTokenExpirySeconds = file.sharingTokenExpirySeconds ?? 2_592_000
+        base.maxBidstreamLifetimeSeconds = file.maxBidstreamLifetimeSeconds
+        base.maxSharingLifetimeSeconds = file.maxSharingLifetimeSeconds
+        base.allowClockSkewSeconds = file.allowClockSkewSeconds ?? 1_800
+        base.keySharingProvidesAppNames = file.keySharingEndpointProvideAppNames ?? false
+        guard base.identityMapMaxBatchSize > 0, base.optOutStatusMaxRequestSize > 0 else {
             throw ValidationError("Batch size limits must be positive")
         }
         let defaults = TokenLifetimes.privateOperatorDefaults
-        config.lifetimes = TokenLifetimes(
-            identityTokenExpiresAfterSeconds: identityTokenExpiresAfterSeconds ?? file.identityTokenExpiresAfterSeconds ?? defaults.identityTokenExpiresAfterSeconds,
-            refreshTokenExpiresAfterSeconds: refreshTokenExpiresAfterSeconds ?? file.refreshTokenExpiresAfterSeconds ?? defaults.refreshTokenExpiresAfterSeconds,
-            refreshIdentityTokenAfterSeconds: refreshIdentityTokenAfterSeconds ?? file.refreshIdentityTokenAfterSeconds ?? defaults.refreshIdentityTokenAfterSeconds
+        base.lifetimes = TokenLifetimes(
+            identityTokenExpiresAfterSeconds: file.identityTokenExpiresAfterSeconds ?? defaults.identityTokenExpiresAfterSeconds,
+            refreshTokenExpiresAfterSeconds: file.refreshTokenExpiresAfterSeconds ?? defaults.refreshTokenExpiresAfterSeconds,
+            refreshIdentityTokenAfterSeconds: file.refreshIdentityTokenAfterSeconds ?? defaults.refreshIdentityTokenAfterSeconds
         )
+        var flags = RuntimeSettings()
+        flags.identityScope = store.scope?.name
+        flags.identityEnvironment = identityEnvironment?.name
+        flags.identityV3 = identityV3 ? true : nil
+        flags.identityTokenExpiresAfterSeconds = identityTokenExpiresAfterSeconds
+        flags.refreshTokenExpiresAfterSeconds = refreshTokenExpiresAfterSeconds
+        flags.refreshIdentityTokenAfterSeconds = refreshIdentityTokenAfterSeconds
+        let effective: @Sendable (RuntimeSettings) throws -> OperatorConfig = { [base, flags] stored in
+            try stored.merging(flags).applied(to: base)
+        }
+        let seedConfig: OperatorConfig
         do {
-            try config.lifetimes.validate()
+            seedConfig = try effective(RuntimeSettings())
         } catch {
-            throw ValidationError("Invalid token lifetimes: \(error.description)")
+            throw ValidationError("Invalid settings: \(error)")
         }
 
         var logger = Logger(label: "uid-operator")
         logger.logLevel = .info
-        let store = try await self.store.open(scope: config.scope, environment: config.environment, logger: logger)
+        let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
         let started = Date()
         let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
+        let config: OperatorConfig
+        do {
+            config = try effective(state.runtimeSettings)
+        } catch {
+            throw CommandFailure("The store's runtime settings are invalid (fix them with `uid-operator config set`): \(error)")
+        }
         let snapshot = try OperatorSnapshot(config: config, contents: state.contents)
         logger.info("Loaded store", metadata: [
             "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
@@ -103,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
             interval: .milliseconds(max(syncIntervalMs ?? file.storeSyncIntervalMs ?? 500, 10)), logger: logger,
             initialVersion: state.version, initialWatermark: state.optOutWatermark,
-            configuration: { [config] _ in config }
+            configuration: { state in try effective(state.runtimeSettings) }
         )
         var services: [any Service] = [sync]
         if rotation && (file.rotationEnabled ?? true) {

@@ -7,7 +7,7 @@ struct UIDOperatorCommand: AsyncParsableCommand {
         abstract: "A UID2/EUID identity token operator.",
         subcommands: [
             ServeCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, SaltCommand.self, KeypairCommand.self,
-            OptOutCommand.self, ImportCommand.self, IdentityCommand.self,
+            OptOutCommand.self, ImportCommand.self, ConfigCommand.self, IdentityCommand.self,
         ]
     )
 }

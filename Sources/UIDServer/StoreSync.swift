@@ -49,13 +49,13 @@ public struct StoreSync: Service {
     let clock: OperatorClock
     let logger: Logger
     /// Builds the configuration for a reloaded snapshot (flags and files are fixed for a process).
-    let configuration: @Sendable (StoreState) -> OperatorConfig
+    let configuration: @Sendable (StoreState) throws -> OperatorConfig
     let initialVersion: StoreVersion
     let initialWatermark: Int64
 
     public init(
         store: any OperatorStore, holder: SnapshotHolder, status: SyncStatus, interval: Duration, clock: OperatorClock = .system,
-        logger: Logger, initialVersion: StoreVersion, initialWatermark: Int64, configuration: @escaping @Sendable (StoreState) -> OperatorConfig
+        logger: Logger, initialVersion: StoreVersion, initialWatermark: Int64, configuration: @escaping @Sendable (StoreState) throws -> OperatorConfig
     ) {
         self.store = store
         self.holder = holder
@@ -131,7 +131,7 @@ public struct StoreSync: Service {
         do {
             fresh = try OperatorSnapshot(config: configuration(state), contents: state.contents)
         } catch {
-            // Bad data (e.g. two default keysets for one site) must not take the node down.
+            // Bad data (two default keysets for one site, lifetimes out of order) must not take the node down.
             logger.error("Rejected a configuration change; keeping the previous snapshot", metadata: ["error": "\(error)"])
             return state.version
         }

@@ -55,6 +55,9 @@ public protocol OperatorStore: Sendable {
     func replaceContents(with contents: StoreContents) async throws
     /// Adds opt-outs in one transaction, keeping existing records; returns how many were new.
     func importOptOuts(_ records: [OptOutRecord]) async throws -> Int
+    /// Settings shared by every node (empty when never set).
+    func runtimeSettings() async throws -> RuntimeSettings
+    func setRuntimeSettings(_ settings: RuntimeSettings) async throws
 }
 
 /// A consistent read of the store.
@@ -62,8 +65,10 @@ public struct StoreState: Sendable {
     public var contents: StoreContents
     public var version: StoreVersion
     public var optOutWatermark: Int64
+    public var runtimeSettings: RuntimeSettings
 
-    public init(contents: StoreContents, version: StoreVersion, optOutWatermark: Int64) {
+    public init(contents: StoreContents, version: StoreVersion, optOutWatermark: Int64, runtimeSettings: RuntimeSettings = RuntimeSettings()) {
+        self.runtimeSettings = runtimeSettings
         self.contents = contents
         self.version = version
         self.optOutWatermark = optOutWatermark
@@ -90,5 +95,15 @@ public struct OptOutBatch: Sendable {
     public init(records: [(record: OptOutRecord, recordedMillis: Int64)], watermark: Int64) {
         self.records = records
         self.watermark = watermark
+    }
+}
+
+/// Integration shim while the PostgreSQL store gains runtime settings: stores without them report
+/// none and refuse changes.
+extension OperatorStore {
+    public func runtimeSettings() async throws -> RuntimeSettings { RuntimeSettings() }
+
+    public func setRuntimeSettings(_ settings: RuntimeSettings) async throws {
+        throw StoreError.notFound("runtime settings support in this store")
     }
 }

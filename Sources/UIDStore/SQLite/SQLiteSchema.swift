@@ -120,6 +120,15 @@ enum SQLiteSchema {
                 }
             }
         }
+        migrator.registerMigration("v4: runtime settings") { db in
+            try db.execute(sql: "CREATE TABLE runtime_config (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL)")
+            for operation in ["INSERT", "UPDATE", "DELETE"] {
+                try db.execute(sql: """
+                    CREATE TRIGGER runtime_config_\(operation.lowercased())_bumps_version AFTER \(operation) ON runtime_config
+                    BEGIN UPDATE store_version SET version = version + 1 WHERE id = 1; END
+                    """)
+            }
+        }
         return migrator
     }
 }

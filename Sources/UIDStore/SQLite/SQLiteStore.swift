@@ -79,9 +79,27 @@ public final class SQLiteStore: OperatorStore {
             StoreState(
                 contents: try Self.contents(db, includingSalts: includingSalts, includingOptOuts: includingOptOuts),
                 version: try Self.version(db),
-                optOutWatermark: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0
+                optOutWatermark: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0,
+                runtimeSettings: try Self.runtimeSettings(db)
             )
         }
+    }
+
+    public func runtimeSettings() async throws -> RuntimeSettings {
+        try await pool.read { db in try Self.runtimeSettings(db) }
+    }
+
+    public func setRuntimeSettings(_ settings: RuntimeSettings) async throws {
+        let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO runtime_config (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings",
+                           arguments: [json])
+        }
+    }
+
+    private static func runtimeSettings(_ db: Database) throws -> RuntimeSettings {
+        guard let json = try String.fetchOne(db, sql: "SELECT settings FROM runtime_config WHERE id = 1") else { return RuntimeSettings() }
+        return try JSONDecoder().decode(RuntimeSettings.self, from: Data(json.utf8))
     }
 
     public func version() async throws -> StoreVersion {
