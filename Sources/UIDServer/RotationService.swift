@@ -24,13 +24,16 @@ public struct RotationService: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await rotateDue()
-            } catch {
-                logger.warning("Scheduled rotation failed; will retry", metadata: ["error": "\(error)"])
+        // Graceful shutdown cancels the loop, which ends the sleep at once.
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await rotateDue()
+                } catch {
+                    logger.warning("Scheduled rotation failed; will retry", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: checkInterval)
             }
-            try? await Task.sleep(for: checkInterval)
         }
     }
 

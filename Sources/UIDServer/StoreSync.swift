@@ -73,29 +73,33 @@ public struct StoreSync: Service {
     }
 
     public func run() async throws {
-        var version = initialVersion
-        var watermark = initialWatermark
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            do {
-                watermark = try await applyNewOptOuts(after: watermark)
-                let current = try await store.version()
-                if current != version {
-                    version = try await reload(saltsChanged: current.salts != version.salts)
+        // Graceful shutdown cancels the loop, which ends the sleep at once.
+        try await cancelWhenGracefulShutdown {
+            var version = initialVersion
+            var watermark = initialWatermark
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                do {
+                    watermark = try await applyNewOptOuts(after: watermark)
+                    let current = try await store.version()
+                    if current != version {
+                        version = try await reload(saltsChanged: current.salts != version.salts)
+                    }
+                    let now = clock.nowMillis()
+                    status.update {
+                        $0.lastSuccessMillis = now
+                        $0.failingSinceMillis = nil
+                        $0.lastError = nil
+                    }
+                } catch {
+                    let now = clock.nowMillis()
+                    status.update {
+                        if $0.failingSinceMillis == nil { $0.failingSinceMillis = now }
+                        $0.lastError = String(describing: error)
+                    }
+                    logger.warning("Store unreachable; serving from the current snapshot", metadata: ["error": "\(error)"])
                 }
-                let now = clock.nowMillis()
-                status.update {
-                    $0.lastSuccessMillis = now
-                    $0.failingSinceMillis = nil
-                    $0.lastError = nil
-                }
-            } catch {
-                let now = clock.nowMillis()
-                status.update {
-                    if $0.failingSinceMillis == nil { $0.failingSinceMillis = now }
-                    $0.lastError = String(describing: error)
-                }
-                logger.warning("Store unreachable; serving from the current snapshot", metadata: ["error": "\(error)"])
             }
         }
     }

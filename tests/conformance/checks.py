@@ -8,8 +8,8 @@ from uid2_client import AdvertisingTokenVersion, IdentityType
 import derive
 from derive import b64
 from operator_proc import Client, Operator
-from wire import (active_key_id, bearer, db_rows, http, open_refresh_envelope, open_response, parse_ad_token,
-                  sdk_decrypt, seal)
+from wire import (active_key_id, bearer, db_rows, http, now_ms, open_refresh_envelope, open_response,
+                  parse_ad_token, sdk_decrypt, seal)
 
 BINARY = "application/octet-stream"
 CLOCK_TOLERANCE_MS = 3000
@@ -17,18 +17,21 @@ B64URL = re.compile(r"[A-Za-z0-9_-]+")
 B64STD = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
-def v2_call(op: Operator, path: str, payload, client: Client = None, content_type: str = None, **seal_kw):
-    """Send one enveloped request. Returns (Response, decrypted JSON or None when not HTTP 200)."""
+def v2_call(op: Operator, path: str, payload, client: Client = None, content_type: str = None, timeout=60,
+            slow=False, **seal_kw):
+    """Send one enveloped request. Returns (Response, decrypted JSON or None when not HTTP 200).
+    slow: the response timestamp may be anywhere within the request's duration (large responses)."""
     client = client or op.dev
     env, nonce = seal(client.secret, payload, **seal_kw)
     headers = bearer(client.api_key)
     if content_type:
         headers["Content-Type"] = content_type
-    r = http("POST", op.url(path), env if content_type == BINARY else base64.b64encode(env), headers)
+    t0 = now_ms()
+    r = http("POST", op.url(path), env if content_type == BINARY else base64.b64encode(env), headers, timeout=timeout)
     if r.status != 200:
         return r, None
     encrypted = r.body if content_type == BINARY else base64.b64decode(r.body, validate=True)
-    return r, open_response(client.secret, encrypted, nonce)
+    return r, open_response(client.secret, encrypted, nonce, window=(t0, now_ms()) if slow else None)
 
 
 def type_byte(scope: str, id_type: str) -> int:

@@ -194,7 +194,8 @@ def test_bad_app_name(operator, app_name):
 def valid_request(op, identity=None, **kw):
     kp = op.need("keypair")
     box = cstg.CstgBox(kp.public_key)
-    return box, box.request(kp.subscription_id, identity or {"email_hash": h("errors@example.com")}, **kw)
+    identity = {"email_hash": h("errors@example.com")} if identity is None else identity
+    return box, box.request(kp.subscription_id, identity, **kw)
 
 
 def test_unknown_subscription(operator):

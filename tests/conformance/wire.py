@@ -45,11 +45,16 @@ def seal(secret: bytes, payload=None, *, ts_ms=None, nonce=None, version=1) -> t
     return bytes([version]) + gcm_encrypt(secret, ts.to_bytes(8, "big", signed=True) + nonce + body), nonce
 
 
-def open_response(secret: bytes, encrypted: bytes, nonce: bytes) -> dict:
-    """Decrypt a normal response envelope; checks the echoed nonce and that the server timestamp is ~now."""
+def open_response(secret: bytes, encrypted: bytes, nonce: bytes, window=None) -> dict:
+    """Decrypt a normal response envelope; checks the echoed nonce and that the server timestamp is ~now
+    (window: (t0, t1) epoch ms of a slow request; the timestamp must then lie within it, ±10 s)."""
     plain = _decrypt_gcm(encrypted, secret)
     server_ts = int.from_bytes(plain[:8], "big", signed=True)
-    assert abs(server_ts - now_ms()) < 10_000, f"response timestamp {server_ts} is not epoch ms near now"
+    if window is None:
+        assert abs(server_ts - now_ms()) < 10_000, f"response timestamp {server_ts} is not epoch ms near now"
+    else:
+        assert window[0] - 10_000 <= server_ts <= window[1] + 10_000, \
+            f"response timestamp {server_ts} is not epoch ms within the request {window}"
     assert plain[8:16] == nonce, "response nonce differs from request nonce"
     return json.loads(plain[16:].decode("utf-8"))
 

@@ -46,7 +46,7 @@ struct EncryptedEndpoint: Sendable {
         case .failure(let response):
             return response
         case .json(let json):
-            let sealed = ResponseEnvelope.seal(json: Array(json), nonce: envelope.nonce, secret: client.secretKey, nowMillis: now)
+            let sealed = ResponseEnvelope.seal(json: Array(json), nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
             return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
         }
     }
