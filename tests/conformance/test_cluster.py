@@ -1,0 +1,203 @@
+"""Two operator nodes sharing one PostgreSQL store (issue: several machines, one data set).
+
+The store is the reference's own core data set, imported into a fresh database, so a cluster starts
+in seconds; the fixture's all-roles client (site 999) drives both nodes through the official SDK.
+Needs UID_TEST_POSTGRES_URL (scripts/postgres-for-tests prints one; the test command sets it).
+"""
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from uid2_client import BidstreamClient, DecryptionStatus, IdentityMapV3Client, IdentityMapV3Input, \
+    TokenGenerateInput, Uid2PublisherClient
+
+from operator_proc import free_port, operator_binary, run_cli, run_cli_json
+from wire import bearer, http, seal
+
+POSTGRES_URL = os.environ.get("UID_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="UID_TEST_POSTGRES_URL is not set (scripts/postgres-for-tests)")
+
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "uid2-core" / "com.uid2.core" / "test"
+FIXTURE_KEY = "UID2-C-L-999-fCXrMM.fsR3mDqAXELtWWMS+xG1s7RdgRTMqdOH2qaAo="
+FIXTURE_SECRET = "DzBzbjTJcYL0swDtFs2krRNu+g1Eokm2tBU4dEuD0Wk="
+SYNC_MS = 200
+BOUND_S = 2.0  # opt-outs and configuration must reach the other node within this
+
+
+def psql(url: str, sql: str):
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, capture_output=True, timeout=60)
+
+
+class Node:
+    def __init__(self, store_url: str, workdir: Path, name: str):
+        self.store_url, self.port, self.name = store_url, free_port(), name
+        self.log = workdir / f"{name}.log"
+        self.proc = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [operator_binary(), "serve", "--store", self.store_url, "--port", str(self.port),
+             "--sync-interval-ms", str(SYNC_MS), "--no-rotation"],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"node {self.name} exited: {self.log.read_text()[-2000:]}", pytrace=False)
+            try:
+                if http("GET", self.base_url + "/ops/healthcheck", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"node {self.name} did not become healthy: {self.log.read_text()[-2000:]}", pytrace=False)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def publisher(self) -> Uid2PublisherClient:
+        return Uid2PublisherClient(self.base_url, FIXTURE_KEY, FIXTURE_SECRET)
+
+    def post(self, path: str, payload, api_key=FIXTURE_KEY, secret_b64=FIXTURE_SECRET):
+        from wire import open_response
+        secret = base64.b64decode(secret_b64)
+        envelope, nonce = seal(secret, payload)
+        response = http("POST", self.base_url + path, base64.b64encode(envelope), bearer(api_key))
+        if response.status != 200:
+            return response.status, response.json()
+        return 200, open_response(secret, base64.b64decode(response.body), nonce)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if not FIXTURE.is_dir():
+        pytest.fail(f"the reference fixture is missing at {FIXTURE}", pytrace=False)
+    database = "uid_cluster_" + secrets.token_hex(4)
+    psql(POSTGRES_URL, f"CREATE DATABASE {database}")
+    parsed = urllib.parse.urlsplit(POSTGRES_URL)
+    store_url = urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+    workdir = tmp_path_factory.mktemp("cluster")
+    run_cli(operator_binary(), "import", "core", "--store", store_url, str(FIXTURE))
+    nodes = [Node(store_url, workdir, "a"), Node(store_url, workdir, "b")]
+    for node in nodes:
+        node.start()
+    yield store_url, nodes
+    for node in nodes:
+        node.stop()
+    try:
+        psql(POSTGRES_URL, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    except subprocess.CalledProcessError:
+        pass
+
+
+def wait_until(predicate, bound_s: float, what: str) -> float:
+    """Polls `predicate`; returns the seconds it took, fails past the bound (with some slack for polling)."""
+    start = time.time()
+    while True:
+        if predicate():
+            return time.time() - start
+        if time.time() - start > bound_s:
+            pytest.fail(f"{what}: not within {bound_s} s")
+        time.sleep(0.05)
+
+
+def test_token_generated_on_one_node_refreshes_on_the_other(cluster):
+    _, (a, b) = cluster
+    identity = a.publisher().generate_token(TokenGenerateInput.from_email("cluster.user@example.com")).get_identity()
+    refreshed = b.publisher().refresh_token(identity)
+    assert refreshed.get_identity() is not None, "node b could not refresh node a's token"
+    again = a.publisher().refresh_token(refreshed.get_identity())
+    assert again.get_identity() is not None, "node a could not refresh node b's token"
+
+
+def test_opt_out_on_one_node_reaches_the_other_within_the_bound(cluster):
+    _, (a, b) = cluster
+    email = f"leaving.{secrets.token_hex(3)}@example.com"
+    identity = b.publisher().generate_token(TokenGenerateInput.from_email(email)).get_identity()
+    assert identity is not None
+    status, body = a.post("/v2/token/logout", {"email": email})
+    assert (status, body) == (200, {"status": "success", "body": {"optout": "OK"}})
+    took = wait_until(lambda: b.publisher().generate_token(TokenGenerateInput.from_email(email)).is_optout(),
+                      BOUND_S, "node b answering optout")
+    print(f"opt-out propagation a→b: {took * 1000:.0f} ms")
+    assert b.publisher().refresh_token(identity).is_optout()
+    mapped = IdentityMapV3Client(b.base_url, FIXTURE_KEY, FIXTURE_SECRET).generate_identity_map(
+        IdentityMapV3Input.from_emails([email]))
+    assert email in mapped.unmapped_identities
+    lag = http("GET", b.base_url + "/ops/status").json()["sync"]["last_optout_lag_ms"]
+    assert 0 <= lag <= BOUND_S * 1000
+
+
+def test_disabled_client_stops_on_both_nodes(cluster):
+    store_url, nodes = cluster
+    client = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "999",
+                          "--roles", "GENERATOR", "--json")
+    for node in nodes:
+        wait_until(lambda n=node: n.post("/v2/token/generate", {"email": "x@example.com"}, client["api_key"],
+                                         client["secret"])[0] == 200, BOUND_S + 1, f"new client on node {node.name}")
+    run_cli(operator_binary(), "client", "disable", "--store", store_url, "--key-id", client["key_id"])
+    for node in nodes:
+        took = wait_until(lambda n=node: n.post("/v2/token/generate", {"email": "x@example.com"}, client["api_key"],
+                                                client["secret"]) == (401, {"status": "unauthorized"}),
+                          BOUND_S + 1, f"disabled client refused by node {node.name}")
+        print(f"client disable reached node {node.name} in {took * 1000:.0f} ms")
+
+
+def test_key_rotation_is_seen_by_both_nodes(cluster):
+    store_url, (a, b) = cluster
+    rotated = run_cli_json(operator_binary(), "keys", "rotate", "--store", store_url, "--keyset-id", "-1",
+                           "--activates-in-seconds", "0", "--json")
+    new_key = rotated["key_id"]
+
+    def publishes(node):
+        status, body = node.post("/v2/key/bidstream", None)
+        return status == 200 and new_key in [k["id"] for k in body["body"]["keys"]]
+
+    for node in (a, b):
+        wait_until(lambda n=node: publishes(n), BOUND_S + 1, f"node {node.name} publishing key {new_key}")
+    # Tokens now carry the new master key (header bytes 2..6) and decrypt with keys downloaded from the other node.
+    token = a.publisher().generate_token(TokenGenerateInput.from_email("rotation@example.com")).get_identity() \
+        .get_advertising_token()
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    assert int.from_bytes(raw[2:6], "big", signed=True) == new_key
+    dsp = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "4000",
+                       "--roles", "ID_READER", "--json")
+    time.sleep(BOUND_S)
+    bidstream = BidstreamClient(b.base_url, dsp["api_key"], dsp["secret"])
+    assert bidstream.refresh().success
+    decrypted = bidstream.decrypt_token_into_raw_uid(token, None)
+    assert decrypted.status == DecryptionStatus.SUCCESS, decrypted.status
+
+
+def test_killing_a_node_loses_no_acknowledged_opt_out(cluster):
+    _, (a, b) = cluster
+    emails = [f"kill.{secrets.token_hex(3)}.{i}@example.com" for i in range(5)]
+    for email in emails:
+        assert a.post("/v2/token/logout", {"email": email})[0] == 200
+    a.kill()
+    for email in emails:
+        wait_until(lambda e=email: b.publisher().generate_token(TokenGenerateInput.from_email(e)).is_optout(),
+                   BOUND_S, f"node b seeing {email}")
+    a.start()
+    for email in emails:
+        assert a.publisher().generate_token(TokenGenerateInput.from_email(email)).is_optout()
