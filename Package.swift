@@ -69,7 +69,10 @@ let package = Package(
         ),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
         .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
-        .testTarget(name: "UIDStoreTests", dependencies: ["UIDStore"]),
+        .testTarget(
+            name: "UIDStoreTests",
+            dependencies: ["UIDStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .testTarget(
             name: "UIDServerTests",
             dependencies: [
