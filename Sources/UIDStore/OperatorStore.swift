@@ -98,12 +98,3 @@ public struct OptOutBatch: Sendable {
     }
 }
 
-/// Integration shim while the PostgreSQL store gains runtime settings: stores without them report
-/// none and refuse changes.
-extension OperatorStore {
-    public func runtimeSettings() async throws -> RuntimeSettings { RuntimeSettings() }
-
-    public func setRuntimeSettings(_ settings: RuntimeSettings) async throws {
-        throw StoreError.notFound("runtime settings support in this store")
-    }
-}
