@@ -16,7 +16,7 @@ struct ClientCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let clients = try await store.openForAdministration().loadContents().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
+            let clients = try await store.openForAdministration().loadConfiguration().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
             try emit(json: json, clients.map { ["key_id": $0.keyID, "name": $0.name, "site_id": $0.siteID, "roles": $0.roles.map(\.rawValue).sorted(), "disabled": $0.disabled] },
                      human: clients.map { "\($0.keyID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.roles.map(\.rawValue).sorted().joined(separator: ","))\t\($0.name)" }.joined(separator: "\n"))
         }
@@ -24,7 +24,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     /// Finds a client by key id for the commands that change one.
     static func client(_ keyID: String, in store: any OperatorStore) async throws -> ClientKey {
-        guard let client = try await store.loadContents().clients.first(where: { $0.keyID == keyID }) else {
+        guard let client = try await store.loadConfiguration().clients.first(where: { $0.keyID == keyID }) else {
             throw ValidationError("No client with key id \(keyID) (see `client list`)")
         }
         return client

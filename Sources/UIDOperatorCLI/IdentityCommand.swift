@@ -38,7 +38,7 @@ struct IdentityCommand: AsyncParsableCommand {
             let scope = try self.store.configuredScope()
             let store = try await self.store.open(scope: scope, environment: identityEnvironment)
             let config = OperatorConfig(scope: scope, identityV3: identityV3, environment: identityEnvironment)
-            let snapshot = try OperatorSnapshot(config: config, contents: await store.loadContents())
+            let snapshot = try OperatorSnapshot(config: config, contents: await store.loadIdentityData())
             let resolved = snapshot.resolve(hash)
             let output: [String: String] = [
                 "identity_hash": Base64.encode(hash.bytes),

@@ -15,7 +15,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let contents = try await store.openForAdministration().loadContents()
+            let contents = try await store.openForAdministration().loadConfiguration()
             let now = Clock.nowMillis() / 1000
             let ring = try KeyRing(keysets: contents.keysets, keys: contents.keys)
             let keysets = contents.keysets.sorted { $0.id < $1.id }
@@ -129,7 +129,7 @@ struct OptOutCommand: AsyncParsableCommand {
             )
             let store = try await self.store.openForAdministration()
             let scope = try self.store.configuredScope()
-            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: await store.loadContents())
+            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: await store.loadIdentityData())
             let record: OptOutRecord
             switch snapshot.optOutRecord(for: fields, nowMillis: Clock.nowMillis()) {
             case .success(let made): record = made

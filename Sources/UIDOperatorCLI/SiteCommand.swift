@@ -136,7 +136,7 @@ struct KeypairCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let keypairs = try await store.openForAdministration().loadContents().keypairs.sorted { $0.siteID < $1.siteID }
+            let keypairs = try await store.openForAdministration().loadConfiguration().keypairs.sorted { $0.siteID < $1.siteID }
             try emit(json: json, keypairs.map { ["subscription_id": $0.subscriptionID, "site_id": $0.siteID, "public_key": $0.publicKeyText, "disabled": $0.disabled] },
                      human: keypairs.map { "\($0.subscriptionID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.publicKeyText)" }.joined(separator: "\n"))
         }

@@ -98,3 +98,16 @@ public struct OptOutBatch: Sendable {
     }
 }
 
+
+extension OperatorStore {
+    /// Sites, clients, keys and key pairs without the large parts (salt buckets, opt-outs), for
+    /// administration commands that only list or change configuration.
+    public func loadConfiguration() async throws -> StoreContents {
+        try await loadState(includingSalts: false, includingOptOuts: false).contents
+    }
+
+    /// Everything needed to derive identities, without the opt-out index.
+    public func loadIdentityData() async throws -> StoreContents {
+        try await loadState(includingSalts: true, includingOptOuts: false).contents
+    }
+}
