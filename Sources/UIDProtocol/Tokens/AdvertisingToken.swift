@@ -48,9 +48,7 @@ extension AdvertisingToken {
     public func encodeBinary(version: TokenVersion, masterKey: KeysetKey, siteKey: KeysetKey) -> [UInt8] {
         var site = [UInt8]()
         site.reserveCapacity(36 + rawUID.count)
-        site.appendBigEndian(publisher.siteID)
-        site.appendBigEndian(publisher.publisherID)
-        site.appendBigEndian(publisher.clientKeyID)
+        site.append(publisher)
         site.appendBigEndian(privacyBits.rawValue)
         site.appendBigEndian(establishedMillis)
         site.appendBigEndian(refreshedMillis)
@@ -60,10 +58,7 @@ extension AdvertisingToken {
         master.reserveCapacity(33 + site.count + AESGCMBox.overhead)
         master.appendBigEndian(expiresMillis)
         master.appendBigEndian(createdMillis)
-        master.appendBigEndian(operatorIdentity.siteID)
-        master.append(operatorIdentity.type)
-        master.appendBigEndian(operatorIdentity.version)
-        master.appendBigEndian(operatorIdentity.keyID)
+        master.append(operatorIdentity)
         master.appendBigEndian(siteKey.id)
         // Keys were validated as AES keys when the snapshot loaded, so sealing cannot fail.
         try! AESGCMBox.seal(site, key: siteKey.symmetricKey, appendingTo: &master)
@@ -118,10 +113,7 @@ extension AdvertisingToken {
         var master = ByteReader(Array(masterPlain))
         guard let expires = master.readInteger(as: Int64.self),
               let created = master.readInteger(as: Int64.self),
-              let operatorSite = master.readInteger(as: Int32.self),
-              let operatorType = master.readInteger(as: UInt8.self),
-              let operatorVersion = master.readInteger(as: Int32.self),
-              let operatorKeyID = master.readInteger(as: Int32.self),
+              let operatorIdentity = master.readOperatorIdentity(),
               let siteKeyID = master.readInteger(as: Int32.self)
         else { throw .malformed }
         guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
@@ -129,9 +121,7 @@ extension AdvertisingToken {
             throw .decryptionFailed
         }
         var site = ByteReader(Array(sitePlain))
-        guard let siteID = site.readInteger(as: Int32.self),
-              let publisherID = site.readInteger(as: Int64.self),
-              let clientKeyID = site.readInteger(as: Int32.self),
+        guard let publisher = site.readPublisherIdentity(),
               let privacy = site.readInteger(as: Int32.self),
               let established = site.readInteger(as: Int64.self),
               let refreshed = site.readInteger(as: Int64.self)
@@ -153,8 +143,7 @@ extension AdvertisingToken {
 
         var token = AdvertisingToken(
             version: version, scope: scope, type: type, expiresMillis: expires, createdMillis: created,
-            operatorIdentity: OperatorIdentity(siteID: operatorSite, type: operatorType, version: operatorVersion, keyID: operatorKeyID),
-            publisher: PublisherIdentity(siteID: siteID, publisherID: publisherID, clientKeyID: clientKeyID),
+            operatorIdentity: operatorIdentity, publisher: publisher,
             privacyBits: PrivacyBits(rawValue: privacy), establishedMillis: established,
             refreshedMillis: refreshed, rawUID: rawUID
         )
@@ -178,17 +167,11 @@ extension AdvertisingToken {
         guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
         guard let sitePlain = AESCBCLegacy.open(master.readRest(), key: siteKey.symmetricKey) else { throw .decryptionFailed }
         var site = ByteReader(sitePlain)
-        guard let siteID = site.readInteger(as: Int32.self),
-              let length = site.readInteger(as: Int32.self),
-              let uidText = site.readBytes(Int(length)),
-              let rawUID = Base64.decode(String(decoding: uidText, as: UTF8.self)),
-              let privacy = site.readInteger(as: Int32.self),
-              let established = site.readInteger(as: Int64.self)
-        else { throw .malformed }
+        guard let legacy = site.readLegacyIdentity() else { throw .malformed }
         var token = AdvertisingToken(
             version: .v2, scope: .uid2, type: .email, expiresMillis: expires, createdMillis: 0,
-            publisher: PublisherIdentity(siteID: siteID), privacyBits: PrivacyBits(rawValue: privacy),
-            establishedMillis: established, refreshedMillis: 0, rawUID: rawUID
+            publisher: PublisherIdentity(siteID: legacy.siteID), privacyBits: legacy.privacyBits,
+            establishedMillis: legacy.establishedMillis, refreshedMillis: 0, rawUID: legacy.identity
         )
         token.masterKeyID = masterKeyID
         token.siteKeyID = siteKeyID

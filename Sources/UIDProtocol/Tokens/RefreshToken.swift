@@ -41,13 +41,8 @@ public struct RefreshToken: Sendable, Equatable {
         payload.reserveCapacity(Self.v3PayloadLength)
         payload.appendBigEndian(expiresMillis)
         payload.appendBigEndian(createdMillis)
-        payload.appendBigEndian(operatorIdentity.siteID)
-        payload.append(operatorIdentity.type)
-        payload.appendBigEndian(operatorIdentity.version)
-        payload.appendBigEndian(operatorIdentity.keyID)
-        payload.appendBigEndian(publisher.siteID)
-        payload.appendBigEndian(publisher.publisherID)
-        payload.appendBigEndian(publisher.clientKeyID)
+        payload.append(operatorIdentity)
+        payload.append(publisher)
         payload.appendBigEndian(privacyBits.rawValue)
         payload.appendBigEndian(establishedMillis)
         payload.append(tokenIdentityByte(scope: scope, type: type))
@@ -82,13 +77,8 @@ public struct RefreshToken: Sendable, Equatable {
         var payload = ByteReader(Array(plain))
         guard let expires = payload.readInteger(as: Int64.self),
               let created = payload.readInteger(as: Int64.self),
-              let operatorSite = payload.readInteger(as: Int32.self),
-              let operatorType = payload.readInteger(as: UInt8.self),
-              let operatorVersion = payload.readInteger(as: Int32.self),
-              let operatorKeyID = payload.readInteger(as: Int32.self),
-              let siteID = payload.readInteger(as: Int32.self),
-              let publisherID = payload.readInteger(as: Int64.self),
-              let clientKeyID = payload.readInteger(as: Int32.self),
+              let operatorIdentity = payload.readOperatorIdentity(),
+              let publisher = payload.readPublisherIdentity(),
               let privacy = payload.readInteger(as: Int32.self),
               let established = payload.readInteger(as: Int64.self),
               let identityByte = payload.readInteger(as: UInt8.self),
@@ -101,8 +91,7 @@ public struct RefreshToken: Sendable, Equatable {
         else { throw .scopeOrTypeMismatch }
         return RefreshToken(
             version: .v3, scope: scope, type: type, expiresMillis: expires, createdMillis: created,
-            operatorIdentity: OperatorIdentity(siteID: operatorSite, type: operatorType, version: operatorVersion, keyID: operatorKeyID),
-            publisher: PublisherIdentity(siteID: siteID, publisherID: publisherID, clientKeyID: clientKeyID),
+            operatorIdentity: operatorIdentity, publisher: publisher,
             privacyBits: PrivacyBits(rawValue: privacy), establishedMillis: established, firstLevelHash: Array(flh)
         )
     }
@@ -119,17 +108,11 @@ public struct RefreshToken: Sendable, Equatable {
         guard let key = keys.key(id: keyID) else { throw .unknownKey(keyID) }
         guard let plain = AESCBCLegacy.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
         var payload = ByteReader(plain)
-        guard let siteID = payload.readInteger(as: Int32.self),
-              let length = payload.readInteger(as: Int32.self),
-              let flhText = payload.readBytes(Int(length)),
-              let flh = Base64.decode(String(decoding: flhText, as: UTF8.self)),
-              let privacy = payload.readInteger(as: Int32.self),
-              let established = payload.readInteger(as: Int64.self)
-        else { throw .malformed }
+        guard let legacy = payload.readLegacyIdentity() else { throw .malformed }
         return RefreshToken(
             version: .v2, scope: .uid2, type: .email, expiresMillis: validTill, createdMillis: created,
-            publisher: PublisherIdentity(siteID: siteID), privacyBits: PrivacyBits(rawValue: privacy),
-            establishedMillis: established, firstLevelHash: flh
+            publisher: PublisherIdentity(siteID: legacy.siteID), privacyBits: legacy.privacyBits,
+            establishedMillis: legacy.establishedMillis, firstLevelHash: legacy.identity
         )
     }
 }

@@ -53,3 +53,51 @@ public enum TokenDecodingError: Error, Sendable, Equatable {
     case decryptionFailed
     case scopeOrTypeMismatch
 }
+
+// MARK: - Shared byte layouts of advertising and refresh tokens
+
+extension Array where Element == UInt8 {
+    /// `site id(4) ‖ type(1) ‖ version(4) ‖ key id(4)`.
+    mutating func append(_ identity: OperatorIdentity) {
+        appendBigEndian(identity.siteID)
+        append(identity.type)
+        appendBigEndian(identity.version)
+        appendBigEndian(identity.keyID)
+    }
+
+    /// `site id(4) ‖ publisher id(8) ‖ client key id(4)`.
+    mutating func append(_ publisher: PublisherIdentity) {
+        appendBigEndian(publisher.siteID)
+        appendBigEndian(publisher.publisherID)
+        appendBigEndian(publisher.clientKeyID)
+    }
+}
+
+extension ByteReader {
+    mutating func readOperatorIdentity() -> OperatorIdentity? {
+        guard let siteID = readInteger(as: Int32.self), let type = readInteger(as: UInt8.self),
+              let version = readInteger(as: Int32.self), let keyID = readInteger(as: Int32.self)
+        else { return nil }
+        return OperatorIdentity(siteID: siteID, type: type, version: version, keyID: keyID)
+    }
+
+    mutating func readPublisherIdentity() -> PublisherIdentity? {
+        guard let siteID = readInteger(as: Int32.self), let publisherID = readInteger(as: Int64.self),
+              let clientKeyID = readInteger(as: Int32.self)
+        else { return nil }
+        return PublisherIdentity(siteID: siteID, publisherID: publisherID, clientKeyID: clientKeyID)
+    }
+
+    /// The legacy V2 inner layout shared by advertising and refresh tokens:
+    /// `site id(4) ‖ length(4) ‖ base64 text of the identity[length] ‖ privacy bits(4) ‖ established ms(8)`.
+    mutating func readLegacyIdentity() -> (siteID: Int32, identity: [UInt8], privacyBits: PrivacyBits, establishedMillis: Int64)? {
+        guard let siteID = readInteger(as: Int32.self),
+              let length = readInteger(as: Int32.self),
+              let text = readBytes(Int(length)),
+              let identity = Base64.decode(String(decoding: text, as: UTF8.self)),
+              let privacy = readInteger(as: Int32.self),
+              let established = readInteger(as: Int64.self)
+        else { return nil }
+        return (siteID, identity, PrivacyBits(rawValue: privacy), established)
+    }
+}
