@@ -20,8 +20,15 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Directory of the embedded store (created and seeded on first use); with --store, where dev credentials are written.")
     var dataDir: String?
 
-    @Option(help: ArgumentHelp("A PostgreSQL store shared by several nodes, e.g. postgres://user:password@host:5432/db.", valueName: "url"))
-    var store: String?
+    @Option(name: .customLong("store"), help: ArgumentHelp(
+        "A PostgreSQL store shared by several nodes, e.g. postgres://user:password@host:5432/db (default: $UID_OPERATOR_STORE, which keeps the password out of process listings).",
+        valueName: "url"))
+    var storeURL: String?
+
+    /// The network store: `--store`, else the environment.
+    var store: String? {
+        storeURL ?? ProcessInfo.processInfo.environment["UID_OPERATOR_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Option(help: "Identity scope used when seeding a new store and for derived identities.")
     var scope: IdentityScope?

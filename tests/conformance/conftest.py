@@ -3,7 +3,10 @@
 Run:  UID_OPERATOR_BIN=/work/main/.build/debug/uid-operator pytest tests/conformance
 """
 
+import os
+import secrets
 import socket
+import urllib.parse
 
 import pytest
 from uid2_client import Uid2PublisherClient
@@ -25,10 +28,27 @@ SHORT_LIFETIMES = (2, 3, 1)  # identity, refresh, refresh_from (seconds)
 LIMITS = {"identity_map": 3, "optout_status": 2}
 
 
+# The whole suite also runs against a UID2 operator on PostgreSQL when a server is available
+# (scripts/postgres-for-tests; the test command sets UID_TEST_POSTGRES_URL).
+POSTGRES_URL = os.environ.get("UID_TEST_POSTGRES_URL")
+if POSTGRES_URL:
+    SERVER_CONFIGS["uid2-postgres"] = ("uid2", False, (86400, 2592000, 3600))
+
+
+def fresh_postgres_database(name: str) -> str:
+    """A new, empty database on the test server; returns its URL."""
+    from pg_mirror import psql
+    database = f"uid_conformance_{name}_{secrets.token_hex(4)}"
+    psql(POSTGRES_URL, f"CREATE DATABASE {database}")
+    parsed = urllib.parse.urlsplit(POSTGRES_URL)
+    return urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+
+
 @pytest.fixture(scope="session", params=list(SERVER_CONFIGS), ids=list(SERVER_CONFIGS))
 def operator(request, tmp_path_factory) -> Operator:
     scope, v3, lifetimes = SERVER_CONFIGS[request.param]
-    op = launch(tmp_path_factory.mktemp(f"op-{request.param}"), scope, v3, lifetimes)
+    store_url = fresh_postgres_database("op") if request.param.endswith("-postgres") else None
+    op = launch(tmp_path_factory.mktemp(f"op-{request.param}"), scope, v3, lifetimes, store_url=store_url)
     yield op
     op.stop()
 

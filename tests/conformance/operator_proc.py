@@ -118,6 +118,8 @@ class Operator:
     sites: dict = field(default_factory=dict)          # role name -> site JSON printed by `site create`
     setup_errors: dict = field(default_factory=dict)   # what -> CLI error text
     started_at_ms: int = None      # first successful start of serve
+    store_url: str = None          # PostgreSQL store (the binary is then a wrapper that sets UID_OPERATOR_STORE)
+    mirror: object = field(default=None, repr=False)
 
     def need(self, attr: str):
         """The value of a launch-time setup item, or fail the test with the CLI error that prevented it."""
@@ -143,6 +145,9 @@ class Operator:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite store, or for a PostgreSQL store an up-to-date SQLite copy of it (pg_mirror.py)."""
+        if self.mirror is not None:
+            return self.mirror.sync()
         return self.data_dir / "operator.sqlite"
 
     def url(self, path: str) -> str:
@@ -232,13 +237,22 @@ DEFAULT_LIFETIMES = (86400, 2592000, 3600)
 
 
 def launch(tmp: Path, scope: str, identity_v3: bool = False, lifetimes=DEFAULT_LIFETIMES,
-           extra_clients: bool = True, extra_serve_args=()) -> Operator:
-    """Initialise an empty data dir, create extra clients, sites and keypairs (before serve), start serve and wait
-    for health."""
+           extra_clients: bool = True, extra_serve_args=(), store_url: str = None) -> Operator:
+    """Initialise an empty data dir (or, with `store_url`, an empty PostgreSQL database), create extra clients,
+    sites and keypairs (before serve), start serve and wait for health."""
     binary = operator_binary()
+    if store_url:
+        # Every invocation of the binary, serve and CLI alike, then works on the PostgreSQL store.
+        wrapper = tmp / "uid-operator-on-postgres"
+        wrapper.write_text(f"#!/bin/sh\nUID_OPERATOR_STORE='{store_url}' exec '{binary}' \"$@\"\n")
+        wrapper.chmod(0o755)
+        binary = str(wrapper)
     op = Operator(binary, scope, identity_v3, tmp / "data", free_port(), lifetimes, tmp / "operator.log",
                   extra_serve_args=list(extra_serve_args))
     op.data_dir.mkdir(parents=True, exist_ok=False)
+    if store_url:
+        from pg_mirror import PostgresMirror
+        op.store_url, op.mirror = store_url, PostgresMirror(store_url, tmp / "mirror.sqlite")
     creds_path = op.data_dir / "dev-credentials.json"
     try:
         op.derive_cli("email", "init@example.com")  # any command initialises an empty data dir
