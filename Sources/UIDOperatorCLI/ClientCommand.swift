@@ -22,6 +22,14 @@ struct ClientCommand: AsyncParsableCommand {
         }
     }
 
+    static func setDisabled(_ disabled: Bool, keyID: String, store options: StoreOptions) async throws {
+        let store = try await options.openForAdministration()
+        var client = try await client(keyID, in: store)
+        client.disabled = disabled
+        try await store.updateClient(client)
+        say("Client \(keyID) \(disabled ? "disabled" : "enabled").")
+    }
+
     /// Finds a client by key id for the commands that change one.
     static func client(_ keyID: String, in store: any OperatorStore) async throws -> ClientKey {
         guard let client = try await store.loadConfiguration().clients.first(where: { $0.keyID == keyID }) else {
@@ -34,26 +42,14 @@ struct ClientCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a client: its key stops working on every node.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The client's key id.") var keyId: String
-        func run() async throws {
-            let store = try await self.store.openForAdministration()
-            var client = try await ClientCommand.client(keyId, in: store)
-            client.disabled = true
-            try await store.updateClient(client)
-            say("Client \(keyId) disabled.")
-        }
+        func run() async throws { try await ClientCommand.setDisabled(true, keyID: keyId, store: store) }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a client.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The client's key id.") var keyId: String
-        func run() async throws {
-            let store = try await self.store.openForAdministration()
-            var client = try await ClientCommand.client(keyId, in: store)
-            client.disabled = false
-            try await store.updateClient(client)
-            say("Client \(keyId) enabled.")
-        }
+        func run() async throws { try await ClientCommand.setDisabled(false, keyID: keyId, store: store) }
     }
 
     struct RotateSecret: AsyncParsableCommand {

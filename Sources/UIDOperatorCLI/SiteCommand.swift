@@ -130,6 +130,13 @@ struct KeypairCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Disable.self, Enable.self]
     )
 
+    static func setDisabled(_ disabled: Bool, subscriptionID: String, store: StoreOptions) async throws {
+        guard try await store.openForAdministration().setKeypairDisabled(subscriptionID: subscriptionID, disabled: disabled) else {
+            throw ValidationError("No key pair \(subscriptionID)")
+        }
+        say("Key pair \(subscriptionID) \(disabled ? "disabled" : "enabled").")
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List key pairs (public keys only).")
         @OptionGroup var store: StoreOptions
@@ -146,24 +153,14 @@ struct KeypairCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable a key pair (its requests get 401).")
         @OptionGroup var store: StoreOptions
         @Option(help: "The key pair's subscription id.") var subscriptionId: String
-        func run() async throws {
-            guard try await store.openForAdministration().setKeypairDisabled(subscriptionID: subscriptionId, disabled: true) else {
-                throw ValidationError("No key pair \(subscriptionId)")
-            }
-            say("Key pair \(subscriptionId) disabled.")
-        }
+        func run() async throws { try await KeypairCommand.setDisabled(true, subscriptionID: subscriptionId, store: store) }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a key pair.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The key pair's subscription id.") var subscriptionId: String
-        func run() async throws {
-            guard try await store.openForAdministration().setKeypairDisabled(subscriptionID: subscriptionId, disabled: false) else {
-                throw ValidationError("No key pair \(subscriptionId)")
-            }
-            say("Key pair \(subscriptionId) enabled.")
-        }
+        func run() async throws { try await KeypairCommand.setDisabled(false, subscriptionID: subscriptionId, store: store) }
     }
 
     struct Create: AsyncParsableCommand {

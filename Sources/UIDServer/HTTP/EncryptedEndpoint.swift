@@ -21,6 +21,12 @@ struct EncryptedEndpoint: Sendable {
         let client: ClientKey
         let envelope: RequestEnvelope
         let nowMillis: Int64
+
+        /// The request JSON as `T`; a payload that does not fit ends the request with the
+        /// reference's error (see `PayloadDecoding`).
+        func decode<T: Decodable>(_ type: T.Type, shapeError: Response? = nil) throws(ResponseFailure) -> T {
+            try PayloadDecoding.decode(type, from: envelope.payload, shapeError: shapeError).get()
+        }
     }
 
     func respond(to request: Request, roles: [Role], handler: (Call) async throws -> Outcome) async -> Response {
@@ -39,6 +45,8 @@ struct EncryptedEndpoint: Sendable {
         let outcome: Outcome
         do {
             outcome = try await handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
+        } catch let failure as ResponseFailure {
+            return failure.response
         } catch {
             return APIResponse.error(.internalServerError, "unknown", "Unexpected error")
         }

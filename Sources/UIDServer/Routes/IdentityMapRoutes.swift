@@ -17,11 +17,7 @@ struct IdentityMapRoutes: Sendable {
 
     func mapV3(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
-            let payload: MapV3Payload
-            switch PayloadDecoding.decode(MapV3Payload.self, from: call.envelope.payload, shapeError: APIResponse.clientError("Incorrect request format")) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(MapV3Payload.self, shapeError: APIResponse.clientError("Incorrect request format"))
             switch call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis) {
             case .failure(let failure):
                 return .failure(APIResponse.failure(failure))
@@ -33,11 +29,7 @@ struct IdentityMapRoutes: Sendable {
 
     func mapV2(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
-            let payload: MapV2Payload
-            switch PayloadDecoding.decode(MapV2Payload.self, from: call.envelope.payload) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(MapV2Payload.self)
             let snapshot = call.snapshot
             var candidates = Self.kinds
             if !snapshot.config.phoneSupport { candidates = [.email, .emailHash] }
@@ -79,11 +71,7 @@ struct IdentityMapRoutes: Sendable {
 
     func buckets(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
-            let payload: BucketsPayload
-            switch PayloadDecoding.decode(BucketsPayload.self, from: call.envelope.payload) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(BucketsPayload.self)
             guard let since = payload.since else { return .failure(APIResponse.clientError("missing parameter since_timestamp")) }
             guard case .string(let text) = since, let millis = UTCDateTime.parseMillis(text) else {
                 return .failure(APIResponse.clientError("invalid date, must conform to ISO 8601"))

@@ -19,11 +19,7 @@ struct OptOutRoutes: Sendable {
     /// The opt-out is committed to the store before the answer, then visible to this node at once.
     func logout(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.optout]) { call in
-            let payload: GeneratePayload
-            switch PayloadDecoding.decode(GeneratePayload.self, from: call.envelope.payload) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(GeneratePayload.self)
             let record: OptOutRecord
             switch call.snapshot.optOutRecord(for: payload.request.identity, nowMillis: call.nowMillis) {
             case .success(let made): record = made
@@ -44,12 +40,7 @@ struct OptOutRoutes: Sendable {
 
     func status(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper, .sharer, .idReader]) { call in
-            let payload: OptOutStatusPayload
-            switch PayloadDecoding.decode(OptOutStatusPayload.self, from: call.envelope.payload,
-                                          shapeError: APIResponse.clientError("Invalid request body")) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(OptOutStatusPayload.self, shapeError: APIResponse.clientError("Invalid request body"))
             guard let ids = payload.advertisingIDs else {
                 return .failure(APIResponse.clientError("Required Parameter Missing: advertising_ids"))
             }

@@ -15,11 +15,7 @@ struct TokenRoutes: Sendable {
 
     func generate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
-            let payload: GeneratePayload
-            switch PayloadDecoding.decode(GeneratePayload.self, from: call.envelope.payload) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(GeneratePayload.self)
             switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
             case .success(let outcome): return .json(try outcome.responseJSON())
             case .failure(let failure): return .failure(APIResponse.failure(failure))
@@ -29,11 +25,7 @@ struct TokenRoutes: Sendable {
 
     func validate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
-            let payload: ValidatePayload
-            switch PayloadDecoding.decode(ValidatePayload.self, from: call.envelope.payload) {
-            case .success(let decoded): payload = decoded
-            case .failure(let failure): return .failure(failure.response)
-            }
+            let payload = try call.decode(ValidatePayload.self)
             switch call.snapshot.validateToken(payload.request, client: call.client) {
             case .success(let matches): return .json(try JSONCoding.encoder.encode(Envelope.success(matches)))
             case .failure(let failure): return .failure(APIResponse.failure(failure))
