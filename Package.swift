@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "uid-operator", targets: ["UIDOperatorCLI"]),
+        .executable(name: "uid-bench", targets: ["UIDBenchmarks"]),
         .library(name: "UIDProtocol", targets: ["UIDProtocol"]),
         .library(name: "UIDOperatorCore", targets: ["UIDOperatorCore"]),
         .library(name: "UIDStore", targets: ["UIDStore"]),
@@ -65,6 +66,18 @@ let package = Package(
                 "UIDStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The benchmark suite (scripts/bench): drives a release uid-operator with wrk, times the
+        // protocol library, and measures start-up at scale.
+        .executableTarget(
+            name: "UIDBenchmarks",
+            dependencies: [
+                "UIDProtocol",
+                "UIDOperatorCore",
+                "UIDStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),

@@ -49,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Public Suffix List used to check client-side generation origins.")
     var publicSuffixList = PublicSuffixList.defaultPath
 
+    @Flag(help: "Add POST /bench/echo, which answers with the request body: the baseline `uid-bench` compares endpoints with.")
+    var benchmarkEchoRoute = false
+
     func run() async throws {
         // Precedence: this node's flags, then the store's runtime settings, then the file, then defaults.
         let file = try store.loadConfig()
@@ -115,7 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure("Cannot read the Public Suffix List at \(publicSuffixList) (install Debian's publicsuffix package, or pass --public-suffix-list): \(error)")
         }
         let dependencies = OperatorServer.Dependencies(
-            holder: SnapshotHolder(snapshot), store: store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger
+            holder: SnapshotHolder(snapshot), store: store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger,
+            benchmarkEchoRoute: benchmarkEchoRoute
         )
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,

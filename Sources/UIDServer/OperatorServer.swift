@@ -14,11 +14,14 @@ public enum OperatorServer {
         public var logger: Logger
         public var syncStatus: SyncStatus
         public var staleLimitMillis: Int64
+        /// Adds `POST /bench/echo`, the benchmark's baseline.
+        public var benchmarkEchoRoute: Bool
 
         public init(
             holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger,
-            syncStatus: SyncStatus = SyncStatus(), staleLimitMillis: Int64 = 12 * 3_600_000
+            syncStatus: SyncStatus = SyncStatus(), staleLimitMillis: Int64 = 12 * 3_600_000, benchmarkEchoRoute: Bool = false
         ) {
+            self.benchmarkEchoRoute = benchmarkEchoRoute
             self.syncStatus = syncStatus
             self.staleLimitMillis = staleLimitMillis
             self.holder = holder
@@ -31,7 +34,9 @@ public enum OperatorServer {
 
     public static func makeRouter(_ dependencies: Dependencies) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware(knownPaths: knownPaths(clientSide: dependencies.holder.current.config.clientSideTokenGenerate)))
+        var paths = knownPaths(clientSide: dependencies.holder.current.config.clientSideTokenGenerate)
+        if dependencies.benchmarkEchoRoute { paths.insert(BenchmarkRoutes.echoPath) }
+        router.add(middleware: ErrorMiddleware(knownPaths: paths))
         router.add(middleware: CORSMiddleware())
         let endpoint = EncryptedEndpoint(holder: dependencies.holder, clock: dependencies.clock)
         OpsRoutes(holder: dependencies.holder, status: dependencies.syncStatus, clock: dependencies.clock, staleLimitMillis: dependencies.staleLimitMillis)
@@ -42,6 +47,9 @@ public enum OperatorServer {
         OptOutRoutes(endpoint: endpoint, store: dependencies.store, logger: dependencies.logger).register(on: router)
         if dependencies.holder.current.config.clientSideTokenGenerate {
             ClientSideRoutes(holder: dependencies.holder, clock: dependencies.clock, originPolicy: dependencies.originPolicy).register(on: router)
+        }
+        if dependencies.benchmarkEchoRoute {
+            BenchmarkRoutes().register(on: router)
         }
         return router
     }

@@ -73,6 +73,21 @@ public struct RequestEnvelope: Sendable {
         ))
     }
 
+    /// The client's side: `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`, as the SDKs build it (used by
+    /// the benchmark's load generator and by tests).
+    public static func seal(payload: some Collection<UInt8>, timestampMillis: Int64, nonce: [UInt8], secret: SymmetricKey) throws(AESGCMBox.Failure) -> [UInt8] {
+        precondition(nonce.count == 8, "request nonces are 8 bytes")
+        var plain = [UInt8]()
+        plain.reserveCapacity(16 + payload.count)
+        plain.appendBigEndian(timestampMillis)
+        plain.append(contentsOf: nonce)
+        plain.append(contentsOf: payload)
+        var sealed: [UInt8] = [1]
+        sealed.reserveCapacity(1 + plain.count + AESGCMBox.overhead)
+        try AESGCMBox.seal(plain, key: secret, appendingTo: &sealed)
+        return sealed
+    }
+
     /// Only used on the error path, to tell the caller they forgot to encrypt.
     static func isJSONObject(_ bytes: [UInt8]) -> Bool {
         (try? JSONSerialization.jsonObject(with: Data(bytes))) is [String: Any]

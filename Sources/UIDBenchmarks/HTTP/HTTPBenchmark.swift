@@ -1,0 +1,64 @@
+import Foundation
+
+/// Runs every scenario against one `uid-operator serve --benchmark-echo-route` process, in one run,
+/// and reads the server's CPU time from `/proc` around each measured run.
+struct HTTPBenchmark {
+    struct Result {
+        let scenario: LoadScenario
+        let summary: Wrk.Summary
+        let serverCPUSeconds: Double
+
+        var cpuMicrosPerRequest: Double { serverCPUSeconds * 1e6 / Double(max(summary.requests, 1)) }
+        var itemsPerSecond: Double { summary.requestsPerSecond * Double(scenario.itemsPerRequest) }
+    }
+
+    let operatorBinary: URL
+    let fixture: BenchmarkFixture
+    let load: Wrk.Load
+    let warmupSeconds: Int
+    let mapBatchSize: Int
+
+    func run(progress: (String) -> Void) async throws -> [Result] {
+        let wrk = try Wrk(workDirectory: fixture.directory)
+        let server = try OperatorProcess(binary: operatorBinary, dataDirectory: fixture.directory, extraArguments: ["--benchmark-echo-route"])
+        defer { server.stop() }
+        try await server.waitUntilServing(timeout: .seconds(120))
+        var results: [Result] = []
+        for scenario in LoadScenario.standardSet(mapBatchSize: mapBatchSize) {
+            progress(scenario.name)
+            let bodies = fixture.directory.appendingPathComponent("bodies.txt")
+            try scenario.prepareBodies(fixture, currentMillis()).joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)
+            let apiKey = scenario.authenticated ? fixture.credentials.apiKey : nil
+            if warmupSeconds > 0 {
+                var warmup = load
+                warmup.seconds = warmupSeconds
+                _ = try wrk.run(port: server.port, path: scenario.path, bodies: bodies, apiKey: apiKey, load: warmup)
+            }
+            guard let cpuBefore = server.stats.cpuSeconds() else { throw BenchmarkFailure("cannot read the server's CPU time") }
+            let summary = try wrk.run(port: server.port, path: scenario.path, bodies: bodies, apiKey: apiKey, load: load)
+            guard let cpuAfter = server.stats.cpuSeconds() else { throw BenchmarkFailure("the server stopped during \(scenario.name)") }
+            // A benchmark of failing requests measures nothing: every answer must be a 200.
+            guard summary.requests > 0, summary.statusErrors == 0, summary.socketErrors == 0 else {
+                throw BenchmarkFailure("""
+                    \(scenario.name): \(summary.requests) requests, \(summary.statusErrors) non-2xx answers, \
+                    \(summary.socketErrors) socket errors (server log: \(server.logURL.path))
+                    """)
+            }
+            results.append(Result(scenario: scenario, summary: summary, serverCPUSeconds: cpuAfter - cpuBefore))
+            // wrk stops sending, not the server working: requests still queued (a 5,000-identity map
+            // takes a while) would otherwise eat into the next endpoint's run.
+            try await waitUntilIdle(server)
+        }
+        return results
+    }
+
+    private func waitUntilIdle(_ server: OperatorProcess) async throws {
+        var last = server.stats.cpuSeconds() ?? 0
+        for _ in 0..<300 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = server.stats.cpuSeconds() ?? 0
+            if now - last < 0.005 { return }
+            last = now
+        }
+    }
+}

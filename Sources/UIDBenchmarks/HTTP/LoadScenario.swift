@@ -1,0 +1,57 @@
+import Foundation
+import UIDOperatorCore
+import UIDProtocol
+
+/// One endpoint under load: where to post, with which credentials, and the request bodies to cycle
+/// through (prepared just before the run, because envelopes carry a timestamp the server checks).
+struct LoadScenario {
+    let name: String
+    let path: String
+    /// Identities (or other units) one request carries, for per-item throughput.
+    let itemsPerRequest: Int
+    let itemName: String
+    let authenticated: Bool
+    let isBaseline: Bool
+    let prepareBodies: (BenchmarkFixture, Int64) -> [String]
+
+    /// The suite's endpoints, with echo first and last so drift during the run shows.
+    static func standardSet(mapBatchSize: Int) -> [LoadScenario] {
+        let echo = LoadScenario(
+            name: "echo (baseline)", path: "/bench/echo", itemsPerRequest: 1, itemName: "requests", authenticated: false, isBaseline: true
+        ) { fixture, now in
+            // The same bytes a generate request carries, so both move equal payloads.
+            (0..<1_024).map { fixture.envelope(#"{"email":"\#(BenchmarkFixture.email($0))"}"#, nowMillis: now) }
+        }
+        return [
+            echo,
+            LoadScenario(name: "token/generate", path: "/v2/token/generate", itemsPerRequest: 1, itemName: "tokens", authenticated: true, isBaseline: false) { fixture, now in
+                (0..<1_024).map { fixture.envelope(#"{"email":"\#(BenchmarkFixture.email($0))"}"#, nowMillis: now) }
+            },
+            LoadScenario(name: "token/refresh", path: "/v2/token/refresh", itemsPerRequest: 1, itemName: "tokens", authenticated: false, isBaseline: false) { fixture, now in
+                (0..<1_024).map { index in
+                    let request = GenerateTokenRequest(identity: IdentityFields(email: .string(BenchmarkFixture.email(index))))
+                    guard case .success(.tokens(let tokens)) = fixture.snapshot.generateToken(request, client: fixture.client, nowMillis: now) else {
+                        fatalError("the fixture cannot issue refresh tokens")
+                    }
+                    return tokens.refreshToken
+                }
+            },
+            LoadScenario(
+                name: "identity/map v3, \(mapBatchSize) emails", path: "/v3/identity/map", itemsPerRequest: mapBatchSize, itemName: "identities",
+                authenticated: true, isBaseline: false
+            ) { fixture, now in
+                (0..<8).map { batch in
+                    let emails = (0..<mapBatchSize).map { #""\#(BenchmarkFixture.email(batch * mapBatchSize + $0))""# }
+                    return fixture.envelope(#"{"email":[\#(emails.joined(separator: ","))]}"#, nowMillis: now)
+                }
+            },
+            LoadScenario(name: "key/sharing", path: "/v2/key/sharing", itemsPerRequest: 1, itemName: "requests", authenticated: true, isBaseline: false) { fixture, now in
+                (0..<256).map { _ in fixture.envelope("{}", nowMillis: now) }
+            },
+            LoadScenario(name: "key/bidstream", path: "/v2/key/bidstream", itemsPerRequest: 1, itemName: "requests", authenticated: true, isBaseline: false) { fixture, now in
+                (0..<256).map { _ in fixture.envelope("{}", nowMillis: now) }
+            },
+            echo,
+        ]
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Renders one run as Markdown: machine and date first, then each part's table and the targets.
+struct MarkdownReport {
+    var machine: MachineDescription
+    var date: Date
+    var command: String
+    var load: Wrk.Load
+    var http: [HTTPBenchmark.Result] = []
+    var micro: [Stopwatch.Result] = []
+    var startup: ScaleBenchmark.StartupResult?
+    var lookups: [ScaleBenchmark.LookupResult] = []
+
+    func render() -> String {
+        var lines: [String] = []
+        let stamp = ISO8601DateFormatter().string(from: date)
+        lines.append("# Benchmarks")
+        lines.append("")
+        lines.append("Written by `\(command)` on \(stamp). Regenerate with `scripts/bench`; see docs/PERFORMANCE.md for what the numbers mean and the profiles behind them.")
+        lines.append("")
+        lines.append("Machine: \(machine.cpuModel), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, Linux \(machine.kernel), \(machine.swiftVersion). Load generator and server share the machine.")
+        if !http.isEmpty {
+            lines += ["", "## HTTP", ""]
+            lines.append("`wrk` with \(load.threads) threads and \(load.connections) connections, \(load.seconds) s per endpoint after a warm-up, on loopback, against one release `uid-operator serve` on the embedded store. Bodies are real encrypted envelopes prepared before each run. Server CPU is user + system time from `/proc` divided by requests. The ratio is to the mean of the two echo runs.")
+            lines.append("")
+            lines.append("| endpoint | req/s | ratio to echo | server CPU / request | p50 | p99 | throughput |")
+            lines.append("|---|---:|---:|---:|---:|---:|---:|")
+            let echoes = http.filter(\.scenario.isBaseline)
+            let echoRate = echoes.map(\.summary.requestsPerSecond).reduce(0, +) / Double(max(echoes.count, 1))
+            for result in http {
+                let throughput = result.scenario.itemsPerRequest > 1
+                    ? "\(Format.count(result.itemsPerSecond)) \(result.scenario.itemName)/s" : ""
+                lines.append("| \(result.scenario.name) | \(Format.count(result.summary.requestsPerSecond)) | \(Format.ratio(result.summary.requestsPerSecond / echoRate)) | \(Format.micros(result.cpuMicrosPerRequest)) | \(Format.micros(result.summary.p50Micros)) | \(Format.micros(result.summary.p99Micros)) | \(throughput) |")
+            }
+        }
+        if !micro.isEmpty {
+            lines += ["", "## Protocol library and use cases (in process, one thread)", ""]
+            lines.append("| benchmark | time per call | per second |")
+            lines.append("|---|---:|---:|")
+            for result in micro {
+                lines.append("| \(result.name) | \(Format.nanos(result.nanosecondsPerCall)) | \(Format.count(result.itemsPerSecond)) \(result.itemName) |")
+            }
+        }
+        if startup != nil || !lookups.isEmpty {
+            lines += ["", "## Scale", ""]
+        }
+        if let startup {
+            lines.append("Server start on a store with \(Format.count(Double(startup.buckets))) salt buckets and \(Format.count(Double(startup.optOuts))) opt-outs (each with an advertising id):")
+            lines.append("")
+            lines.append("| start-up (launch to listening) | resident memory after start | peak resident memory | building the store |")
+            lines.append("|---:|---:|---:|---:|")
+            lines.append("| \(Format.seconds(startup.startupTime)) | \(Format.bytes(startup.residentBytes)) | \(Format.bytes(startup.peakResidentBytes)) | \(startup.storeBuildTime.map(Format.seconds) ?? "reused from an earlier run") |")
+            lines.append("")
+        }
+        if !lookups.isEmpty {
+            lines.append("Opt-out lookup by first-level hash, probes cycling through 65,536 keys:")
+            lines.append("")
+            lines.append("| entries | hit | miss |")
+            lines.append("|---:|---:|---:|")
+            for lookup in lookups {
+                lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) |")
+            }
+        }
+        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups)
+        if !targets.isEmpty {
+            lines += ["", "## Targets (issue 5)", ""]
+            lines.append("| target | goal | measured | |")
+            lines.append("|---|---|---:|---|")
+            for target in targets {
+                lines.append("| \(target.name) | \(target.goal) | \(target.measured) | \(target.met ? "met" : "**not met**") |")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

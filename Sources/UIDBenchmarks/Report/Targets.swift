@@ -1,0 +1,47 @@
+/// The targets issue 5 sets, checked against one run's numbers. They are reported, never asserted:
+/// a timing on a shared machine is an observation, not a test.
+struct Target {
+    let name: String
+    let goal: String
+    let measured: String
+    let met: Bool
+
+    static func evaluate(http: [HTTPBenchmark.Result], startup: ScaleBenchmark.StartupResult?, lookups: [ScaleBenchmark.LookupResult]) -> [Target] {
+        var targets: [Target] = []
+        let echoes = http.filter(\.scenario.isBaseline)
+        if !echoes.isEmpty {
+            let echoRate = echoes.map(\.summary.requestsPerSecond).reduce(0, +) / Double(echoes.count)
+            let echoP99 = echoes.map(\.summary.p99Micros).reduce(0, +) / Double(echoes.count)
+            for name in ["token/generate", "token/refresh"] {
+                guard let result = http.first(where: { $0.scenario.name == name }) else { continue }
+                let ratio = result.summary.requestsPerSecond / echoRate
+                targets.append(Target(name: "\(name) throughput", goal: "≥ 0.6 × echo", measured: Format.ratio(ratio), met: ratio >= 0.6))
+                let p99 = result.summary.p99Micros / echoP99
+                targets.append(Target(name: "\(name) p99 latency", goal: "≤ 2 × echo", measured: Format.ratio(p99), met: p99 <= 2))
+            }
+        }
+        if let map = http.first(where: { $0.scenario.path == "/v3/identity/map" }) {
+            targets.append(Target(
+                name: "identity/map v3 throughput", goal: "≥ 1,000,000 identities/s",
+                measured: Format.count(map.itemsPerSecond) + " identities/s", met: map.itemsPerSecond >= 1_000_000
+            ))
+        }
+        if let startup {
+            let label = "\(Format.count(Double(startup.buckets))) buckets + \(Format.count(Double(startup.optOuts))) opt-outs"
+            targets.append(Target(name: "start-up, \(label)", goal: "≤ 10 s", measured: Format.seconds(startup.startupTime), met: startup.startupTime <= .seconds(10)))
+            targets.append(Target(
+                name: "peak resident memory, \(label)", goal: "≤ 2 GiB", measured: Format.bytes(startup.peakResidentBytes),
+                met: startup.peakResidentBytes <= 2 << 30
+            ))
+        }
+        if let small = lookups.min(by: { $0.entries < $1.entries }), let large = lookups.max(by: { $0.entries < $1.entries }), small.entries != large.entries {
+            // "Flat": no growth with the number of entries beyond what memory latency adds to a hash probe.
+            let growth = large.hit.nanosecondsPerCall / small.hit.nanosecondsPerCall
+            targets.append(Target(
+                name: "opt-out lookup, \(Format.count(Double(small.entries))) → \(Format.count(Double(large.entries))) entries",
+                goal: "flat (O(1), < 4× for cache misses)", measured: Format.ratio(growth), met: growth < 4
+            ))
+        }
+        return targets
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// A `uid-operator serve` child process, with its output in a log file and its port read from the
+/// line it prints once it listens.
+final class OperatorProcess {
+    let process = Process()
+    let logURL: URL
+    private(set) var port = 0
+    let launched: ContinuousClock.Instant
+    /// From launch to the "serving" line: loading the store and binding the socket.
+    private(set) var startupTime: Duration = .zero
+
+    init(binary: URL, dataDirectory: URL, extraArguments: [String] = []) throws {
+        logURL = dataDirectory.appendingPathComponent("operator.log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.executableURL = binary
+        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--no-rotation"] + extraArguments
+        process.standardOutput = log
+        process.standardError = log
+        launched = ContinuousClock.now
+        try process.run()
+    }
+
+    var stats: ProcessStats { ProcessStats(pid: process.processIdentifier) }
+
+    /// Waits for the server to listen; throws with its log if it exits or takes too long.
+    func waitUntilServing(timeout: Duration) async throws {
+        let deadline = launched + timeout
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+            if let line = log.split(separator: "\n").first(where: { $0.contains("uid-operator serving") }),
+               let portText = line.split(separator: ":").last, let port = Int(portText.trimmingCharacters(in: .whitespaces))
+            {
+                startupTime = ContinuousClock.now - launched
+                self.port = port
+                return
+            }
+            guard process.isRunning else { throw BenchmarkFailure("uid-operator exited during start-up:\n\(log)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw BenchmarkFailure("uid-operator did not start within \(timeout)")
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.interrupt()
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
