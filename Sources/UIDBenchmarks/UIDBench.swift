@@ -39,6 +39,12 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "wrk threads.")
     var threads = 2
 
+    @Option(help: "Run only the HTTP endpoints whose path contains this text (repeatable), e.g. generate.")
+    var only: [String] = []
+
+    @Option(help: "A command the server runs under, for profiling, e.g. \"valgrind --tool=callgrind\".")
+    var serverWrapper: String?
+
     @Option(help: "Opt-outs in the scale run's store.")
     var optOuts: Int?
 
@@ -65,7 +71,8 @@ struct UIDBench: AsyncParsableCommand {
             log("HTTP: \(load.seconds) s per endpoint, \(load.connections) connections")
             report.http = try await HTTPBenchmark(
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
-                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize
+                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize,
+                only: only, serverWrapper: serverWrapper.map { $0.split(separator: " ").map(String.init) } ?? []
             ).run { log("  \($0)") }
         }
         if parts.contains(.micro) {

@@ -17,14 +17,21 @@ struct HTTPBenchmark {
     let load: Wrk.Load
     let warmupSeconds: Int
     let mapBatchSize: Int
+    var only: [String] = []
+    var serverWrapper: [String] = []
 
     func run(progress: (String) -> Void) async throws -> [Result] {
         let wrk = try Wrk(workDirectory: fixture.directory)
-        let server = try OperatorProcess(binary: operatorBinary, dataDirectory: fixture.directory, extraArguments: ["--benchmark-echo-route"])
+        let server = try OperatorProcess(
+            binary: operatorBinary, dataDirectory: fixture.directory, extraArguments: ["--benchmark-echo-route"], wrapper: serverWrapper
+        )
         defer { server.stop() }
-        try await server.waitUntilServing(timeout: .seconds(120))
+        try await server.waitUntilServing(timeout: .seconds(serverWrapper.isEmpty ? 120 : 900))
         var results: [Result] = []
-        for scenario in LoadScenario.standardSet(mapBatchSize: mapBatchSize) {
+        let scenarios = LoadScenario.standardSet(mapBatchSize: mapBatchSize).filter { scenario in
+            only.isEmpty || only.contains { scenario.path.contains($0) }
+        }
+        for scenario in scenarios {
             progress(scenario.name)
             let bodies = fixture.directory.appendingPathComponent("bodies.txt")
             try scenario.prepareBodies(fixture, currentMillis()).joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)

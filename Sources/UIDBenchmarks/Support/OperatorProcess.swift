@@ -10,12 +10,19 @@ final class OperatorProcess {
     /// From launch to the "serving" line: loading the store and binding the socket.
     private(set) var startupTime: Duration = .zero
 
-    init(binary: URL, dataDirectory: URL, extraArguments: [String] = []) throws {
+    /// `wrapper` runs the server under another program (a profiler): its pid is then the wrapper's.
+    init(binary: URL, dataDirectory: URL, extraArguments: [String] = [], wrapper: [String] = []) throws {
         logURL = dataDirectory.appendingPathComponent("operator.log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = binary
-        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--no-rotation"] + extraArguments
+        let arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--no-rotation"] + extraArguments
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + wrapper.dropFirst() + [binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.standardOutput = log
         process.standardError = log
         launched = ContinuousClock.now

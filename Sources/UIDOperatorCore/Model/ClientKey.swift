@@ -91,8 +91,7 @@ public enum APIKeyHasher {
     }
 
     public static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        SecureRandom.bytes(count)
     }
 
     private static func randomAlphanumerics(_ count: Int) -> String {

@@ -16,7 +16,7 @@ public enum AESGCMBox {
         _ plaintext: Plaintext, key: SymmetricKey, appendingTo output: inout [UInt8]
     ) throws(Failure) {
         do {
-            let box = try AES.GCM.seal(plaintext, using: key)
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: randomNonce())
             output.append(contentsOf: box.nonce)
             output.append(contentsOf: box.ciphertext)
             output.append(contentsOf: box.tag)
@@ -29,13 +29,18 @@ public enum AESGCMBox {
         _ plaintext: Plaintext, key: SymmetricKey, authenticating aad: AAD, appendingTo output: inout [UInt8]
     ) throws(Failure) {
         do {
-            let box = try AES.GCM.seal(plaintext, using: key, authenticating: aad)
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: randomNonce(), authenticating: aad)
             output.append(contentsOf: box.nonce)
             output.append(contentsOf: box.ciphertext)
             output.append(contentsOf: box.tag)
         } catch {
             throw .invalidKey
         }
+    }
+
+    /// From `SecureRandom`: swift-crypto's own nonces cost two system calls each.
+    private static func randomNonce() -> AES.GCM.Nonce {
+        try! AES.GCM.Nonce(data: SecureRandom.bytes(12))
     }
 
     public static func seal<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> [UInt8] {

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import UIDOperatorCore
 
@@ -6,6 +7,20 @@ enum Authentication {
     /// and the rest taken as the key.
     static func apiKey(from request: Request) -> String? {
         guard let header = request.headers[.authorization] else { return nil }
+        // Keys are ASCII: trim and match on bytes, and leave anything else to Foundation's rules.
+        guard header.utf8.allSatisfy({ $0 < 0x80 }) else { return unicodeAPIKey(header) }
+        let bytes = header.utf8
+        guard let first = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }),
+              let last = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })
+        else { return nil }
+        let trimmed = bytes[first...last]
+        guard trimmed.count > 7 else { return nil }
+        let scheme = trimmed.prefix(7)
+        guard zip(scheme, "bearer ".utf8).allSatisfy({ (0x41...0x5A ~= $0 ? $0 | 0x20 : $0) == $1 }) else { return nil }
+        return String(Substring(trimmed.dropFirst(7)))
+    }
+
+    private static func unicodeAPIKey(_ header: String) -> String? {
         let trimmed = header.trimmingCharacters(in: .whitespaces)
         guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
         return String(trimmed.dropFirst(7))
