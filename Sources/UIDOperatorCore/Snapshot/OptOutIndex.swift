@@ -17,6 +17,15 @@ public struct FirstLevelHashKey: Hashable, Sendable {
         (w0, w1, w2, w3) = words
     }
 
+    /// Reads 32 bytes straight from storage (a database row), without an intermediate array.
+    public init?(raw: UnsafeRawBufferPointer) {
+        guard raw.count == 32 else { return nil }
+        w0 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        w1 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        w2 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        w3 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
     public var bytes: [UInt8] {
         [w0, w1, w2, w3].flatMap { word in (0..<8).reversed().map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
     }
@@ -27,6 +36,21 @@ public struct AdvertisingIDKey: Hashable, Sendable {
     let body: FirstLevelHashKey
     /// 0x100 for 32-byte ids, else the prefix byte.
     let prefix: UInt16
+
+    public init?(raw: UnsafeRawBufferPointer) {
+        switch raw.count {
+        case 32:
+            guard let body = FirstLevelHashKey(raw: raw) else { return nil }
+            self.body = body
+            prefix = 0x100
+        case 33:
+            guard let body = FirstLevelHashKey(raw: UnsafeRawBufferPointer(rebasing: raw.dropFirst())) else { return nil }
+            self.body = body
+            prefix = UInt16(raw[0])
+        default:
+            return nil
+        }
+    }
 
     public init?(_ bytes: [UInt8]) {
         switch bytes.count {
@@ -65,6 +89,34 @@ public struct OptOutIndex: Sendable {
         if let advertisingID, let key = AdvertisingIDKey(advertisingID), byAdvertisingID[key].map({ seconds < $0 }) ?? true {
             byAdvertisingID[key] = seconds
         }
+    }
+
+    /// Bulk loading, one key kind at a time so that two threads can build the two halves (see
+    /// `init(firstLevelHashesOf:advertisingIDsOf:)`); keys are read in place from storage, and a new
+    /// key costs one hash probe (loading is bound by cache misses in tables of millions).
+    public mutating func insert(firstLevelHash raw: UnsafeRawBufferPointer, optedOutSinceSeconds seconds: Int64) {
+        guard let key = FirstLevelHashKey(raw: raw) else { return }
+        if let earlier = byFirstLevelHash.updateValue(seconds, forKey: key), earlier < seconds {
+            byFirstLevelHash[key] = earlier
+        }
+    }
+
+    public mutating func insert(advertisingID raw: UnsafeRawBufferPointer, optedOutSinceSeconds seconds: Int64) {
+        guard let key = AdvertisingIDKey(raw: raw) else { return }
+        if let earlier = byAdvertisingID.updateValue(seconds, forKey: key), earlier < seconds {
+            byAdvertisingID[key] = earlier
+        }
+    }
+
+    public init(minimumCapacityByFirstLevelHash: Int, byAdvertisingID: Int) {
+        byFirstLevelHash = Dictionary(minimumCapacity: minimumCapacityByFirstLevelHash)
+        self.byAdvertisingID = Dictionary(minimumCapacity: byAdvertisingID)
+    }
+
+    /// Joins an index built from first-level hashes only with one built from advertising ids only.
+    public init(firstLevelHashesOf flhIndex: OptOutIndex, advertisingIDsOf advertisingIndex: OptOutIndex) {
+        byFirstLevelHash = flhIndex.byFirstLevelHash
+        byAdvertisingID = advertisingIndex.byAdvertisingID
     }
 
     public mutating func merge(_ other: OptOutIndex) {
