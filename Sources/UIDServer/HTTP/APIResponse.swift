@@ -91,12 +91,29 @@ struct TokenBody: Encodable {
 }
 
 extension TokenOutcome {
-    /// The JSON that goes inside the encrypted answer.
-    func responseJSON() throws -> Data {
+    /// The JSON that goes inside the encrypted answer (`TokenBody`'s shape, written directly).
+    func responseJSON() -> [UInt8] {
         switch self {
-        case .tokens(let tokens): try JSONCoding.encoder.encode(Envelope.success(TokenBody(tokens)))
-        case .optOut: try JSONCoding.encoder.encode(Envelope<NoBody>.statusOnly("optout"))
-        case .insufficientUserConsent: try JSONCoding.encoder.encode(Envelope<NoBody>.statusOnly("insufficient_user_consent"))
+        case .tokens(let tokens):
+            var json = ResponseJSON(capacity: 128 + tokens.advertisingToken.utf8.count + tokens.refreshToken.utf8.count)
+            json.literal(#"{"status":"success","body":{"advertising_token":"#)
+            json.string(tokens.advertisingToken)
+            json.literal(#","refresh_token":"#)
+            json.string(tokens.refreshToken)
+            json.literal(#","identity_expires":"#)
+            json.integer(tokens.identityExpiresMillis)
+            json.literal(#","refresh_expires":"#)
+            json.integer(tokens.refreshExpiresMillis)
+            json.literal(#","refresh_from":"#)
+            json.integer(tokens.refreshFromMillis)
+            json.literal(#","refresh_response_key":"#)
+            json.string(tokens.refreshResponseKey)
+            json.literal("}}")
+            return json.bytes
+        case .optOut:
+            return Array(#"{"status":"optout"}"#.utf8)
+        case .insufficientUserConsent:
+            return Array(#"{"status":"insufficient_user_consent"}"#.utf8)
         }
     }
 }

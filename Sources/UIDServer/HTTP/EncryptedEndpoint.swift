@@ -13,6 +13,8 @@ struct EncryptedEndpoint: Sendable {
     /// What a handler returns: JSON to encrypt, or a plain error response.
     enum Outcome {
         case json(Data)
+        /// JSON already in bytes (`ResponseJSON`), sealed without a copy.
+        case jsonBytes([UInt8])
         case failure(Response)
     }
 
@@ -54,9 +56,15 @@ struct EncryptedEndpoint: Sendable {
         case .failure(let response):
             return response
         case .json(let json):
-            let sealed = ResponseEnvelope.seal(json: Array(json), nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
-            return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
+            return seal(Array(json), envelope: envelope, client: client)
+        case .jsonBytes(let json):
+            return seal(json, envelope: envelope, client: client)
         }
+    }
+
+    private func seal(_ json: [UInt8], envelope: RequestEnvelope, client: ClientKey) -> Response {
+        let sealed = ResponseEnvelope.seal(json: json, nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
+        return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
     }
 }
 

@@ -35,10 +35,7 @@ struct ClientSideRoutes: Sendable {
         case .failure(let failure):
             return APIResponse.failure(failure)
         case .success(let result):
-            guard let json = try? result.outcome.responseJSON() else {
-                return APIResponse.error(.internalServerError, "unknown", "Unknown error while handling client side token generate")
-            }
-            let sealed = ResponseEnvelope.sealRefresh(json: Array(json), responseKey: result.sharedSecret)
+            let sealed = ResponseEnvelope.sealRefresh(json: result.outcome.responseJSON(), responseKey: result.sharedSecret)
             return RequestBody.encryptedResponse(sealed, binary: false)
         }
     }

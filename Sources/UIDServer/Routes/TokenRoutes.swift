@@ -17,7 +17,7 @@ struct TokenRoutes: Sendable {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(GeneratePayload.self)
             switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
-            case .success(let outcome): return .json(try outcome.responseJSON())
+            case .success(let outcome): return .jsonBytes(outcome.responseJSON())
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
         }
@@ -44,13 +44,11 @@ struct TokenRoutes: Sendable {
         case .failure(let failure):
             return APIResponse.failure(failure)
         case .success(let result):
-            guard let json = try? result.outcome.responseJSON() else {
-                return APIResponse.error(.internalServerError, "unknown", "Unknown State")
-            }
+            let json = result.outcome.responseJSON()
             guard let key = result.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
-            let sealed = ResponseEnvelope.sealRefresh(json: Array(json), responseKey: key)
+            let sealed = ResponseEnvelope.sealRefresh(json: json, responseKey: key)
             return RequestBody.encryptedResponse(sealed, binary: RequestBody.isBinary(request))
         }
     }

@@ -1,0 +1,52 @@
+import Foundation
+import UIDProtocol
+
+/// The answers of the busiest endpoints (token generate and refresh, identity map v3), written
+/// straight into bytes. Foundation's `JSONEncoder` first builds a tree of boxed values and cost more
+/// than the cryptography of a request (docs/PERFORMANCE.md has the profiles).
+///
+/// This is not a JSON codec: the keys are our own literals and the values are integers, `null`, or
+/// text that needs no escaping (base64, fixed words). Any other text is escaped by `JSONEncoder`.
+struct ResponseJSON {
+    private(set) var bytes: [UInt8]
+
+    init(capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func literal(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func string(_ text: String) {
+        var text = text
+        let plain = text.withUTF8 { utf8 in
+            utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        guard plain else {
+            bytes.append(contentsOf: (try? JSONCoding.encoder.encode(text)) ?? Data("null".utf8))
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Base64 of `raw` as a JSON string, encoded in place.
+    mutating func base64String(_ raw: [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        let length = Base64.encodedLength(raw.count, padding: true)
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: length))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            _ = Base64.encode(raw, alphabet: .standard, into: UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + length)]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Epoch milliseconds have 13 digits: `String` keeps up to 15 inline, so this does not allocate.
+    mutating func integer(_ value: Int64) {
+        bytes.append(contentsOf: String(value).utf8)
+    }
+}
