@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import UIDOperatorCore
+import UIDProtocol
+@testable import UIDServer
+
+/// The directly written answers must parse to what `JSONEncoder` wrote before.
+@Suite struct ResponseJSONTests {
+    func object(_ bytes: [UInt8]) throws -> NSDictionary {
+        try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
+    }
+
+    @Test func tokenAnswersParseToTheEncodersDocument() throws {
+        let tokens = IdentityTokens(
+            advertisingToken: "A4AAAA-_x", refreshToken: "AAAA+/==", identityExpiresMillis: 1_700_000_000_123,
+            refreshExpiresMillis: 1_702_592_000_123, refreshFromMillis: 1_700_003_600_123, refreshResponseKey: "k3y+/="
+        )
+        let written = try object(TokenOutcome.tokens(tokens).responseJSON())
+        let encoded = try #require(try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(Envelope.success(TokenBody(tokens)))) as? NSDictionary)
+        #expect(written == encoded)
+        #expect(try object(TokenOutcome.optOut.responseJSON()) == ["status": "optout"])
+        #expect(try object(TokenOutcome.insufficientUserConsent.responseJSON()) == ["status": "insufficient_user_consent"])
+    }
+
+    @Test func textThatNeedsEscapingGoesThroughTheEncoder() throws {
+        var json = ResponseJSON(capacity: 16)
+        json.literal("[")
+        json.string("a\"b\\c\nd é")
+        json.literal(",")
+        json.integer(-42)
+        json.literal(",")
+        json.integer(Int64.min)
+        json.literal("]")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json.bytes)) as? [Any])
+        #expect(parsed[0] as? String == "a\"b\\c\nd é")
+        #expect((parsed[1] as? NSNumber)?.int64Value == -42)
+        #expect((parsed[2] as? NSNumber)?.int64Value == Int64.min)
+    }
+
+    @Test func identityMapV3AnswerHasEveryKindAndEachOutcome() throws {
+        let current = [UInt8](repeating: 7, count: 32)
+        let previous = [UInt8](repeating: 9, count: 33)
+        let body = MapV3Body(results: [
+            .email: [.mapped(current: current, previous: nil, refreshFromMillis: 1_700_000_000_999, bucketID: 1), .optOut],
+            .phone: [.mapped(current: current, previous: previous, refreshFromMillis: 2_000, bucketID: 2), .invalidIdentifier],
+        ])
+        let parsed = try object(body.responseJSON())
+        #expect(parsed["status"] as? String == "success")
+        let inner = try #require(parsed["body"] as? NSDictionary)
+        #expect(Set(inner.allKeys.compactMap { $0 as? String }) == ["email", "email_hash", "phone", "phone_hash"])
+        let email = try #require(inner["email"] as? [NSDictionary])
+        #expect(email[0]["u"] as? String == Base64.encode(current))
+        #expect(email[0]["p"] is NSNull)
+        #expect((email[0]["r"] as? NSNumber)?.int64Value == 1_700_000_000)
+        #expect(email[1] == ["e": "optout"])
+        let phone = try #require(inner["phone"] as? [NSDictionary])
+        #expect(phone[0]["p"] as? String == Base64.encode(previous))
+        #expect(phone[1] == ["e": "invalid identifier"])
+        #expect((inner["email_hash"] as? [Any])?.isEmpty == true)
+    }
+}
