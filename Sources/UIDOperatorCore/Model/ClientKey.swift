@@ -65,7 +65,7 @@ public enum APIKeyHasher {
         var hasher = SHA512()
         hasher.update(data: salt)
         hasher.update(data: Array(key.utf8))
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// Compares without an early exit, so timing does not reveal how much of a hash matched.

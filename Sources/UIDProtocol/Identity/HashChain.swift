@@ -36,7 +36,7 @@ public enum HashChain {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<written])))
         }
         hasher.update(data: salt)
-        return Array(hasher.finalize())
+        return hasher.finalize().bytes
     }
 }
 
@@ -89,4 +89,10 @@ public enum RawUIDv4 {
         uid.append(uid.reduce(0, ^))
         return uid
     }
+}
+
+extension SHA256.Digest {
+    /// `Array(digest)` walks the digest as a generic sequence, byte by byte; this is one copy.
+    @inlinable
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 }

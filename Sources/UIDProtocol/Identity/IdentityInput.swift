@@ -36,10 +36,10 @@ public struct IdentityHash: Sendable, Equatable {
         switch kind {
         case .email:
             guard let normalized = EmailNormalizer.normalize(value) else { return nil }
-            self.init(type: .email, bytes: Array(SHA256.hash(data: Array(normalized.utf8))))
+            self.init(type: .email, bytes: SHA256.hash(data: Array(normalized.utf8)).bytes)
         case .phone:
             guard PhoneValidator.isValid(value) else { return nil }
-            self.init(type: .phone, bytes: Array(SHA256.hash(data: Array(value.utf8))))
+            self.init(type: .phone, bytes: SHA256.hash(data: Array(value.utf8)).bytes)
         case .emailHash, .phoneHash:
             guard let hash = HashedInput.decode(value) else { return nil }
             self.init(type: kind.type, bytes: hash)

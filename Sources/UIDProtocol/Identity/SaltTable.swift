@@ -82,7 +82,8 @@ public struct SaltTable: Sendable {
     }
 
     public subscript(position: Int) -> Entry {
-        let material = keyMaterial[Int32(position)]
+        // Most tables carry no v4 key material: skip hashing the position into an empty table.
+        let material = keyMaterial.isEmpty ? nil : keyMaterial[Int32(position)]
         return Entry(
             id: ids[position], lastUpdatedMillis: lastUpdated[position], refreshFromMillis: refreshFrom[position],
             currentSalt: salt(current[position]), previousSalt: salt(previous[position]),
