@@ -67,6 +67,8 @@ let package = Package(
                 "UIDStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The benchmark suite (scripts/bench): drives a release uid-operator with wrk, times the

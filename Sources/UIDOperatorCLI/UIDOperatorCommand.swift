@@ -1,6 +1,5 @@
 import ArgumentParser
 
-@main
 struct UIDOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uid-operator",
