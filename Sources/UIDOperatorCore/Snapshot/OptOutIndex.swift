@@ -17,6 +17,12 @@ public struct FirstLevelHashKey: Hashable, Sendable {
         (w0, w1, w2, w3) = words
     }
 
+    /// The lookup path (every generate, refresh and mapped identity, twice): four word loads.
+    public init?(_ bytes: [UInt8]) {
+        guard let key = bytes.withUnsafeBytes({ FirstLevelHashKey(raw: $0) }) else { return nil }
+        self = key
+    }
+
     /// Reads 32 bytes straight from storage (a database row), without an intermediate array.
     public init?(raw: UnsafeRawBufferPointer) {
         guard raw.count == 32 else { return nil }
