@@ -34,13 +34,22 @@ struct Target {
                 met: startup.peakResidentBytes <= 2 << 30
             ))
         }
-        if let small = lookups.min(by: { $0.entries < $1.entries }), let large = lookups.max(by: { $0.entries < $1.entries }), small.entries != large.entries {
-            // "Flat": no growth with the number of entries beyond what memory latency adds to a hash probe.
+        // "Flat": a hash probe costs the same however many entries there are. Only memory latency
+        // grows, once the table no longer fits in cache; the 1M → 10M step shows that part alone.
+        let sorted = lookups.sorted { $0.entries < $1.entries }
+        if let small = sorted.first, let large = sorted.last, small.entries != large.entries {
             let growth = large.hit.nanosecondsPerCall / small.hit.nanosecondsPerCall
             targets.append(Target(
-                name: "opt-out lookup, \(Format.count(Double(small.entries))) → \(Format.count(Double(large.entries))) entries",
-                goal: "flat (O(1), < 4× for cache misses)", measured: Format.ratio(growth), met: growth < 4
+                name: "opt-out lookup (hit), \(Format.count(Double(small.entries))) → \(Format.count(Double(large.entries))) entries",
+                goal: "flat (≤ 2×)", measured: Format.ratio(growth), met: growth <= 2
             ))
+            if let million = sorted.first(where: { $0.entries >= 1_000_000 }), million.entries != large.entries {
+                let outOfCache = large.hit.nanosecondsPerCall / million.hit.nanosecondsPerCall
+                targets.append(Target(
+                    name: "opt-out lookup (hit), \(Format.count(Double(million.entries))) → \(Format.count(Double(large.entries))) entries",
+                    goal: "flat (≤ 2×)", measured: Format.ratio(outOfCache), met: outOfCache <= 2
+                ))
+            }
         }
         return targets
     }

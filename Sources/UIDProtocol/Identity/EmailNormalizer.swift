@@ -3,6 +3,11 @@
 /// dropped from the domain, and the gmail rule (dots removed, `+suffix` cut) for `gmail.com` only.
 public enum EmailNormalizer {
     public static func normalize(_ input: String) -> String? {
+        normalizedUTF8(input).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The normalized address as UTF-8 bytes, ready to hash without building a `String`.
+    public static func normalizedUTF8(_ input: String) -> [UInt8]? {
         var plainLocal = [UInt8]()
         var gmailLocal = [UInt8]()
         var domain = [UInt8]()
@@ -41,9 +46,11 @@ public enum EmailNormalizer {
             }
         }
         guard inDomain, !domain.isEmpty else { return nil }
-        let local = domain.elementsEqual("gmail.com".utf8) ? gmailLocal : plainLocal
-        guard !local.isEmpty else { return nil }
-        return String(decoding: local + [UInt8(ascii: "@")] + domain, as: UTF8.self)
+        var normalized = domain.elementsEqual("gmail.com".utf8) ? gmailLocal : plainLocal
+        guard !normalized.isEmpty else { return nil }
+        normalized.append(UInt8(ascii: "@"))
+        normalized.append(contentsOf: domain)
+        return normalized
     }
 }
 

@@ -31,15 +31,21 @@ public struct IdentityHash: Sendable, Equatable {
         self.bytes = bytes
     }
 
+    /// Hashes the text's UTF-8 in place rather than through an intermediate array.
+    private static func sha256(_ text: String) -> [UInt8] {
+        var text = text
+        return text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)).bytes }
+    }
+
     /// Normalizes/validates `value` as the reference does; nil means "Invalid Identifier".
     public init?(kind: IdentityInputKind, value: String) {
         switch kind {
         case .email:
-            guard let normalized = EmailNormalizer.normalize(value) else { return nil }
-            self.init(type: .email, bytes: SHA256.hash(data: Array(normalized.utf8)).bytes)
+            guard let normalized = EmailNormalizer.normalizedUTF8(value) else { return nil }
+            self.init(type: .email, bytes: normalized.withUnsafeBytes { SHA256.hash(data: $0).bytes })
         case .phone:
             guard PhoneValidator.isValid(value) else { return nil }
-            self.init(type: .phone, bytes: SHA256.hash(data: Array(value.utf8)).bytes)
+            self.init(type: .phone, bytes: Self.sha256(value))
         case .emailHash, .phoneHash:
             guard let hash = HashedInput.decode(value) else { return nil }
             self.init(type: kind.type, bytes: hash)

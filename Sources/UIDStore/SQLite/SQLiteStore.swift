@@ -76,19 +76,20 @@ public final class SQLiteStore: OperatorStore {
     }
 
     public func loadState(includingSalts: Bool, includingOptOuts: Bool) async throws -> StoreState {
+        // Rows are only ever appended: the opt-outs up to this watermark are loaded alongside the
+        // rest (salts take a second of their own), and later rows reach the node through
+        // `optOuts(after:)`.
+        let watermark = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0 }
+        async let optOuts = includingOptOuts ? loadOptOuts(upTo: watermark) : OptOutIndex()
         var state = try await pool.read { db in
             StoreState(
                 contents: try Self.contents(db, includingSalts: includingSalts, includingOptOuts: false),
                 version: try Self.version(db),
-                optOutWatermark: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0,
+                optOutWatermark: watermark,
                 runtimeSettings: try Self.runtimeSettings(db)
             )
         }
-        // Rows are only ever appended, so reading up to the watermark in later transactions sees
-        // exactly what the first one did; rows past it reach the node through `optOuts(after:)`.
-        if includingOptOuts {
-            state.contents.optOuts = try await loadOptOuts(upTo: state.optOutWatermark)
-        }
+        state.contents.optOuts = try await optOuts
         return state
     }
 
