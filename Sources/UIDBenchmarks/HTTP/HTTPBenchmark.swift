@@ -7,9 +7,16 @@ struct HTTPBenchmark {
         let scenario: LoadScenario
         let summary: Wrk.Summary
         let serverCPUSeconds: Double
+        /// The mean of the echo runs just before and after this one (nil for echo itself).
+        var baseline: Baseline?
 
         var cpuMicrosPerRequest: Double { serverCPUSeconds * 1e6 / Double(max(summary.requests, 1)) }
         var itemsPerSecond: Double { summary.requestsPerSecond * Double(scenario.itemsPerRequest) }
+    }
+
+    struct Baseline {
+        let requestsPerSecond: Double
+        let p99Micros: Double
     }
 
     let operatorBinary: URL
@@ -28,10 +35,7 @@ struct HTTPBenchmark {
         defer { server.stop() }
         try await server.waitUntilServing(timeout: .seconds(serverWrapper.isEmpty ? 120 : 900))
         var results: [Result] = []
-        let scenarios = LoadScenario.standardSet(mapBatchSize: mapBatchSize).filter { scenario in
-            only.isEmpty || only.contains { scenario.path.contains($0) }
-        }
-        for scenario in scenarios {
+        for scenario in LoadScenario.interleaved(mapBatchSize: mapBatchSize, only: only) {
             progress(scenario.name)
             let bodies = fixture.directory.appendingPathComponent("bodies.txt")
             try scenario.prepareBodies(fixture, currentMillis()).joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)
@@ -55,6 +59,12 @@ struct HTTPBenchmark {
             // wrk stops sending, not the server working: requests still queued (a 5,000-identity map
             // takes a while) would otherwise eat into the next endpoint's run.
             try await waitUntilIdle(server)
+        }
+        for index in results.indices where !results[index].scenario.isBaseline && index > 0 && index + 1 < results.count {
+            let around = [results[index - 1].summary, results[index + 1].summary]
+            results[index].baseline = Baseline(
+                requestsPerSecond: around.map(\.requestsPerSecond).reduce(0, +) / 2, p99Micros: around.map(\.p99Micros).reduce(0, +) / 2
+            )
         }
         return results
     }

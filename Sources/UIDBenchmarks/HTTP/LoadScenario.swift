@@ -14,8 +14,16 @@ struct LoadScenario {
     let isBaseline: Bool
     let prepareBodies: (BenchmarkFixture, Int64) -> [String]
 
-    /// The suite's endpoints, with echo first and last so drift during the run shows.
-    static func standardSet(mapBatchSize: Int) -> [LoadScenario] {
+    /// The suite's endpoints with an echo run before and after each: on a shared machine the
+    /// baseline drifts, so each endpoint is compared with the echo runs on either side of it.
+    static func interleaved(mapBatchSize: Int, only: [String]) -> [LoadScenario] {
+        let all = standardSet(mapBatchSize: mapBatchSize)
+        let echo = all[0]
+        let endpoints = all.filter { !$0.isBaseline && (only.isEmpty || only.contains(where: $0.path.contains)) }
+        return [echo] + endpoints.flatMap { [$0, echo] }
+    }
+
+    private static func standardSet(mapBatchSize: Int) -> [LoadScenario] {
         let echo = LoadScenario(
             name: "echo (baseline)", path: "/bench/echo", itemsPerRequest: 1, itemName: "requests", authenticated: false, isBaseline: true
         ) { fixture, now in
@@ -51,7 +59,6 @@ struct LoadScenario {
             LoadScenario(name: "key/bidstream", path: "/v2/key/bidstream", itemsPerRequest: 1, itemName: "requests", authenticated: true, isBaseline: false) { fixture, now in
                 (0..<256).map { _ in fixture.envelope("{}", nowMillis: now) }
             },
-            echo,
         ]
     }
 }
