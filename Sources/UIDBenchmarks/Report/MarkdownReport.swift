@@ -28,8 +28,10 @@ struct MarkdownReport {
             for result in http {
                 let throughput = result.scenario.itemsPerRequest > 1
                     ? "\(Format.count(result.itemsPerSecond)) \(result.scenario.itemName)/s" : ""
-                let ratio = result.baseline.map { Format.ratio(result.summary.requestsPerSecond / $0.requestsPerSecond) } ?? ""
-                let p99Ratio = result.baseline.map { Format.ratio(result.summary.p99Micros / $0.p99Micros) } ?? ""
+                // A 5,000-identity request is not comparable with one echo; its measure is identities/s.
+                let comparable = result.scenario.itemsPerRequest == 1
+                let ratio = result.baseline.flatMap { comparable ? $0 : nil }.map { Format.ratio(result.summary.requestsPerSecond / $0.requestsPerSecond) } ?? ""
+                let p99Ratio = result.baseline.flatMap { comparable ? $0 : nil }.map { Format.ratio(result.summary.p99Micros / $0.p99Micros) } ?? ""
                 lines.append("| \(result.scenario.name) | \(Format.count(result.summary.requestsPerSecond)) | \(ratio) | \(Format.micros(result.cpuMicrosPerRequest)) | \(Format.micros(result.summary.p50Micros)) | \(Format.micros(result.summary.p99Micros)) | \(p99Ratio) | \(throughput) |")
             }
         }
