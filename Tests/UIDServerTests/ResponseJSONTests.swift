@@ -6,6 +6,25 @@ import UIDProtocol
 
 /// The directly written answers must parse to what `JSONEncoder` wrote before.
 @Suite struct ResponseJSONTests {
+    /// The token body as the server encoded it with `JSONEncoder`, kept here as the reference.
+    struct EncodedTokenBody: Encodable {
+        let advertising_token: String
+        let refresh_token: String
+        let identity_expires: Int64
+        let refresh_expires: Int64
+        let refresh_from: Int64
+        let refresh_response_key: String
+
+        init(_ tokens: IdentityTokens) {
+            advertising_token = tokens.advertisingToken
+            refresh_token = tokens.refreshToken
+            identity_expires = tokens.identityExpiresMillis
+            refresh_expires = tokens.refreshExpiresMillis
+            refresh_from = tokens.refreshFromMillis
+            refresh_response_key = tokens.refreshResponseKey
+        }
+    }
+
     func object(_ bytes: [UInt8]) throws -> NSDictionary {
         try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
     }
@@ -16,7 +35,7 @@ import UIDProtocol
             refreshExpiresMillis: 1_702_592_000_123, refreshFromMillis: 1_700_003_600_123, refreshResponseKey: "k3y+/="
         )
         let written = try object(TokenOutcome.tokens(tokens).responseJSON())
-        let encoded = try #require(try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(Envelope.success(TokenBody(tokens)))) as? NSDictionary)
+        let encoded = try #require(try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(Envelope.success(EncodedTokenBody(tokens)))) as? NSDictionary)
         #expect(written == encoded)
         #expect(try object(TokenOutcome.optOut.responseJSON()) == ["status": "optout"])
         #expect(try object(TokenOutcome.insufficientUserConsent.responseJSON()) == ["status": "insufficient_user_consent"])

@@ -3,18 +3,11 @@
 public struct FirstLevelHashKey: Hashable, Sendable {
     let w0, w1, w2, w3: UInt64
 
+    /// Contiguous bytes are read as four words; anything else is copied first.
     public init?(_ bytes: some Collection<UInt8>) {
-        guard bytes.count == 32 else { return nil }
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for (index, byte) in bytes.enumerated() {
-            switch index / 8 {
-            case 0: words.0 = words.0 << 8 | UInt64(byte)
-            case 1: words.1 = words.1 << 8 | UInt64(byte)
-            case 2: words.2 = words.2 << 8 | UInt64(byte)
-            default: words.3 = words.3 << 8 | UInt64(byte)
-            }
-        }
-        (w0, w1, w2, w3) = words
+        let contiguous = bytes.withContiguousStorageIfAvailable { FirstLevelHashKey(raw: UnsafeRawBufferPointer($0)) }
+        guard let key = contiguous ?? Array(bytes).withUnsafeBytes({ FirstLevelHashKey(raw: $0) }) else { return nil }
+        self = key
     }
 
     /// The lookup path (every generate, refresh and mapped identity, twice): four word loads.
@@ -59,18 +52,8 @@ public struct AdvertisingIDKey: Hashable, Sendable {
     }
 
     public init?(_ bytes: [UInt8]) {
-        switch bytes.count {
-        case 32:
-            guard let body = FirstLevelHashKey(bytes) else { return nil }
-            self.body = body
-            prefix = 0x100
-        case 33:
-            guard let body = FirstLevelHashKey(bytes.dropFirst()) else { return nil }
-            self.body = body
-            prefix = UInt16(bytes[0])
-        default:
-            return nil
-        }
+        guard let key = bytes.withUnsafeBytes({ AdvertisingIDKey(raw: $0) }) else { return nil }
+        self = key
     }
 }
 
@@ -89,15 +72,11 @@ public struct OptOutIndex: Sendable {
 
     /// Keeps the earliest time when an identity is recorded twice.
     public mutating func insert(firstLevelHash: [UInt8], advertisingID: [UInt8]? = nil, optedOutSinceSeconds seconds: Int64) {
-        if let key = FirstLevelHashKey(firstLevelHash), byFirstLevelHash[key].map({ seconds < $0 }) ?? true {
-            byFirstLevelHash[key] = seconds
-        }
-        if let advertisingID, let key = AdvertisingIDKey(advertisingID), byAdvertisingID[key].map({ seconds < $0 }) ?? true {
-            byAdvertisingID[key] = seconds
-        }
+        firstLevelHash.withUnsafeBytes { insert(firstLevelHash: $0, optedOutSinceSeconds: seconds) }
+        advertisingID?.withUnsafeBytes { insert(advertisingID: $0, optedOutSinceSeconds: seconds) }
     }
 
-    /// Bulk loading, one key kind at a time so that two threads can build the two halves (see
+    /// One key kind at a time, so that bulk loading can build the two halves on two threads (see
     /// `init(firstLevelHashesOf:advertisingIDsOf:)`); keys are read in place from storage, and a new
     /// key costs one hash probe (loading is bound by cache misses in tables of millions).
     public mutating func insert(firstLevelHash raw: UnsafeRawBufferPointer, optedOutSinceSeconds seconds: Int64) {

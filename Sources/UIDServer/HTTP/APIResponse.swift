@@ -65,33 +65,8 @@ struct Envelope<Body: Encodable>: Encodable {
     static func success(_ body: Body) -> Envelope { Envelope(status: "success", body: body) }
 }
 
-struct NoBody: Encodable {}
-
-extension Envelope where Body == NoBody {
-    static func statusOnly(_ status: String) -> Envelope { Envelope(status: status, body: nil) }
-}
-
-/// The token body, in the reference's field order.
-struct TokenBody: Encodable {
-    let advertising_token: String
-    let refresh_token: String
-    let identity_expires: Int64
-    let refresh_expires: Int64
-    let refresh_from: Int64
-    let refresh_response_key: String
-
-    init(_ tokens: IdentityTokens) {
-        advertising_token = tokens.advertisingToken
-        refresh_token = tokens.refreshToken
-        identity_expires = tokens.identityExpiresMillis
-        refresh_expires = tokens.refreshExpiresMillis
-        refresh_from = tokens.refreshFromMillis
-        refresh_response_key = tokens.refreshResponseKey
-    }
-}
-
 extension TokenOutcome {
-    /// The JSON that goes inside the encrypted answer (`TokenBody`'s shape, written directly).
+    /// The JSON that goes inside the encrypted answer, in the reference's field order.
     func responseJSON() -> [UInt8] {
         switch self {
         case .tokens(let tokens):
