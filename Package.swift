@@ -1,6 +1,12 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// `UID_FUZZ=1 swift build --product uid-fuzz` (what scripts/fuzz runs, in its own .build-fuzz):
+// the project's own modules get libFuzzer's coverage and the address sanitizer, and the
+// libFuzzer driver `uid-fuzz` exists. Dependencies stay uninstrumented.
+let fuzzing = Context.environment["UID_FUZZ"] == "1"
+let instrumented: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
+
 let package = Package(
     name: "uid-operator",
     platforms: [.macOS(.v15)],
@@ -21,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Layer 1: pure protocol code. No I/O; depends only on swift-crypto.
@@ -29,12 +36,14 @@ let package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: instrumented
         ),
         // Layer 2: use cases over an immutable in-memory snapshot. No HTTP, no database.
         .target(
             name: "UIDOperatorCore",
-            dependencies: ["UIDProtocol", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["UIDProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: instrumented
         ),
         // Layer 3: durable state.
         .target(
@@ -45,7 +54,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: instrumented
         ),
         // Layer 4: HTTP.
         .target(
@@ -57,7 +67,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: instrumented
         ),
         // Layer 5: command line.
         .executableTarget(
@@ -83,6 +94,25 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // One harness per decoder that untrusted bytes reach (scripts/fuzz drives them with
+        // libFuzzer; the tests replay their seeds and saved regressions).
+        .target(
+            name: "UIDFuzzTargets",
+            dependencies: [
+                "UIDProtocol",
+                "UIDOperatorCore",
+                "UIDStore",
+                "UIDServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: instrumented
+        ),
+        .testTarget(name: "UIDFuzzTargetsTests", dependencies: ["UIDFuzzTargets"]),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
         .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
         .testTarget(
@@ -100,3 +130,13 @@ let package = Package(
         ),
     ]
 )
+
+if fuzzing {
+    package.products.append(.executable(name: "uid-fuzz", targets: ["UIDFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "UIDFuzz",
+        dependencies: ["UIDFuzzTargets"],
+        swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-parse-as-library"])],
+        linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    ))
+}

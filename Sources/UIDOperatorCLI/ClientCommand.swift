@@ -83,7 +83,7 @@ struct ClientCommand: AsyncParsableCommand {
         @Option(help: "The client's site id (must be > 2).")
         var siteId: Int32
 
-        @Option(help: "Comma-separated roles: GENERATOR, MAPPER, ID_READER, SHARER, OPTOUT.")
+        @Option(help: "Comma-separated roles: GENERATOR, MAPPER, ID_READER, SHARER, OPTOUT, MAINTAINER (reads /ops/status).")
         var roles: String
 
         @Option(help: "A name for the client.")

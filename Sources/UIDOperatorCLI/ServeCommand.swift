@@ -53,6 +53,8 @@ struct ServeCommand: AsyncParsableCommand {
     var benchmarkEchoRoute = false
 
     func run() async throws {
+        // Randomness is opened now: a process short of descriptors fails here, not on a request.
+        do { try SecureRandom.prepare() } catch { throw CommandFailure("Cannot start: \(error)") }
         // Precedence: this node's flags, then the store's runtime settings, then the file, then defaults.
         let file = try store.loadConfig()
         var base = OperatorConfig()

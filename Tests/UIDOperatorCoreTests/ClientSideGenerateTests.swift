@@ -49,7 +49,7 @@ import UIDProtocol
             guard case .tokens(let tokens) = result.outcome else { Issue.record("expected tokens"); continue }
             let token = try AdvertisingToken.decode(tokens.advertisingToken, keys: snapshot.keys)
             #expect(token.privacyBits == .clientSideGenerated && token.publisher.siteID == 999)
-            #expect(Base64.encode(result.sharedSecret) == "Gq6SeZEoOPZ9Y3QBsILkl9BdtNDeTKHopTLxijhy5AM=")
+            #expect(Base64.encode(result.sharedSecret.withUnsafeBytes { Array($0) }) == "Gq6SeZEoOPZ9Y3QBsILkl9BdtNDeTKHopTLxijhy5AM=")
             let refreshed = try snapshot.refreshToken(body: tokens.refreshToken, authenticated: false, nowMillis: Fixtures.now + 1).get()
             guard case .tokens(let next) = refreshed.outcome else { Issue.record("expected refresh"); continue }
             #expect(try AdvertisingToken.decode(next.advertisingToken, keys: snapshot.keys).privacyBits == .clientSideGenerated)

@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import Foundation
 import Testing
 import UIDOperatorCore
@@ -74,7 +75,7 @@ import UIDProtocol
         let issued = try #require(tokens(generate(IdentityFields(email: .string("refresh-optout@example.com")))))
         let refreshed = try #require(snapshot.refreshToken(body: issued.refreshToken, authenticated: false, nowMillis: now + 1000).value)
         #expect(refreshed.outcome == .optOut)
-        #expect(refreshed.responseKey == Base64.decode(issued.refreshResponseKey), "opt-out answers are encrypted too")
+        #expect(refreshed.responseKey?.withUnsafeBytes { Array($0) } == Base64.decode(issued.refreshResponseKey), "opt-out answers are encrypted too")
     }
 
     @Test func refreshChainKeepsEstablishedAndAdvancesTimes() throws {
@@ -85,7 +86,7 @@ import UIDProtocol
         for _ in 0..<3 {
             now += 60_000
             let result = try #require(snapshot.refreshToken(body: current.refreshToken, authenticated: true, nowMillis: now).value)
-            #expect(result.responseKey == Base64.decode(current.refreshResponseKey))
+            #expect(result.responseKey?.withUnsafeBytes { Array($0) } == Base64.decode(current.refreshResponseKey))
             guard case .tokens(let next) = result.outcome else { Issue.record("expected tokens"); return }
             #expect(next.refreshResponseKey != current.refreshResponseKey)
             #expect(next.identityExpiresMillis == current.identityExpiresMillis + 60_000)

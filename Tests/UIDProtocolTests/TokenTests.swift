@@ -152,7 +152,7 @@ import Testing
         #expect(envelope.count == RefreshEnvelope.textLength)
         #expect(Base64.decode(envelope)![0] == scope.rawValue << 4)
         let contents = try RefreshEnvelope.open(envelope, keys: ring)
-        #expect(contents.refreshToken == token && contents.responseKey == responseKey)
+        #expect(contents.refreshToken == token && contents.responseKey.withUnsafeBytes { Array($0) } == responseKey)
         var bytes = Base64.decode(envelope)!
         bytes[100] ^= 1
         #expect(throws: RefreshEnvelope.Failure.decryptionFailed) { try RefreshEnvelope.open(Base64.encode(bytes), keys: ring) }
@@ -254,7 +254,7 @@ import Testing
 
     @Test func responseEnvelopeCarriesTimestampAndNonce() throws {
         let nonce: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
-        let sealed = ResponseEnvelope.seal(json: Array("{}".utf8), nonce: nonce, secret: Self.secret, nowMillis: 42)
+        let sealed = try #require(ResponseEnvelope.seal(json: Array("{}".utf8), nonce: nonce, secret: Self.secret, nowMillis: 42))
         let plain = Array(try AESGCMBox.open(sealed, key: Self.secret))
         var reader = ByteReader(plain)
         #expect(reader.readInteger(as: Int64.self) == 42)

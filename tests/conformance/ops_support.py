@@ -22,7 +22,7 @@ import pytest
 from derive import StoreSalts
 from operator_proc import (DEFAULT_LIFETIMES, CliError, Client, Operator, free_port, operator_binary, run_cli,
                            run_cli_json)
-from wire import b64url_decode, http, now_ms
+from wire import b64url_decode, bearer, http, now_ms
 
 # Bounds asserted for live changes (README: every node polls its store every 500 ms by default).
 OPTOUT_BOUND_S = 2.0          # opt-out written by another process -> answered as opted out
@@ -108,7 +108,8 @@ def cli_json(op: Operator, *args: str):
 
 
 def ops_status(op: Operator) -> dict:
-    r = http("GET", op.url("/ops/status"), timeout=10)
+    """The status page, read with the dev client's key (it holds MAINTAINER, which the page requires)."""
+    r = http("GET", op.url("/ops/status"), headers=bearer(op.dev.api_key), timeout=10)
     assert r.status == 200, f"GET /ops/status: {r}"
     return r.json()
 

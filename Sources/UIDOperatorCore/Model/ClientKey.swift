@@ -9,14 +9,16 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     case idReader = "ID_READER"
     case sharer = "SHARER"
     case optout = "OPTOUT"
+    /// The operator's own staff: may read `/ops/status` (store errors, counts, versions).
+    case maintainer = "MAINTAINER"
     case unknown = "UNKNOWN"
 
     public init(parsing text: String) {
         self = Role(rawValue: text.uppercased()) ?? .unknown
     }
 
-    /// The roles a participant's client can hold.
-    public static let clientRoles: [Role] = [.generator, .mapper, .idReader, .sharer, .optout]
+    /// The roles a client can be given (participants hold the first five).
+    public static let clientRoles: [Role] = [.generator, .mapper, .idReader, .sharer, .optout, .maintainer]
 }
 
 /// An API client. The API key itself is never stored: only `SHA-512(salt ‖ key)`.

@@ -2,36 +2,48 @@ import UIDProtocol
 
 /// Finds the client behind an API key without ever holding plaintext keys.
 ///
-/// Candidates are narrowed by the key's visible prefix (its key id, else its site id, as in the
-/// reference) so that a request normally hashes once; each candidate is checked with a
-/// constant-time comparison.
+/// A client's key id is the beginning of its key (`UID2-C-L-999-fCXrM` for
+/// `UID2-C-L-999-fCXrMM.…`, in keys the reference's admin and this operator issue). Candidates are
+/// found by looking up the presented key's prefixes of each key-id length the directory holds, so
+/// an unknown or malformed key costs a few dictionary probes and no hashing at all, however many
+/// clients there are; a matching candidate is hashed once and compared in constant time. Clients
+/// stored without a key id (old imports) are the only ones tried one by one.
 public struct ClientDirectory: Sendable {
+    /// No issued key comes near this; longer ones are refused before any hashing.
+    public static let maxAPIKeyBytes = 512
+
     public let clients: [ClientKey]
     private let byKeyID: [String: [Int]]
-    private let bySite: [Int32: [Int]]
+    /// The distinct lengths (in UTF-8 bytes) of the key ids above: a handful at most.
+    private let keyIDLengths: [Int]
+    private let withoutKeyID: [Int]
 
     public init(_ clients: [ClientKey]) {
         self.clients = clients
         var byKeyID = [String: [Int]]()
-        var bySite = [Int32: [Int]]()
+        var withoutKeyID = [Int]()
         for (index, client) in clients.enumerated() {
-            byKeyID[client.keyID, default: []].append(index)
-            bySite[client.siteID, default: []].append(index)
+            if client.keyID.isEmpty {
+                withoutKeyID.append(index)
+            } else {
+                byKeyID[client.keyID, default: []].append(index)
+            }
         }
         self.byKeyID = byKeyID
-        self.bySite = bySite
+        self.keyIDLengths = Set(byKeyID.keys.map(\.utf8.count)).sorted()
+        self.withoutKeyID = withoutKeyID
     }
 
     /// The client for `apiKey`, disabled or not; callers decide what a disabled client may do.
     public func client(forAPIKey apiKey: String) -> ClientKey? {
-        let parts = KeyParts(apiKey)
-        if let keyID = parts?.keyID, let candidates = byKeyID[keyID], let match = firstMatch(apiKey, candidates) {
-            return match
+        let utf8 = apiKey.utf8
+        guard !utf8.isEmpty, utf8.count <= Self.maxAPIKeyBytes else { return nil }
+        for length in keyIDLengths {
+            guard length <= utf8.count else { break }
+            guard let prefix = String(utf8.prefix(length)), let candidates = byKeyID[prefix] else { continue }
+            if let match = firstMatch(apiKey, candidates) { return match }
         }
-        if let site = parts?.siteID, let candidates = bySite[site] {
-            return firstMatch(apiKey, candidates)
-        }
-        return firstMatch(apiKey, clients.indices)
+        return firstMatch(apiKey, withoutKeyID)
     }
 
     private func firstMatch(_ apiKey: String, _ candidates: some Sequence<Int>) -> ClientKey? {
@@ -42,23 +54,5 @@ public struct ClientDirectory: Sendable {
             }
         }
         return nil
-    }
-
-    /// `<SCOPE>-<C|O>-<env>-<site>-<6 chars>.<rest>`; the key id is everything before the dot but
-    /// its last character.
-    struct KeyParts {
-        var siteID: Int32
-        var keyID: String
-
-        init?(_ key: String) {
-            guard let dot = key.firstIndex(of: ".") else { return nil }
-            let head = key[..<dot]
-            let fields = head.split(separator: "-", omittingEmptySubsequences: false)
-            guard fields.count == 5, fields[0] == "UID2" || fields[0] == "EUID",
-                  let site = Int32(fields[3]), fields[4].count == 6
-            else { return nil }
-            siteID = site
-            keyID = String(head.dropLast())
-        }
     }
 }

@@ -22,10 +22,21 @@ public struct StoreContents: Sendable {
     }
 }
 
+/// Store contents no request could be served from: refused when loading, so that a node keeps its
+/// previous snapshot (or does not start) instead of failing on every request.
+public enum SnapshotFailure: Error, Sendable, Equatable {
+    case keys(KeyRing.Failure)
+    /// Every identity hashes into some bucket: an empty salt table cannot place any.
+    case noSaltBuckets
+}
+
 extension OperatorSnapshot {
-    public convenience init(config: OperatorConfig, contents: StoreContents) throws(KeyRing.Failure) {
+    public convenience init(config: OperatorConfig, contents: StoreContents) throws(SnapshotFailure) {
+        guard contents.salts.count > 0 else { throw .noSaltBuckets }
+        let keys: KeyRing
+        do { keys = try KeyRing(keysets: contents.keysets, keys: contents.keys) } catch { throw .keys(error) }
         self.init(
-            config: config, keys: try KeyRing(keysets: contents.keysets, keys: contents.keys), salts: contents.salts,
+            config: config, keys: keys, salts: contents.salts,
             clients: contents.clients, sites: contents.sites, keypairs: contents.keypairs, optOuts: contents.optOuts
         )
     }

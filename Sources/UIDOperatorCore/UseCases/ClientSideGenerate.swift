@@ -27,7 +27,7 @@ public struct ClientSideGenerateRequest: Sendable {
 /// The outcome and the ECDH secret the answer must be sealed with.
 public struct ClientSideGenerateResult: Sendable {
     public var outcome: TokenOutcome
-    public var sharedSecret: [UInt8]
+    public var sharedSecret: SymmetricKey
 }
 
 extension OperatorSnapshot {
@@ -54,9 +54,9 @@ extension OperatorSnapshot {
               let secret = try? keypair.privateKey.sharedSecretFromKeyAgreement(with: clientKey)
         else { return .failure(.clientError("bad public key")) }
         guard let iv = Base64.decode(ivText), iv.count == 12 else { return .failure(.clientError("bad iv")) }
-        let sharedSecret = secret.withUnsafeBytes { Array($0) }
+        let sharedSecret = secret.withUnsafeBytes { SymmetricKey(data: $0) }
         guard let ciphertext = Base64.decode(payloadText),
-              let plain = try? AESGCMBox.open(iv + ciphertext, key: SymmetricKey(data: sharedSecret), authenticating: Array(aad(for: request).utf8))
+              let plain = try? AESGCMBox.open(iv + ciphertext, key: sharedSecret, authenticating: Array(aad(for: request).utf8))
         else { return .failure(.clientError("payload decryption failed")) }
         guard let fields = try? JSONDecoder().decode(HashFields.self, from: plain) else {
             return .failure(.clientError("encrypted payload contains invalid json"))

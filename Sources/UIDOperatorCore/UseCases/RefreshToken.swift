@@ -1,10 +1,11 @@
+@preconcurrency import Crypto
 import UIDProtocol
 
 /// The outcome of `POST /v2/token/refresh`, plus the key the answer must be encrypted with
 /// (nil for the legacy bare-token body, which is answered in clear).
 public struct RefreshResult: Sendable {
     public var outcome: TokenOutcome
-    public var responseKey: [UInt8]?
+    public var responseKey: SymmetricKey?
 }
 
 extension OperatorSnapshot {
@@ -15,7 +16,7 @@ extension OperatorSnapshot {
     /// `error` status for invalid and expired tokens, as with the reference.
     public func refreshToken(body: String, authenticated: Bool, nowMillis now: Int64) -> Result<RefreshResult, OperatorFailure> {
         var tokenText = body
-        var responseKey: [UInt8]?
+        var responseKey: SymmetricKey?
         if body.utf8.count == RefreshEnvelope.textLength {
             switch Result(catching: { () throws(RefreshEnvelope.Failure) in try RefreshEnvelope.open(body, keys: keys) }) {
             case .success(let contents):

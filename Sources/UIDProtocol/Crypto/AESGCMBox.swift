@@ -9,6 +9,7 @@ public enum AESGCMBox {
         case invalidKey
         case tooShort
         case authenticationFailed
+        case invalidNonce
     }
 
     /// Seals `plaintext` and appends the serialised box to `output`.
@@ -40,7 +41,8 @@ public enum AESGCMBox {
 
     /// From `SecureRandom`: swift-crypto's own nonces cost two system calls each.
     private static func randomNonce() -> AES.GCM.Nonce {
-        try! AES.GCM.Nonce(data: SecureRandom.bytes(12))
+        // Twelve bytes always make a nonce; swift-crypto's own is the fallback, never a trap.
+        (try? AES.GCM.Nonce(data: SecureRandom.bytes(12))) ?? AES.GCM.Nonce()
     }
 
     public static func seal<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> [UInt8] {

@@ -10,8 +10,17 @@ import Darwin
 /// through it too: a token/generate needs about 90 random bytes (response key, five AES-GCM
 /// nonces), which was a dozen system calls. Each thread's buffer is only ever touched by code
 /// that does not suspend in between, and a byte is handed out once, then forgotten.
+///
+/// Nothing here can trap: `prepare()` opens the device at start-up (so a process short of
+/// descriptors fails to start rather than failing a request), and should the device or the
+/// thread-local key ever be unavailable, bytes come from `SystemRandomNumberGenerator`
+/// (getrandom(2), which needs no descriptor) instead.
 public enum SecureRandom {
     private static let bufferSize = 4_096
+
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let description: String
+    }
 
     private final class ThreadBuffer {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: SecureRandom.bufferSize, alignment: 16)
@@ -24,71 +33,109 @@ public enum SecureRandom {
         }
     }
 
-    private static let key: pthread_key_t = {
+    /// The buffered source: a thread-local key and an open `/dev/urandom`, or the reason there is none.
+    private struct Source: Sendable {
+        let key: pthread_key_t
+        let descriptor: Int32
+    }
+
+    private static let source: Result<Source, Unavailable> = {
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { pointer in
             guard let pointer else { return }
             Unmanaged<ThreadBuffer>.fromOpaque(pointer).release()
         }
-        precondition(status == 0, "pthread_key_create failed")
-        return key
-    }()
-
-    #if canImport(Glibc)
-    private static let urandom: Int32 = {
+        guard status == 0 else { return .failure(Unavailable(description: "pthread_key_create failed (\(status))")) }
+        #if canImport(Glibc)
         let descriptor = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        precondition(descriptor >= 0, "cannot open /dev/urandom: \(errno)")
-        return descriptor
+        guard descriptor >= 0 else { return .failure(Unavailable(description: "cannot open /dev/urandom (errno \(errno))")) }
+        #else
+        let descriptor: Int32 = -1
+        #endif
+        return .success(Source(key: key, descriptor: descriptor))
     }()
-    #endif
 
-    private static var threadBuffer: ThreadBuffer {
-        if let pointer = pthread_getspecific(key) {
+    /// Opens the kernel source now. Call at start-up: it throws where a later request would
+    /// otherwise have to fall back to the slower unbuffered path.
+    public static func prepare() throws(Unavailable) {
+        _ = try source.get()
+    }
+
+    private static func threadBuffer(_ source: Source) -> ThreadBuffer? {
+        if let pointer = pthread_getspecific(source.key) {
             return Unmanaged<ThreadBuffer>.fromOpaque(pointer).takeUnretainedValue()
         }
         let buffer = ThreadBuffer()
-        pthread_setspecific(key, Unmanaged.passRetained(buffer).toOpaque())
+        let retained = Unmanaged.passRetained(buffer)
+        guard pthread_setspecific(source.key, retained.toOpaque()) == 0 else {
+            retained.release()
+            return nil
+        }
         return buffer
     }
 
     /// Fills `destination` with random bytes.
     public static func fill(_ destination: UnsafeMutableRawBufferPointer) {
-        guard destination.count <= bufferSize / 4 else {
-            readKernel(into: destination)
+        guard case .success(let kernel) = source, destination.count <= bufferSize / 4,
+              let buffer = threadBuffer(kernel)
+        else {
+            readUnbuffered(into: destination)
             return
         }
-        let buffer = threadBuffer
         if buffer.offset + destination.count > bufferSize {
-            readKernel(into: buffer.storage)
+            guard readKernel(kernel, into: buffer.storage) else {
+                readUnbuffered(into: destination)
+                return
+            }
             buffer.offset = 0
         }
-        let source = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[buffer.offset..<(buffer.offset + destination.count)])
-        destination.copyMemory(from: UnsafeRawBufferPointer(source))
-        source.initializeMemory(as: UInt8.self, repeating: 0)
+        let taken = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[buffer.offset..<(buffer.offset + destination.count)])
+        destination.copyMemory(from: UnsafeRawBufferPointer(taken))
+        taken.initializeMemory(as: UInt8.self, repeating: 0)
         buffer.offset += destination.count
     }
 
     public static func bytes(_ count: Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+        let count = max(0, count)
+        return [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
             fill(UnsafeMutableRawBufferPointer(storage))
             initialized = count
         }
     }
 
-    private static func readKernel(into destination: UnsafeMutableRawBufferPointer) {
+    /// Large requests, and the fallback: the standard library's generator never fails.
+    private static func readUnbuffered(into destination: UnsafeMutableRawBufferPointer) {
+        var generator = SystemRandomNumberGenerator()
+        var offset = 0
+        while offset < destination.count {
+            let word = generator.next()
+            let count = min(8, destination.count - offset)
+            withUnsafeBytes(of: word) { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
+            }
+            offset += count
+        }
+    }
+
+    /// Fills the whole of `destination` from the device; false if the device stops answering.
+    private static func readKernel(_ source: Source, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         #if canImport(Glibc)
         // Swift's Glibc module does not export getrandom(2); /dev/urandom is the same generator.
+        guard let base = destination.baseAddress else { return true }
         var filled = 0
         while filled < destination.count {
-            let result = read(urandom, destination.baseAddress! + filled, destination.count - filled)
+            let result = read(source.descriptor, base + filled, destination.count - filled)
             if result > 0 {
                 filled += result
-            } else {
-                precondition(result < 0 && errno == EINTR, "reading /dev/urandom failed: \(errno)")
+            } else if !(result < 0 && errno == EINTR) {
+                return false
             }
         }
+        return true
         #else
         arc4random_buf(destination.baseAddress, destination.count)
+        return true
         #endif
     }
 }

@@ -23,9 +23,12 @@ public struct RequestEnvelope: Sendable {
             self.maxFutureMillis = maxFutureMillis
         }
 
+        /// A timestamp anywhere in Int64 is accepted or refused, never trapped on: an age that
+        /// does not fit in Int64 is far outside any window.
         func accepts(timestamp: Int64, now: Int64) -> Bool {
-            let age = now - timestamp
-            return age <= maxAgeMillis && -age <= maxFutureMillis
+            let (age, overflow) = now.subtractingReportingOverflow(timestamp)
+            guard !overflow else { return false }
+            return age <= maxAgeMillis && age >= -maxFutureMillis
         }
     }
 
@@ -65,8 +68,9 @@ public struct RequestEnvelope: Sendable {
             return .failure(.decryptionFailed)
         }
         var reader = ByteReader(plain)
-        let timestamp = reader.readInteger(as: Int64.self)!
-        let nonce = Array(reader.readBytes(8)!)
+        guard let timestamp = reader.readInteger(as: Int64.self), let nonce = reader.readBytes(8).map(Array.init) else {
+            return .failure(.tooShort)
+        }
         guard window.accepts(timestamp: timestamp, now: nowMillis) else { return .failure(.staleTimestamp) }
         return .success(RequestEnvelope(
             timestampMillis: timestamp, nonce: nonce, payload: Data(reader.readRest()), binaryResponse: binaryResponse
@@ -76,7 +80,7 @@ public struct RequestEnvelope: Sendable {
     /// The client's side: `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`, as the SDKs build it (used by
     /// the benchmark's load generator and by tests).
     public static func seal(payload: some Collection<UInt8>, timestampMillis: Int64, nonce: [UInt8], secret: SymmetricKey) throws(AESGCMBox.Failure) -> [UInt8] {
-        precondition(nonce.count == 8, "request nonces are 8 bytes")
+        guard nonce.count == 8 else { throw .invalidNonce }
         var plain = [UInt8]()
         plain.reserveCapacity(16 + payload.count)
         plain.appendBigEndian(timestampMillis)
@@ -132,18 +136,19 @@ public enum EnvelopeError: Error, Sendable, Equatable {
 /// Response envelopes: only HTTP 200 bodies are sealed (PROTOCOL.md 1.3, 1.4).
 public enum ResponseEnvelope {
     /// `AES-GCM(secret){server ts(8) ‖ request nonce(8) ‖ json}`, no version byte.
-    public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8] {
+    /// nil only for a key that is not an AES key, which the snapshot and the envelope readers
+    /// never hand out; callers answer that with a 500 rather than trapping.
+    public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8]? {
         var plain = [UInt8]()
         plain.reserveCapacity(16 + json.count)
         plain.appendBigEndian(nowMillis)
         plain.append(contentsOf: nonce)
         plain.append(contentsOf: json)
-        return try! AESGCMBox.seal(plain, key: secret)
+        return try? AESGCMBox.seal(plain, key: secret)
     }
 
     /// Refresh answers carry no timestamp or nonce: the JSON is sealed with the response key alone.
-    public static func sealRefresh(json: [UInt8], responseKey: [UInt8]) -> [UInt8] {
-        // The key came out of a refresh envelope, where it was checked to be a valid AES key.
-        try! AESGCMBox.seal(json, key: SymmetricKey(data: responseKey))
+    public static func sealRefresh(json: [UInt8], responseKey: SymmetricKey) -> [UInt8]? {
+        try? AESGCMBox.seal(json, key: responseKey)
     }
 }

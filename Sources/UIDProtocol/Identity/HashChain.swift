@@ -13,9 +13,14 @@ public enum HashChain {
 
     /// 20 bits from the FLH: byte 0, byte 1, then the *low* nibble of byte 2. Used directly when
     /// there are exactly 2^20 buckets, otherwise reduced modulo the count.
+    ///
+    /// Total for any input: a first-level hash is always 32 bytes (decoders check it), but a short
+    /// one reads its missing bytes as zero and an empty table answers 0, never a trap. Snapshots
+    /// refuse an empty salt table (`SnapshotFailure.noSaltBuckets`).
     public static func bucketIndex(firstLevelHash flh: [UInt8], bucketCount: Int) -> Int {
-        precondition(flh.count >= 3 && bucketCount > 0)
-        let index = Int(flh[0]) << 12 | Int(flh[1]) << 4 | Int(flh[2] & 0x0F)
+        guard bucketCount > 0 else { return 0 }
+        func byte(_ position: Int) -> Int { position < flh.count ? Int(flh[position]) : 0 }
+        let index = byte(0) << 12 | byte(1) << 4 | (byte(2) & 0x0F)
         return bucketCount == 1 << 20 ? index : index % bucketCount
     }
 

@@ -97,6 +97,14 @@ public struct KeyRing: Sendable {
 
     public func key(id: Int32) -> KeysetKey? { keysByID[id] }
 
+    /// A key of the refresh keyset, the only keys no participant ever downloads. Refresh tokens and
+    /// envelopes open with these alone: a master or site key (which every DSP and sharer holds)
+    /// must never mint a refresh token.
+    public func refreshKey(id: Int32) -> KeysetKey? {
+        guard let key = keysByID[id], key.keysetID == Keyset.refreshKeysetID else { return nil }
+        return key
+    }
+
     public func keys(inKeyset keysetID: Int32) -> [KeysetKey] { keysByKeyset[keysetID] ?? [] }
 
     /// The most recently activated key that has not expired (PROTOCOL.md 4.9).

@@ -79,7 +79,8 @@ extension AdvertisingToken {
         guard utf8.count >= 4 else { throw .malformed }
         let urlSafe = utf8.prefix(4).contains { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
         // The header (first 4 characters = 3 bytes) decides the layout and the alphabet.
-        guard let head = decodeText(Array(utf8.prefix(4)), url: urlSafe) else { throw .malformed }
+        // Four characters are three bytes unless padded ("AA==" is one): both header bytes must be there.
+        guard let head = decodeText(Array(utf8.prefix(4)), url: urlSafe), head.count >= 2 else { throw .malformed }
         if head[0] == TokenVersion.v2.rawValue {
             guard let bytes = decodeText(utf8, url: urlSafe) else { throw .malformed }
             return try decodeV2(bytes, keys: keys)
@@ -129,14 +130,17 @@ extension AdvertisingToken {
         let rawUID = Array(site.readRest())
         guard rawUID.count == 32 || rawUID.count == 33 else { throw .malformed }
 
-        let tokenScope = IdentityScope(rawValue: (identityByte & 0x10) >> 4)!
-        guard let tokenType = IdentityType(rawValue: (identityByte & 0x0C) >> 2) else { throw .scopeOrTypeMismatch }
+        guard let tokenScope = IdentityScope(rawValue: (identityByte & 0x10) >> 4),
+              let tokenType = IdentityType(rawValue: (identityByte & 0x0C) >> 2)
+        else { throw .scopeOrTypeMismatch }
         var scope = IdentityScope.uid2
         var type = IdentityType.email
         if rawUID.count == 33 {
             // v3/v4 raw UIDs carry their own scope/type, which must agree with the header.
-            scope = IdentityScope(rawValue: (rawUID[0] & 0x10) >> 4)!
-            guard let uidType = IdentityType(rawValue: (rawUID[0] & 0x0C) >> 2) else { throw .scopeOrTypeMismatch }
+            guard let uidScope = IdentityScope(rawValue: (rawUID[0] & 0x10) >> 4),
+                  let uidType = IdentityType(rawValue: (rawUID[0] & 0x0C) >> 2)
+            else { throw .scopeOrTypeMismatch }
+            scope = uidScope
             type = uidType
             guard scope == tokenScope, type == tokenType else { throw .scopeOrTypeMismatch }
         }
@@ -167,7 +171,9 @@ extension AdvertisingToken {
         guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
         guard let sitePlain = AESCBCLegacy.open(master.readRest(), key: siteKey.symmetricKey) else { throw .decryptionFailed }
         var site = ByteReader(sitePlain)
-        guard let legacy = site.readLegacyIdentity() else { throw .malformed }
+        guard let legacy = site.readLegacyIdentity(), legacy.identity.count == 32 || legacy.identity.count == 33 else {
+            throw .malformed
+        }
         var token = AdvertisingToken(
             version: .v2, scope: .uid2, type: .email, expiresMillis: expires, createdMillis: 0,
             publisher: PublisherIdentity(siteID: legacy.siteID), privacyBits: legacy.privacyBits,

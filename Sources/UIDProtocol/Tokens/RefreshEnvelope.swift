@@ -1,4 +1,4 @@
-import Crypto
+@preconcurrency import Crypto
 import Foundation
 
 /// The 388-character string handed to clients as `refresh_token`: the V3 refresh token and a fresh
@@ -14,9 +14,10 @@ public enum RefreshEnvelope {
         case invalidPayload
     }
 
-    public struct Contents: Sendable, Equatable {
+    public struct Contents: Sendable {
         public var refreshToken: String
-        public var responseKey: [UInt8]
+        /// Checked to be an AES key when the envelope was opened.
+        public var responseKey: SymmetricKey
     }
 
     /// Returns the envelope text and the base64 `refresh_response_key`.
@@ -32,20 +33,23 @@ public enum RefreshEnvelope {
         return Base64.encode(bytes)
     }
 
+    /// Opens an envelope with a key of the refresh keyset only (see `KeyRing.refreshKey(id:)`).
     public static func open(_ text: String, keys: KeyRing) throws(Failure) -> Contents {
-        guard let bytes = Base64.decode(text), bytes.count >= 5 else { throw .notBase64 }
+        guard let bytes = Base64.decode(text) else { throw .notBase64 }
         var reader = ByteReader(bytes)
-        _ = reader.readInteger(as: UInt8.self)  // the scope byte is not checked, as in the reference
-        let keyID = reader.readInteger(as: Int32.self)!
-        guard let key = keys.key(id: keyID) else { throw .unknownKey(keyID) }
+        // The scope byte is not checked, as in the reference.
+        guard reader.readInteger(as: UInt8.self) != nil, let keyID = reader.readInteger(as: Int32.self) else {
+            throw .notBase64
+        }
+        guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
         guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
         struct Payload: Decodable {
             let refresh_response_key: String
             let refresh_token: String
         }
         guard let payload = try? JSONDecoder().decode(Payload.self, from: plain),
-              let responseKey = Base64.decode(payload.refresh_response_key),
-              SymmetricKey.aes(responseKey) != nil
+              let keyBytes = Base64.decode(payload.refresh_response_key),
+              let responseKey = SymmetricKey.aes(keyBytes)
         else { throw .invalidPayload }
         return Contents(refreshToken: payload.refresh_token, responseKey: responseKey)
     }

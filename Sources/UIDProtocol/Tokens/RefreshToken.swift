@@ -33,6 +33,8 @@ public struct RefreshToken: Sendable, Equatable {
     }
 
     public static let v3PayloadLength = 90
+    /// SHA-256: every first-level hash, and so every refresh token's identity, is 32 bytes.
+    public static let firstLevelHashLength = 32
     public static let v3TextLength = 168
 
     /// V3 layout of PROTOCOL.md 4.4, standard base64 (168 characters).
@@ -58,7 +60,8 @@ public struct RefreshToken: Sendable, Equatable {
     }
 
     /// Decodes V3 (byte 1 = 112) or legacy V2 (byte 0 = 2). Any failure, including a tampered
-    /// ciphertext, is a decoding error rather than a crash.
+    /// ciphertext, is a decoding error rather than a crash. Only keys of the refresh keyset open a
+    /// refresh token (`KeyRing.refreshKey(id:)`), and the first-level hash must be 32 bytes.
     public static func decode(_ text: String, keys: KeyRing) throws(TokenDecodingError) -> RefreshToken {
         guard let bytes = Base64.decode(text), bytes.count >= 2 else { throw .malformed }
         if bytes[1] == TokenVersion.v3.rawValue { return try decodeV3(bytes, keys: keys) }
@@ -72,7 +75,7 @@ public struct RefreshToken: Sendable, Equatable {
               reader.readInteger(as: UInt8.self) != nil,
               let keyID = reader.readInteger(as: Int32.self)
         else { throw .malformed }
-        guard let key = keys.key(id: keyID) else { throw .unknownKey(keyID) }
+        guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
         guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
         var payload = ByteReader(Array(plain))
         guard let expires = payload.readInteger(as: Int64.self),
@@ -82,10 +85,10 @@ public struct RefreshToken: Sendable, Equatable {
               let privacy = payload.readInteger(as: Int32.self),
               let established = payload.readInteger(as: Int64.self),
               let identityByte = payload.readInteger(as: UInt8.self),
-              let flh = payload.readBytes(32)
+              let flh = payload.readBytes(firstLevelHashLength)
         else { throw .malformed }
-        let scope = IdentityScope(rawValue: (identityByte & 0x10) >> 4)!
-        guard let type = IdentityType(rawValue: (identityByte & 0x0C) >> 2),
+        guard let scope = IdentityScope(rawValue: (identityByte & 0x10) >> 4),
+              let type = IdentityType(rawValue: (identityByte & 0x0C) >> 2),
               (headerByte & 0x10) >> 4 == scope.rawValue,
               (headerByte & 0x0C) >> 2 == type.rawValue
         else { throw .scopeOrTypeMismatch }
@@ -105,10 +108,10 @@ public struct RefreshToken: Sendable, Equatable {
               let validTill = reader.readInteger(as: Int64.self),
               let keyID = reader.readInteger(as: Int32.self)
         else { throw .malformed }
-        guard let key = keys.key(id: keyID) else { throw .unknownKey(keyID) }
+        guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
         guard let plain = AESCBCLegacy.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
         var payload = ByteReader(plain)
-        guard let legacy = payload.readLegacyIdentity() else { throw .malformed }
+        guard let legacy = payload.readLegacyIdentity(), legacy.identity.count == firstLevelHashLength else { throw .malformed }
         return RefreshToken(
             version: .v2, scope: .uid2, type: .email, expiresMillis: validTill, createdMillis: created,
             publisher: PublisherIdentity(siteID: legacy.siteID), privacyBits: legacy.privacyBits,

@@ -85,7 +85,10 @@ enum RequestBody {
         request.headers[.contentType]?.lowercased() == "application/octet-stream"
     }
 
-    static func encryptedResponse(_ sealed: [UInt8], binary: Bool) -> Response {
+    /// `sealed` is nil only if a key was not an AES key, which loading and envelope checks rule
+    /// out: answered as a server error rather than trapping.
+    static func encryptedResponse(_ sealed: [UInt8]?, binary: Bool) -> Response {
+        guard let sealed else { return APIResponse.error(.internalServerError, "unknown", "Unexpected error") }
         if binary {
             return Response(
                 status: .ok, headers: [.contentType: "application/octet-stream"],

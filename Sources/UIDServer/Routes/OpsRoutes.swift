@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 
-/// Health for load balancers and a status page for operators.
+/// Health for load balancers (public: it says only OK or why not) and a status page for the
+/// operator's staff, which names store errors and counts and so needs a `MAINTAINER` client's key.
 struct OpsRoutes: Sendable {
     let holder: SnapshotHolder
     let status: SyncStatus
@@ -12,7 +13,12 @@ struct OpsRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/ops/healthcheck") { _, _ in healthcheck() }
-        router.get("/ops/status") { _, _ in statusPage() }
+        router.get("/ops/status") { request, _ in
+            guard Authentication.authorize(request, roles: [.maintainer], in: holder.current) != nil else {
+                return APIResponse.unauthorized
+            }
+            return statusPage()
+        }
     }
 
     /// `OK` while in step with the store. When the store is unreachable the node keeps serving

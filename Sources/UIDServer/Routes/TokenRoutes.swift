@@ -48,8 +48,9 @@ struct TokenRoutes: Sendable {
             guard let key = result.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
-            let sealed = ResponseEnvelope.sealRefresh(json: json, responseKey: key)
-            return RequestBody.encryptedResponse(sealed, binary: RequestBody.isBinary(request))
+            return RequestBody.encryptedResponse(
+                ResponseEnvelope.sealRefresh(json: json, responseKey: key), binary: RequestBody.isBinary(request)
+            )
         }
     }
 }
