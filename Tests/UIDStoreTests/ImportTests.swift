@@ -5,8 +5,8 @@ import UIDProtocol
 @testable import UIDStore
 
 @Suite struct ImportTests {
-    /// The reference's data set (docs/TEST-VECTORS.md#reference-data-set), read from `shared/fixtures` in the
-    /// folder that holds the repository.
+    /// `/work/main/Tests/UIDStoreTests/ImportTests.swift` → `/work/shared/fixtures/…`: the shared
+    /// directory is the repository's sibling.
     static let fixtureDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("shared/fixtures/uid2-core/com.uid2.core/test", isDirectory: true)

@@ -38,7 +38,7 @@ def record(what: str, seconds: float):
 
 
 def shared_dir() -> Path:
-    """The `shared` folder next to the repository, which holds the reference's data set."""
+    """The shared folder (spec, fixtures) next to the repository."""
     return Path(__file__).resolve().parents[3] / "shared"
 
 

@@ -1,9 +1,8 @@
-"""The reference's own core data set (docs/TEST-VECTORS.md#reference-data-set) imported with
+"""The reference's own core data set (`<shared>/fixtures/uid2-core/com.uid2.core/test`, PROTOCOL 9.3) imported with
 `import core` into a fresh data dir and served with the data set's lifetimes (3600 / 86400 / 900 s), then driven with
 the fixture's credentials: publisher client of site 999, the DSP client of site 123, the client-side key pair
-`4WvryDGbR5`. Expected values come from the fixture files and
-docs/TEST-VECTORS.md#hashing-chain-and-raw-uids (computed with the reference's code), never from this server:
-keys are built from the fixture's keyset_keys.json, raw UIDs from its salts.
+`4WvryDGbR5`. Expected values come from the fixture files and docs/TEST-VECTORS.md#hashing-chain-and-raw-uids,
+never from this server: keys are built from the fixture's keyset_keys.json, raw UIDs from its salts.
 
 The server runs with --no-rotation so the keys stay exactly the fixture's (the reference does not rotate by itself).
 The opt-out import test runs last: it opts test@example.com out."""
