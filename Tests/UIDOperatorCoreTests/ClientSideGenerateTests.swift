@@ -4,7 +4,7 @@ import Testing
 import UIDOperatorCore
 import UIDProtocol
 
-/// Client-side generation with the reference's test keys (PROTOCOL.md 11.5, 11.6).
+/// Client-side generation with the reference's test keys (docs/TEST-VECTORS.md#client-side-generation-keys).
 @Suite struct ClientSideGenerateTests {
     static let serverPublic = "UID2-X-L-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEsziOqRXZ7II0uJusaMxxCxlxgj8el/MUYLFMtWfB71Q3G1juyrAnzyqruNiPPnIuTETfFOridglP9UQNlwzNQg=="
     static let serverPrivate = "UID2-Y-L-MEECAQAwEwYHKoZIzj0CAQYIKoZIzj0DAQcEJzAlAgEBBCBop1Dw/IwDcstgicr/3tDoyR3OIpgAWgw8mD6oTO+1ug=="

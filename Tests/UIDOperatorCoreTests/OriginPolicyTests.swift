@@ -12,7 +12,7 @@ private let installedList = Result { try PublicSuffixList.load(path: PublicSuffi
         OriginPolicy(publicSuffixList: try installedList.get())
     }
 
-    // MARK: Origins (reference DomainNameCheckUtilTest / PROTOCOL.md 11.5)
+    // MARK: Origins (reference DomainNameCheckUtilTest / docs/TEST-VECTORS.md#origins-and-app-names)
 
     @Test(arguments: [
         "http://examplewebsite.com",
@@ -210,7 +210,7 @@ private let installedList = Result { try PublicSuffixList.load(path: PublicSuffi
         #expect(throws: (any Error).self) { try PublicSuffixList.load(path: "/nonexistent/public_suffix_list.dat") }
     }
 
-    // MARK: App names (reference UIDOperatorVerticleTest / PROTOCOL.md 11.5)
+    // MARK: App names (reference UIDOperatorVerticleTest / docs/TEST-VECTORS.md#origins-and-app-names)
 
     static let siteAppNames = ["com.123.Game.App.android", "123456789"]
 

@@ -1,7 +1,7 @@
 import Testing
 @testable import UIDProtocol
 
-/// PROTOCOL.md 11.6: vectors computed with the reference operator's own code.
+/// docs/TEST-VECTORS.md#hashing-chain-and-raw-uids: vectors computed with the reference operator's own code.
 @Suite struct HashChainTests {
     static let firstLevelSalt = Array("fOGY/aRE44peL23i+cE9MkJrzmEeNZZziNZBfq7qqk8=".utf8)
     static let bucketSalt = Array("vgv1BwiNRCW7F3VcNXHlZh+7oHJ4G4gCshbGcVOLnss=".utf8)

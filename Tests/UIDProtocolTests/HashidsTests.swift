@@ -4,7 +4,7 @@ import Testing
 @Suite struct HashidsTests {
     static let fixtureSecret = "HF6Qz42HBbVHINxhh191dB09BCuTWyBkNtrNicO4ZCw="
 
-    /// Fixture bucket ids (PROTOCOL.md 3.7 / 11.6): `id_prefix` "b" + Hashids(id_secret, minLength 9),
+    /// Fixture bucket ids (docs/TEST-VECTORS.md#bucket-ids): `id_prefix` "b" + Hashids(id_secret, minLength 9),
     /// computed with org.hashids 1.0.3 and identical with Python `hashids` 1.3.1.
     @Test(arguments: [
         (Int64(1_000_000), "bKaoveQoPR"),

@@ -2,7 +2,7 @@ import Crypto
 import Testing
 @testable import UIDProtocol
 
-/// PROTOCOL.md 11.2–11.4, from the reference operator's InputNormalizationTest.
+/// docs/TEST-VECTORS.md#email-normalization and the sections after it (the reference's InputNormalizationTest).
 @Suite struct NormalizationTests {
     static let emailCases: [(String, String, String)] = [
         ("TEst.TEST@Test.com ", "test.test@test.com", "dvECjPKZHya0/SIhSGwP0m8SgTv1vzLxPULUOsm880M="),

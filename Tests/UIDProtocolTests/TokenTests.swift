@@ -4,7 +4,7 @@ import Testing
 @testable import UIDProtocol
 
 @Suite struct TokenTests {
-    /// VECTORS.md: a V4 token produced by another SDK must decode to its raw UID.
+    /// docs/TEST-VECTORS.md#cross-sdk-advertising-token: a V4 token produced by another SDK must decode to its raw UID.
     @Test func decodesCrossSDKToken() throws {
         let master: [UInt8] = [139, 37, 241, 173, 18, 92, 36, 232, 165, 168, 23, 18, 38, 195, 123, 92, 160, 136, 185, 40, 91, 173, 165, 221, 168, 16, 169, 164, 38, 139, 8, 155]
         let site: [UInt8] = [32, 251, 7, 194, 132, 154, 250, 86, 202, 116, 104, 29, 131, 192, 139, 215, 48, 164, 11, 65, 226, 110, 167, 14, 108, 51, 254, 125, 65, 24, 23, 133]

@@ -119,7 +119,7 @@ import UIDProtocol
         let config = OperatorConfig(environment: .test, lifetimes: try #require(imported.runtimeConfig).lifetimes)
         let snapshot = try OperatorSnapshot(config: config, contents: imported.contents)
 
-        // PROTOCOL.md 11.6: test@example.com.
+        // docs/TEST-VECTORS.md#hashing-chain-and-raw-uids: test@example.com.
         let hash = try #require(IdentityHash(kind: .email, value: "test@example.com"))
         #expect(Base64.encode(hash.bytes) == "lz3+Rj7IV4X1+Vr1ujkG7tstkxwk5pgkqJ6mXbpOgTs=")
         let resolved = snapshot.resolve(hash)
@@ -326,7 +326,7 @@ import UIDProtocol
         file += OptOutFileReader.entry(firstLevelHash: flh4, advertisingID: nil, seconds: 42)
         #expect(file.count == 6 * 72)
 
-        // The layout of PROTOCOL.md 8.2.
+        // The layout of docs/PROTOCOL.md#opt-out-files.
         let second = Array(file[144..<216])
         #expect(Array(second[32..<64]) == bytes(0x22))
         #expect(Array(second[64..<71]) == [0x01, 0xF1, 0x53, 0x65, 0, 0, 0], "1_700_000_001 = 0x6553F101, little-endian")

@@ -39,7 +39,7 @@ def type_byte(scope: str, id_type: str) -> int:
 
 
 def expected_site_key_id(op: Operator, site_id: int, at_s: float) -> int:
-    """PROTOCOL 4.8: the site's enabled default keyset, else the fallback keyset of site 2."""
+    """docs/PROTOCOL.md#key-selection: the site's enabled default keyset, else the fallback keyset of site 2."""
     for sid in (site_id, 2):
         ks = db_rows(op.db_path, "SELECT keyset_id FROM keysets WHERE site_id = ? AND enabled = 1 AND is_default = 1",
                      (sid,))
@@ -59,7 +59,7 @@ def check_identity(op: Operator, keys, body: dict, kind: str, value: str, t0: in
 
     body: the JSON body with the six fields. established_ms: the original identity's value (refresh), or None
     (generate: must lie within [t0, t1]). site_id: the publisher site (default: the dev client's site).
-    privacy_bits: 1 for /v2/token/generate, 3 for client-side generation (PROTOCOL 4.7).
+    privacy_bits: 1 for /v2/token/generate, 3 for client-side generation (docs/PROTOCOL.md#privacy-bits).
     Returns the decoded advertising and refresh token details."""
     site_id = op.dev.site_id if site_id is None else site_id
     assert set(body) >= {"advertising_token", "refresh_token", "identity_expires", "refresh_expires",
@@ -152,7 +152,7 @@ def client_error(r, message: str):
 
 
 def assert_4xx_not_500(r):
-    """DECISIONS.md: malformed input is answered with a 4xx and a JSON status, never a 500."""
+    """docs/DECISIONS.md#bad-input-is-a-400: malformed input is answered with a 4xx and a JSON status, never a 500."""
     assert 400 <= r.status < 500, str(r)
     assert r.content_type.split(";")[0].strip().lower() == "application/json", f"{r.content_type!r}: {r}"
     assert isinstance(r.json().get("status"), str), r.json()

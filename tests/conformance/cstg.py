@@ -1,5 +1,5 @@
 """A small client for POST /v2/token/client-generate, written from the JavaScript SDK's published protocol
-(uid2CstgBox / uid2CstgCrypto; PROTOCOL.md 7.9, API.md 2.4):
+(uid2CstgBox / uid2CstgCrypto; docs/PROTOCOL.md#client-side-generate):
 
 * the client makes an ephemeral P-256 key pair and runs ECDH with the server's published public key
   (`UID2-X-<env>-` / `EUID-X-<env>-` + base64 SubjectPublicKeyInfo); the raw shared secret (the 32-byte

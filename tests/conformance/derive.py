@@ -1,6 +1,6 @@
-"""Independent Python derivation of UID2/EUID identities (PROTOCOL.md section 3).
+"""Independent Python derivation of UID2/EUID identities (docs/PROTOCOL.md#hashing-chain).
 
-Written from the spec, not from the Swift code, so the conformance suite can check the server's raw UIDs.
+Written from docs/PROTOCOL.md, not from the Swift code, so the conformance suite can check the server's raw UIDs.
 Nothing here talks to the server; `StoreSalts` only reads the SQLite store read-only.
 """
 
@@ -29,7 +29,7 @@ def sha256(data) -> bytes:
 
 
 def normalize_email(email: str):
-    """Operator email normalization (PROTOCOL 3.1). Returns None when invalid."""
+    """Operator email normalization (docs/PROTOCOL.md#email-normalization). Returns None when invalid."""
     plain, gmail, domain, pending_spaces = [], [], [], []
     in_domain = in_extension = False
     for ch in email:
@@ -67,7 +67,7 @@ _PHONE = re.compile(r"\+[0-9]{10,15}", re.ASCII)
 
 
 def is_valid_phone(phone: str) -> bool:
-    """PROTOCOL 3.2: '+' then 10..15 ASCII digits, nothing else."""
+    """docs/PROTOCOL.md#phone-validation: '+' then 10..15 ASCII digits, nothing else."""
     return phone is not None and _PHONE.fullmatch(phone) is not None
 
 
@@ -75,7 +75,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def normalize_hash_input(value: str):
-    """PROTOCOL 3.3: 44-char base64 kept as is; 64 hex chars re-encoded as base64; else None."""
+    """docs/PROTOCOL.md#hashed-inputs: 44-char base64 kept as is; 64 hex chars re-encoded as base64; else None."""
     if value is None:
         return None
     if len(value) == 44:
@@ -131,7 +131,7 @@ def raw_uid_v3(flh: bytes, salt: str, scope: str, id_type: str) -> bytes:
 
 
 def raw_uid_v4(flh: bytes, key_id: int, key: str, key_salt: str, scope: str, id_type: str, env: str) -> bytes:
-    """PROTOCOL 3.6."""
+    """docs/PROTOCOL.md#raw-uid-v4."""
     metadata = bytes([(ENVIRONMENTS[env] << 6) | (1 << 5) | (SCOPES[scope] << 4) | (TYPES[id_type] << 2)])
     kid3 = (key_id & 0xFFFFFF).to_bytes(3, "big")
     l16 = flh[16:]
@@ -149,13 +149,13 @@ PREVIOUS_UID_DAYS = 90
 
 
 def bucket_id_text(id_prefix: str, id_secret: str, entry_id: int) -> str:
-    """PROTOCOL 3.7: id_prefix + Hashids(salt=id_secret, min_length=9, default alphabet).encode(id)."""
+    """docs/PROTOCOL.md#bucket-ids: id_prefix + Hashids(salt=id_secret, min_length=9, default alphabet).encode(id)."""
     from hashids import Hashids  # hashids==1.3.1, imported lazily so the other helpers need no extra package
     return id_prefix + Hashids(salt=id_secret, min_length=9).encode(entry_id)
 
 
 def refresh_from_ms(entry: dict, as_of_ms: int) -> int:
-    """PROTOCOL 3.5: the entry's refresh_from if it is >= asOf, else the next UTC midnight after asOf."""
+    """The entry's refresh_from if >= asOf, else the next UTC midnight (docs/PROTOCOL.md#previous-uid-and-refresh_from)."""
     if entry["refresh_from"] >= as_of_ms:
         return entry["refresh_from"]
     return (as_of_ms // DAY_MS + 1) * DAY_MS
@@ -171,7 +171,8 @@ def _uid_from(flh: bytes, salt, key_id, key, key_salt, scope: str, id_type: str,
 
 def previous_raw_uid(flh: bytes, entry: dict, as_of_ms: int, scope: str, id_type: str, identity_v3: bool,
                      env: str = "test"):
-    """PROTOCOL 3.5: previous raw UID only within 90 days of last_updated and when previous material exists."""
+    """docs/PROTOCOL.md#previous-uid-and-refresh_from: previous raw UID only within 90 days of last_updated
+    and when previous material exists."""
     if (as_of_ms - entry["last_updated"]) // DAY_MS >= PREVIOUS_UID_DAYS:
         return None
     if entry.get("previous_salt"):
@@ -181,7 +182,7 @@ def previous_raw_uid(flh: bytes, entry: dict, as_of_ms: int, scope: str, id_type
 
 
 def iso_local_ms(epoch_ms: int) -> str:
-    """`yyyy-MM-ddTHH:mm:ss.SSS` in UTC without zone (PROTOCOL 7.4)."""
+    """`yyyy-MM-ddTHH:mm:ss.SSS` in UTC without zone (docs/PROTOCOL.md#identity-buckets)."""
     t = dt.datetime.fromtimestamp(epoch_ms // 1000, tz=dt.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{epoch_ms % 1000:03d}"
 

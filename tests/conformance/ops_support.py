@@ -145,12 +145,12 @@ def wait_for(what: str, probe, timeout_s: float, interval_s: float = 0.05, since
 # ------------------------------------------------------------------ token fields
 
 def master_key_id(advertising_token: str) -> int:
-    """V4 advertising token (PROTOCOL 4.2): bytes 2..6 of the base64url-decoded token."""
+    """V4 advertising token (docs/PROTOCOL.md#advertising-token-v4): bytes 2..6 of the base64url-decoded token."""
     return int.from_bytes(b64url_decode(advertising_token)[2:6], "big")
 
 
 def refresh_envelope_key_id(refresh_token: str) -> int:
-    """388-char refresh envelope (PROTOCOL 4.6): bytes 1..5 of the base64-decoded envelope."""
+    """388-char refresh envelope (docs/PROTOCOL.md#refresh-envelope): bytes 1..5 of the base64-decoded envelope."""
     return int.from_bytes(base64.b64decode(refresh_token)[1:5], "big")
 
 
@@ -201,7 +201,7 @@ def sqlite_store_outage(db_path: Path, acquire_timeout_s: float = 30):
         holder.wait(timeout=30)
 
 
-# ------------------------------------------------------------------ reference opt-out files (PROTOCOL 8.2)
+# ---------------------------------------------------------- reference opt-out files (docs/PROTOCOL.md#opt-out-files)
 
 def optout_entry(flh: bytes, advertising_id: bytes, since_s: int) -> bytes:
     """One 72-byte entry: FLH(32) ‖ ad id(32) ‖ 7-byte LE seconds ‖ metadata. A 33-byte ad id keeps its last 32 bytes

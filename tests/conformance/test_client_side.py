@@ -1,7 +1,7 @@
-"""POST /v2/token/client-generate (PROTOCOL 7.9, API.md 2.4) with the suite's own client (cstg.py, written from
-the JavaScript SDK's protocol): browser style (Origin header) and mobile style (app_name), tokens checked down to the
-raw UID and privacy bits 3, refreshed through /v2/token/refresh, decrypted by the SDK's BidstreamClient; and every
-documented error."""
+"""POST /v2/token/client-generate (docs/PROTOCOL.md#client-side-generate) with the suite's own client (cstg.py,
+written from the JavaScript SDK's protocol): browser style (Origin header) and mobile style (app_name), tokens checked
+down to the raw UID and privacy bits 3, refreshed through /v2/token/refresh, decrypted by the SDK's BidstreamClient;
+and every documented error."""
 
 import base64
 import json

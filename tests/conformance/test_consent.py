@@ -1,4 +1,4 @@
-"""TCF consent on /v2/token/generate (PROTOCOL 5.4): honoured by EUID, ignored by UID2."""
+"""TCF consent on /v2/token/generate (docs/PROTOCOL.md#tcf-consent): honoured by EUID, ignored by UID2."""
 
 import json
 

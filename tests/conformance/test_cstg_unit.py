@@ -1,5 +1,6 @@
-"""Unit tests of the suite's client-side generation client (cstg.py) against PROTOCOL.md 11.5 / 11.6 vectors,
-and of the bucket-id helper against the hashids vectors of 11.6. No server needed."""
+"""Unit tests of the suite's client-side generation client (cstg.py) against the vectors of
+docs/TEST-VECTORS.md#client-side-generation-keys, and of the bucket-id helper against docs/TEST-VECTORS.md#bucket-ids.
+No server needed."""
 
 import base64
 import json
@@ -84,7 +85,8 @@ def test_iso_local_ms():
 
 
 def test_fixture_keypair_vector():
-    """PROTOCOL 11.6: fixture keypair 4WvryDGbR5's private key × the test client public key."""
+    """docs/TEST-VECTORS.md#client-side-generation-keys: fixture keypair 4WvryDGbR5's private key
+    × the test client public key."""
     fixture_private = "UID2-Y-L-MEECAQAwEwYHKoZIzj0CAQYIKoZIzj0DAQcEJzAlAgEBBCC5kOSRVD+qhAZqf0L4LGbmAhdy5HpIptwXE72jxhwo6w=="
     fixture_public = ("UID2-X-L-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtXJdTSZAYHvoRDWiehMHoWF1BNPuqLs5w2ZHiAZ1IJc7O4/z0oj"
                       "PTB0V+KYX/wxQK0hxx6kxCvHj335eI/ZQsQ==")

@@ -1,5 +1,5 @@
 """Unit tests of the suite's own helpers against vectors produced outside this project
-(PROTOCOL.md 1.5, 11.2-11.4, 11.6; VECTORS.md). No server needed."""
+(docs/TEST-VECTORS.md). No server needed."""
 
 import base64
 import datetime as dt
@@ -138,7 +138,8 @@ def test_v4_token_utils_vector():
 
 
 def test_sdk_decrypts_foreign_v4_token_with_hand_built_key_collection():
-    """VECTORS.md: our way of feeding keys to the SDK decrypts a token made by another SDK."""
+    """docs/TEST-VECTORS.md#cross-sdk-advertising-token: our way of feeding keys to the SDK
+    decrypts a token made by another SDK."""
     token = ("AIAAAACkOqJj9VoxXJNnuX3v-ymceRf8_Av0vA5asOj9YBZJc1kV1vHdmb0AIjlzWnFF-gxIlgXqhRFhPo3iXpugPBl3gv4GKnGkw-"
              "Zgm2QqMsDPPLpMCYiWrIUqHPm8hQiq9PuTU-Ba9xecRsSIAN0WCwKLwA_EDVdzmnLJu64dQoeYmuu3u1G2EuTkuMrevmP98tJqSUePKw"
              "nfK73-0Zdshw")
@@ -153,7 +154,7 @@ def test_sdk_decrypts_foreign_v4_token_with_hand_built_key_collection():
 
 
 def test_reference_request_envelope_opens():
-    """PROTOCOL 1.5 / VECTORS.md: our envelope layout reading matches the reference's."""
+    """docs/TEST-VECTORS.md#reference-request-envelope: our envelope layout reading matches the reference's."""
     secret = base64.b64decode("YGdzZw9oM2RzBgB8THMyAEe408lvdfsTsGteaLAGayY=")
     env = base64.b64decode(
         "ATDX9gBKxgQaLwUi9ZDbSqo1b66u55jEN322XSR+aCvOy/c3ZiaVOh8VG22pDUSSNaUqfUwwxxYT0pS9zjW7oVPCeluHU5GCc+6A+LUTIQ"

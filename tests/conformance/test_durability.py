@@ -1,5 +1,5 @@
-"""Durability (DECISIONS.md: an opt-out is written durably to the store before logout returns; README: a node keeps
-serving from its snapshot while its store is unreachable and recovers by itself):
+"""Durability (docs/DECISIONS.md#opt-outs-are-local-and-durable: an opt-out is written durably to the store before
+logout returns; README: a node keeps serving from its snapshot while its store is unreachable and recovers by itself):
 
 * an acknowledged logout survives SIGKILL of the server right after the 200 (one, then 40 concurrent with the kill
   right after the 20th acknowledgement);

@@ -1,4 +1,5 @@
-"""Envelope, authentication and input errors on /v2/token/generate (PROTOCOL 1.2, 2, 5.2) with raw HTTP."""
+"""Envelope, authentication and input errors on /v2/token/generate with raw HTTP
+(docs/PROTOCOL.md#envelope-errors, docs/PROTOCOL.md#error-messages)."""
 
 import base64
 import os
@@ -126,7 +127,7 @@ def test_binary_envelope_with_wrong_secret(operator):
 
 
 def test_octet_stream_with_base64_body_falls_back_to_text(operator):
-    """PROTOCOL 1.1: binary parsing fails, the body is valid base64 -> treated as a text request."""
+    """docs/PROTOCOL.md#request-envelope: binary parsing fails, the body is valid base64 -> treated as a text request."""
     env, nonce = seal(operator.dev.secret, {"email": "fallback@example.com"})
     r = post_generate(operator, base64.b64encode(env), content_type=BINARY)
     assert r.status == 200, str(r)
@@ -156,7 +157,7 @@ def test_invalid_identifier(operator, payload):
 @pytest.mark.parametrize("payload", [{"email": 12345}, {"email": None}, {"phone": ["+12345678901"]},
                                      {"email_hash": {"x": 1}}], ids=["int", "null", "list", "object"])
 def test_non_string_identity_is_400_not_500(operator, payload):
-    """DECISIONS.md: malformed input is a 400 client_error, never a 500."""
+    """docs/DECISIONS.md#bad-input-is-a-400: malformed input is a 400 client_error, never a 500."""
     r, _ = v2_call(operator, GENERATE, payload)
     assert r.status == 400, str(r)
     assert r.json()["status"] == "client_error"

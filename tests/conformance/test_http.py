@@ -1,4 +1,5 @@
-"""HTTP-level behaviour shared by all routes (PROTOCOL 7.8): CORS preflight and headers, 404 / 405 as JSON."""
+"""HTTP-level behaviour shared by all routes (docs/PROTOCOL.md#http-behaviour):
+CORS preflight and headers, 404 / 405 as JSON."""
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_wrong_method_is_405_json(operator, method, path):
 @pytest.mark.parametrize("path", ["/v2/token/client-generate", "/v3/identity/map", "/v2/identity/map",
                                   "/v2/optout/status", "/v2/token/logout"])
 def test_body_over_1mib_is_413_everywhere(operator, path):
-    """DECISIONS.md: the 1 MiB body limit is enforced (413) on every route, before anything else."""
+    """docs/DECISIONS.md#limits-enforced: the 1 MiB body limit is enforced (413) on every route, before anything else."""
     from wire import bearer, post_large
     body = b"A" * (1024 * 1024 + 1)
     headers = {"Content-Type": "application/json"} if path.endswith("client-generate") else bearer(operator.dev.api_key)

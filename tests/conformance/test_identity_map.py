@@ -1,4 +1,4 @@
-"""POST /v3/identity/map, /v2/identity/map and /v2/identity/buckets (PROTOCOL 3.5, 3.7, 7.2-7.4; API.md 2.5-2.7)
+"""POST /v3/identity/map, /v2/identity/map and /v2/identity/buckets (docs/PROTOCOL.md#identity-map-v3 and after)
 through the SDK's IdentityMapV3Client / IdentityMapClient and raw envelopes; every value is checked against the
 suite's own derivation from the store's salts."""
 
@@ -302,8 +302,8 @@ def test_v2_empty_arrays(operator):
 @pytest.mark.parametrize("payload", [{"email": ["a@example.com", None]}, {"email": [12345]},
                                      {"email": [["nested@example.com"]]}], ids=["null", "number", "list"])
 def test_v2_bad_elements_are_not_500(operator, payload):
-    """The reference answers 500 (PROTOCOL 7.2); DECISIONS.md forbids that. Accepted: a 400 client_error, or
-    (API.md 2.6) a 200 where the bad element is unmapped as "invalid identifier" and the good one is mapped."""
+    """The reference answers 500; docs/DECISIONS.md#bad-input-is-a-400 forbids that. Accepted: a 400 client_error, or
+    a 200 where the bad element is unmapped as "invalid identifier" and the good one is mapped."""
     r, resp = v2(operator, payload)
     if r.status == 200:
         body = resp["body"]

@@ -1,7 +1,7 @@
 """The reference's own core data set (`<shared>/fixtures/uid2-core/com.uid2.core/test`, PROTOCOL 9.3) imported with
 `import core` into a fresh data dir and served with the data set's lifetimes (3600 / 86400 / 900 s), then driven with
 the fixture's credentials: publisher client of site 999, the DSP client of site 123, the client-side key pair
-`4WvryDGbR5`. Expected values come from the fixture files and PROTOCOL 11.6 (computed with the reference's code),
+`4WvryDGbR5`. Expected values come from the fixture files and docs/TEST-VECTORS.md#hashing-chain-and-raw-uids,
 never from this server: keys are built from the fixture's keyset_keys.json, raw UIDs from its salts.
 
 The server runs with --no-rotation so the keys stay exactly the fixture's (the reference does not rotate by itself).
@@ -27,7 +27,7 @@ from wire import MASTER_KEYSET_ID_FOR_SDKS, _decrypt_gcm, db_rows, http, now_ms,
 
 LIFETIMES = (3600, 86400, 900)
 EMAIL = "test@example.com"
-# PROTOCOL 11.6 (computed with the reference's code from the fixture's salts)
+# docs/TEST-VECTORS.md#hashing-chain-and-raw-uids (computed with the reference's code from the fixture's salts)
 EMAIL_HASH = "lz3+Rj7IV4X1+Vr1ujkG7tstkxwk5pgkqJ6mXbpOgTs="
 EMAIL_FLH = "RNzyiMMy106hy8MpBOsHBe+ZZkQR8IbUAG/IC2OrNr4="
 EMAIL_RAW_UID = "yCevINTMQ+BMfihNbXjrDLbm/FF+JvBan5YqmToByik="
@@ -73,7 +73,8 @@ def fixture_client(site_id: int, role: str) -> Client:
 
 
 class FixtureSalts:
-    """The salt snapshot in force (PROTOCOL 3.8) parsed from the fixture's CSV (PROTOCOL 9.3)."""
+    """The salt snapshot in force (docs/PROTOCOL.md#salt-snapshots) parsed from the fixture's CSV
+    (docs/PROTOCOL.md#core-store-layout)."""
 
     def __init__(self):
         meta = json.loads((fixture_core_dir() / "salts" / "metadata.json").read_text())
@@ -98,7 +99,8 @@ class FixtureSalts:
             self.buckets.append(row)
 
     def expected(self, kind: str, value: str, as_of_ms: int) -> dict:
-        """u / p / r (PROTOCOL 3.4-3.6) and the bucket, for raw UID v2 (UID2, identity_v3 off), environment test."""
+        """u / p / r (docs/PROTOCOL.md#raw-uid-versions) and the bucket,
+        for raw UID v2 (UID2, identity_v3 off), environment test."""
         flh = derive.first_level_hash(derive.identity_hash(kind, value), self.first_level)
         entry = self.buckets[derive.bucket_index(flh, len(self.buckets))]
         id_type = derive.identity_type_of(kind)
@@ -140,7 +142,8 @@ def issued(op):
 
 
 def test_fixture_vectors_agree(salts):
-    """The Python derivation over the fixture's salts reproduces PROTOCOL 11.6 (so the checks below are sound)."""
+    """The Python derivation over the fixture's salts reproduces
+    docs/TEST-VECTORS.md#hashing-chain-and-raw-uids (so the checks below are sound)."""
     e = salts.expected("email", EMAIL, now_ms())
     assert b64(derive.identity_hash("email", EMAIL)) == EMAIL_HASH
     assert b64(e["flh"]) == EMAIL_FLH and e["u"] == EMAIL_RAW_UID and e["entry"]["id"] == 1000000
@@ -218,7 +221,7 @@ def test_identity_map_v3_and_buckets(op, salts):
 # ------------------------------------------------------------------ DSP
 
 def visible_key_ids(site_id: int, roles) -> list:
-    """PROTOCOL 7.6 over the fixture's keysets."""
+    """docs/PROTOCOL.md#key-distribution over the fixture's keysets."""
     keysets = fixture_keysets()
     out = []
     for k in fixture("keyset_keys"):

@@ -1,4 +1,4 @@
-"""Key download endpoints (PROTOCOL 7.6, API.md 2.9-2.11, DECISIONS.md) with raw envelopes, and the SDK's
+"""Key download endpoints (docs/PROTOCOL.md#key-distribution) with raw envelopes, and the SDK's
 BidstreamClient / SharingClient working from what they download (no keys from the store)."""
 
 import json
@@ -34,8 +34,8 @@ def allowed_sites(ks):
 
 
 def visible_keyset_ids(op, site_id: int, roles) -> set:
-    """PROTOCOL 7.6: master always; refresh never; else enabled and (own site, or ID_READER and allowed_sites
-    null, or site listed in allowed_sites)."""
+    """docs/PROTOCOL.md#key-distribution: master always; refresh never; else enabled and (own site,
+    or ID_READER and allowed_sites null, or site listed in allowed_sites)."""
     out = set()
     for kid, ks in keysets(op).items():
         if kid == -2:
@@ -154,7 +154,7 @@ def test_sharing_response(operator, who):
 
 
 def test_visibility_rules_spelled_out(operator):
-    """The rules of PROTOCOL 7.6 on the launch data, independent of the store-derived expectations."""
+    """The rules of docs/PROTOCOL.md#key-distribution on the launch data, independent of the store-derived expectations."""
     op = operator
     ks = keysets(op)
     site999_keyset = default_keyset_id(op, 999)

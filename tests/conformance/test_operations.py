@@ -1,8 +1,9 @@
-"""Live operations on a running server, no restart (README "Operations"; DECISIONS.md: opt-outs reach every node
-within a bounded, measured delay): clients, opt-outs, key and salt rotation by hand and on schedule, sites and key
-pairs. Every change is made with the CLI in another process while the server keeps serving; each test measures the
-delay until the server answers differently, prints it and asserts it against a bound (opt-outs 2 s, configuration
-5 s; salts, whose reload reads 1 048 576 buckets, 30 s).
+"""Live operations on a running server, no restart (README "Operations";
+docs/DECISIONS.md#opt-outs-are-local-and-durable: opt-outs reach every node within a bounded, measured delay):
+clients, opt-outs, key and salt rotation by hand and on schedule, sites and key pairs. Every change is made with the
+CLI in another process while the server keeps serving; each test measures the delay until the server answers
+differently, prints it and asserts it against a bound (opt-outs 2 s, configuration 5 s; salts, whose reload reads
+1 048 576 buckets, 30 s).
 
 One server (a copy of an initialised data dir, default lifetimes) serves the whole module; the scheduled-rotation
 test runs its own server with a configuration file."""

@@ -1,5 +1,6 @@
-"""POST /v2/token/logout and POST /v2/optout/status (PROTOCOL 5.5, 7.5, 7.7, 8; DECISIONS.md: the opt-out is
-written durably to our own store before logout returns, takes effect at once, and survives a restart).
+"""POST /v2/token/logout and POST /v2/optout/status (docs/PROTOCOL.md#logout;
+docs/DECISIONS.md#opt-outs-are-local-and-durable: the opt-out is written durably to our own store before logout
+returns, takes effect at once, and survives a restart).
 
 The module logs out fresh identities once per server (module fixture), checks every consequence, restarts the
 server (SIGTERM, serve again on the same data dir) and checks them all again."""
@@ -203,7 +204,7 @@ def test_client_side_generate_after_logout(logged_out):
 
 
 def test_logout_twice_keeps_the_first_time(operator):
-    """PROTOCOL 8.3: the advertising-id index keeps the earliest opt-out time."""
+    """docs/PROTOCOL.md#opt-out-status: the advertising-id index keeps the earliest opt-out time."""
     op = operator
     email = f"twice.{op.scope}.{now_ms()}@example.com"
     uid = b64(op.salts.derive("email", email, op.scope, op.identity_v3).raw_uid)
@@ -313,9 +314,9 @@ def test_status_roles(operator):
 
 
 def test_logout_of_test_identities_does_not_change_their_rules(limits_operator):
-    """PROTOCOL 5.5: validate@example.com / +12345678901 / refresh-optout@example.com are never opted out at
-    generate or map, whatever the store holds (run on a separate server so other tests' identities stay clean);
-    refresh-optout still answers optout on refresh. The store records them all the same."""
+    """docs/PROTOCOL.md#test-identities: validate@example.com / +12345678901 / refresh-optout@example.com are
+    never opted out at generate or map, whatever the store holds (run on a separate server so other tests'
+    identities stay clean); refresh-optout still answers optout on refresh. The store records them all the same."""
     op = limits_operator
     pub = Uid2PublisherClient(op.base_url, op.dev.api_key, op.dev.secret_b64)
     idents = [("email", "validate@example.com"), ("phone", "+12345678901"), ("email", "refresh-optout@example.com")]

@@ -89,7 +89,7 @@ def test_refresh_octet_stream_gets_binary_response(operator, publisher):
 
 
 def test_bare_refresh_token_answers_in_clear(operator, publisher, keys):
-    """PROTOCOL 6.1: a body that is not 388 chars is a bare refresh token; the answer is plain JSON."""
+    """docs/PROTOCOL.md#token-refresh: a body that is not 388 chars is a bare refresh token; the answer is plain JSON."""
     email = "bare.token@example.com"
     ident, *_ = generate(operator, publisher, email)
     opened = open_refresh_envelope(operator.db_path, ident.get_refresh_token())
@@ -103,7 +103,7 @@ def test_bare_refresh_token_answers_in_clear(operator, publisher, keys):
     check_identity(operator, keys, resp["body"], "email", email, t0, t1, established_ms=opened["established_ms"])
 
 
-# ------------------------------------------------------------------ test identities (PROTOCOL 5.5)
+# ------------------------------------------------------------------ test identities (docs/PROTOCOL.md#test-identities)
 
 @pytest.mark.parametrize("make_input", [
     lambda: TokenGenerateInput.from_email("optout@example.com"),
@@ -201,7 +201,7 @@ def test_refresh_envelope_inner_json_missing_field(operator, publisher):
 
 @pytest.mark.parametrize("authenticated", [True, False], ids=["with-key", "without-key"])
 def test_tampered_inner_refresh_token_is_400_not_500(operator, publisher, authenticated):
-    """DECISIONS.md: a V3 refresh token failing GCM authentication is invalid, never a 500."""
+    """docs/DECISIONS.md#bad-input-is-a-400: a V3 refresh token failing GCM authentication is invalid, never a 500."""
     ident, *_ = generate(operator, publisher, "inner.tamper@example.com")
     opened = open_refresh_envelope(operator.db_path, ident.get_refresh_token())
     tok = bytearray(opened["token_bytes"])

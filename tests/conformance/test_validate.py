@@ -1,4 +1,4 @@
-"""POST /v2/token/validate (PROTOCOL 7.1) with hand-built envelopes."""
+"""POST /v2/token/validate (docs/PROTOCOL.md#token-validate) with hand-built envelopes."""
 
 import pytest
 from uid2_client import TokenGenerateInput

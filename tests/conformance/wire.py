@@ -29,7 +29,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# ---------------------------------------------------------------- envelopes (PROTOCOL 1.1 / 1.3)
+# ---------------------------------------------------------------- envelopes (docs/PROTOCOL.md#request-envelope)
 
 def gcm_encrypt(key: bytes, plaintext: bytes) -> bytes:
     cipher = AES.new(key, AES.MODE_GCM, nonce=os.urandom(12))
@@ -131,7 +131,7 @@ def key_secret(db_path, key_id: int) -> bytes:
 
 
 def active_key_id(db_path, keyset_id: int, at_s: float) -> int:
-    """PROTOCOL 4.9: most recently activated (stable by store order) not-yet-expired key."""
+    """docs/PROTOCOL.md#active-key-rule: most recently activated (stable by store order) not-yet-expired key."""
     keys = db_rows(db_path, "SELECT id, activates, expires FROM keyset_keys WHERE keyset_id = ? ORDER BY id",
                    (keyset_id,))
     keys = sorted(keys, key=lambda k: k["activates"])
@@ -164,7 +164,7 @@ def sdk_decrypt(keys: EncryptionKeysCollection, token: str):
 
 
 def parse_ad_token(keys: EncryptionKeysCollection, token: str) -> dict:
-    """Fields of a V4 advertising token (PROTOCOL 4.2) that the SDK does not expose."""
+    """Fields of a V4 advertising token (docs/PROTOCOL.md#advertising-token-v4) that the SDK does not expose."""
     raw = b64url_decode(token)
     master_key_id = int.from_bytes(raw[2:6], "big")
     master = _decrypt_gcm(raw[6:], keys.get(master_key_id).secret)

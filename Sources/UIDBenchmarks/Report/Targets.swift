@@ -1,4 +1,4 @@
-/// The targets issue 5 sets, checked against one run's numbers. They are reported, never asserted:
+/// The operator's performance targets, checked against one run's numbers. They are reported, never asserted:
 /// a timing on a shared machine is an observation, not a test.
 struct Target {
     let name: String

@@ -1,6 +1,6 @@
 import Foundation
 
-// Client-side token generation (CSTG) origin / app-name checks (PROTOCOL.md 7.9) and the Public
+// Client-side token generation (CSTG) origin / app-name checks (docs/PROTOCOL.md#client-side-generate) and the Public
 // Suffix List they need.
 //
 // The reference operator (`DomainNameCheckUtil`) does:
@@ -153,7 +153,7 @@ public struct PublicSuffixList: Sendable {
     }
 }
 
-/// The CSTG origin / app-name policy (PROTOCOL.md 7.9).
+/// The CSTG origin / app-name policy (docs/PROTOCOL.md#client-side-generate).
 public struct OriginPolicy: Sendable {
     public let publicSuffixList: PublicSuffixList
 

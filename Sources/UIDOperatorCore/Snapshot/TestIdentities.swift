@@ -1,6 +1,6 @@
 import UIDProtocol
 
-/// The reference's fixed test identities (PROTOCOL.md 5.5), matched by type and first-level hash,
+/// The reference's fixed test identities (docs/PROTOCOL.md#test-identities), matched by type and first-level hash,
 /// which are computed once per snapshot with its first-level salt.
 public struct TestIdentities: Sendable {
     public enum Behaviour: Sendable, Equatable {

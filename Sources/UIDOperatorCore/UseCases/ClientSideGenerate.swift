@@ -2,7 +2,7 @@
 import Foundation
 import UIDProtocol
 
-/// `/v2/token/client-generate` as sent by the JavaScript and mobile SDKs (PROTOCOL.md 7.9).
+/// `/v2/token/client-generate` as sent by the JavaScript and mobile SDKs (docs/PROTOCOL.md#client-side-generate).
 public struct ClientSideGenerateRequest: Sendable {
     public var payload: String?
     public var iv: String?

@@ -55,7 +55,7 @@ extension OperatorSnapshot {
         identity.bucket.currentRawUID(firstLevelHash: identity.firstLevelHash, type: identity.type, options: config.rawUIDOptions)
     }
 
-    /// The reference's opt-out decision (PROTOCOL.md 5.5): test identities first, then any record.
+    /// The reference's opt-out decision (docs/PROTOCOL.md#opt-out-decision): test identities first, then any record.
     public func isOptedOut(type: IdentityType, firstLevelHash: [UInt8], forRefresh: Bool) -> Bool {
         switch testIdentities.behaviour(type: type, firstLevelHash: firstLevelHash) {
         case .neverOptedOut: return false

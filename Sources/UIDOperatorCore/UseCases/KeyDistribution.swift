@@ -51,7 +51,7 @@ extension OperatorSnapshot {
     /// SDKs reject tokens whose lifetime exceeds the published maximum; 10 s of tolerance as the reference.
     static let lifetimeToleranceSeconds: Int64 = 10
 
-    /// Keys this caller may see (PROTOCOL.md 7.6): never refresh keys; master keys always; others
+    /// Keys this caller may see (docs/PROTOCOL.md#key-distribution): never refresh keys; master keys always; others
     /// when the keyset is enabled and belongs to the caller, is open to all ID readers
     /// (`allowed_sites` null), or lists the caller's site. Sorted by id; not filtered by time.
     public func publishedKeys(for client: ClientKey) -> [PublishedKey] {

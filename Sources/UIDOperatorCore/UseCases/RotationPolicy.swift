@@ -1,7 +1,7 @@
 import UIDProtocol
 
 /// When keys and salts rotate. Pure decisions, so every node computes the same plan and the store
-/// makes exactly one of them act on it (PROTOCOL.md 4.9 active-key rule; 3.5 salt semantics).
+/// makes exactly one of them act on it (docs/PROTOCOL.md#active-key-rule, docs/PROTOCOL.md#salt-rotation).
 public struct RotationPolicy: Sendable, Equatable {
     /// A keyset gets a new key once its newest key is this old.
     public var keyIntervalSeconds: Int64

@@ -31,7 +31,7 @@ public struct TokenSubject: Sendable {
 
 extension OperatorSnapshot {
     /// Mints a V4 advertising token and a V3 refresh token in its 388-character envelope
-    /// (PROTOCOL.md 4.2–4.6, 5.3).
+    /// (docs/PROTOCOL.md#token-generate).
     public func issueTokens(for subject: TokenSubject, nowMillis now: Int64) -> Result<IdentityTokens, OperatorFailure> {
         let nowSeconds = now / 1000
         guard let masterKey = keys.activeMasterKey(atSeconds: nowSeconds),

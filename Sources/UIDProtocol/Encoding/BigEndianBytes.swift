@@ -1,5 +1,5 @@
 /// Big-endian integer framing for token and envelope layouts (all multi-byte integers on the wire
-/// are big-endian, PROTOCOL.md conventions).
+/// are big-endian, docs/PROTOCOL.md#conventions).
 extension Array where Element == UInt8 {
     @inlinable
     public mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {

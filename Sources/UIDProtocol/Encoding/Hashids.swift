@@ -6,7 +6,7 @@
 // `cfhistuCFHISTU`: consistent shuffle, separator/guard ratios 3.5 / 12, guard + alphabet padding
 // up to `minLength`.
 //
-// Used for identity-map `bucket_id` (PROTOCOL.md 3.7):
+// Used for identity-map `bucket_id` (docs/PROTOCOL.md#bucket-ids):
 //     idPrefix + Hashids(salt: idSecret, minLength: 9).encode([bucketId])
 //
 // All work happens on byte / code-point arrays; the shuffled alphabet, separators and guards are

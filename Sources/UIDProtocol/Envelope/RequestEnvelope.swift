@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// An opened v2 request envelope (PROTOCOL.md 1.1): `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`.
+/// An opened v2 request envelope (docs/PROTOCOL.md#request-envelope): `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`.
 public struct RequestEnvelope: Sendable {
     public static let minimumLength = 1 + 12 + 16 + 8 + 8
 
@@ -133,7 +133,7 @@ public enum EnvelopeError: Error, Sendable, Equatable {
     }
 }
 
-/// Response envelopes: only HTTP 200 bodies are sealed (PROTOCOL.md 1.3, 1.4).
+/// Response envelopes: only HTTP 200 bodies are sealed (docs/PROTOCOL.md#response-envelope).
 public enum ResponseEnvelope {
     /// `AES-GCM(secret){server ts(8) ‖ request nonce(8) ‖ json}`, no version byte.
     /// nil only for a key that is not an AES key, which the snapshot and the envelope readers

@@ -1,5 +1,5 @@
 /// Server-side email normalization, exactly as the reference operator's state machine
-/// (PROTOCOL.md 3.1): ASCII-only lower-casing, spaces dropped from the local part, trailing spaces
+/// (docs/PROTOCOL.md#email-normalization): ASCII-only lower-casing, spaces dropped from the local part, trailing spaces
 /// dropped from the domain, and the gmail rule (dots removed, `+suffix` cut) for `gmail.com` only.
 public enum EmailNormalizer {
     public static func normalize(_ input: String) -> String? {
@@ -54,7 +54,7 @@ public enum EmailNormalizer {
     }
 }
 
-/// Phones are not normalized: `+` followed by 10–15 ASCII digits, hashed as given (PROTOCOL.md 3.2).
+/// Phones are not normalized: `+` followed by 10–15 ASCII digits, hashed as given (docs/PROTOCOL.md#phone-validation).
 public enum PhoneValidator {
     public static func isValid(_ phone: String) -> Bool {
         let utf8 = phone.utf8
@@ -65,7 +65,7 @@ public enum PhoneValidator {
     }
 }
 
-/// `email_hash`/`phone_hash`: 44 base64 characters, or 64 hex characters (PROTOCOL.md 3.3).
+/// `email_hash`/`phone_hash`: 44 base64 characters, or 64 hex characters (docs/PROTOCOL.md#hashed-inputs).
 public enum HashedInput {
     public static func decode(_ value: String) -> [UInt8]? {
         let utf8 = value.utf8

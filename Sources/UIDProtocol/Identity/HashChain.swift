@@ -1,7 +1,7 @@
 import _CryptoExtras
 import Crypto
 
-/// The identity → first-level hash → bucket → raw UID chain of PROTOCOL.md 3.4–3.6.
+/// The identity → first-level hash → bucket → raw UID chain of docs/PROTOCOL.md#hashing-chain.
 ///
 /// Hashes travel between stages as base64 *text* and salts are used as raw strings, so every
 /// step hashes `base64(previous) ‖ salt` without decoding the salt.
@@ -45,7 +45,7 @@ public enum HashChain {
     }
 }
 
-/// Key material that replaces the salt in a v4 bucket (PROTOCOL.md 3.6). `key` and `salt` are the
+/// Key material that replaces the salt in a v4 bucket (docs/PROTOCOL.md#raw-uid-v4). `key` and `salt` are the
 /// stored *strings'* bytes: the 32 ASCII characters of `key` are the AES-256 key itself.
 public struct SaltKeyMaterial: Sendable, Equatable {
     public let id: Int32

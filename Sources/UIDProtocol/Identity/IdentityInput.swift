@@ -21,7 +21,7 @@ public enum IdentityInputKind: Sendable, CaseIterable {
     }
 }
 
-/// A validated identity: its type and the 32-byte identity hash `H` of PROTOCOL.md 3.4.
+/// A validated identity: its type and the 32-byte identity hash `H` of docs/PROTOCOL.md#hashing-chain.
 public struct IdentityHash: Sendable, Equatable {
     public let type: IdentityType
     public let bytes: [UInt8]

@@ -14,7 +14,7 @@ public enum IdentityScope: UInt8, Sendable, CaseIterable {
     public var name: String { self == .uid2 ? "uid2" : "euid" }
     public var displayName: String { self == .uid2 ? "UID2" : "EUID" }
 
-    /// Host used in the docs links of error messages (PROTOCOL.md 1.2).
+    /// Host used in the docs links of error messages (docs/PROTOCOL.md#envelope-errors).
     public var docsHost: String { self == .uid2 ? "https://unifiedid.com" : "https://euid.eu" }
 }
 

@@ -107,7 +107,7 @@ public struct KeyRing: Sendable {
 
     public func keys(inKeyset keysetID: Int32) -> [KeysetKey] { keysByKeyset[keysetID] ?? [] }
 
-    /// The most recently activated key that has not expired (PROTOCOL.md 4.9).
+    /// The most recently activated key that has not expired (docs/PROTOCOL.md#active-key-rule).
     public func activeKey(keysetID: Int32, atSeconds now: Int64) -> KeysetKey? {
         guard let keys = keysByKeyset[keysetID] else { return nil }
         var index = keys.endIndex

@@ -44,7 +44,7 @@ extension AdvertisingToken {
         Base64.encode(encodeBinary(version: .v4, masterKey: masterKey, siteKey: siteKey), alphabet: .url)
     }
 
-    /// The V3/V4 byte layout (PROTOCOL.md 4.2); V3 differs only in its version byte and text encoding.
+    /// The V3/V4 byte layout (docs/PROTOCOL.md#advertising-token-v4); V3 differs only in its version byte and text encoding.
     public func encodeBinary(version: TokenVersion, masterKey: KeysetKey, siteKey: KeysetKey) -> [UInt8] {
         var site = [UInt8]()
         site.reserveCapacity(36 + rawUID.count)
@@ -72,7 +72,7 @@ extension AdvertisingToken {
         return token
     }
 
-    /// Decodes V2, V3 or V4 text with the operator's rules (PROTOCOL.md 4.2): the alphabet is
+    /// Decodes V2, V3 or V4 text with the operator's rules (docs/PROTOCOL.md#decoding-advertising-tokens): the alphabet is
     /// chosen from the first four characters, the layout from the header bytes.
     public static func decode(_ text: String, keys: KeyRing) throws(TokenDecodingError) -> AdvertisingToken {
         let utf8 = Array(text.utf8)

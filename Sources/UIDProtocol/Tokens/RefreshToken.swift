@@ -37,7 +37,7 @@ public struct RefreshToken: Sendable, Equatable {
     public static let firstLevelHashLength = 32
     public static let v3TextLength = 168
 
-    /// V3 layout of PROTOCOL.md 4.4, standard base64 (168 characters).
+    /// V3 layout of docs/PROTOCOL.md#refresh-token-v3, standard base64 (168 characters).
     public func encodeV3(refreshKey: KeysetKey) -> String {
         var payload = [UInt8]()
         payload.reserveCapacity(Self.v3PayloadLength)

@@ -2,7 +2,7 @@ import Foundation
 import UIDOperatorCore
 import UIDProtocol
 
-/// Reads a store directory in the reference's "core" format (PROTOCOL.md 9.3): one folder per
+/// Reads a store directory in the reference's "core" format (docs/PROTOCOL.md#core-store-layout): one folder per
 /// store, each with a `metadata.json` that names its data file.
 ///
 /// Everything is validated before anything is returned, so a caller can replace its store with the
@@ -20,7 +20,7 @@ public struct CoreImport {
         public var warnings: [String]
     }
 
-    /// The reference's runtime config (PROTOCOL.md 9.2). Seconds throughout.
+    /// The reference's runtime config (docs/PROTOCOL.md#runtime-config). Seconds throughout.
     public struct RuntimeConfigValues: Sendable, Equatable {
         public var identityTokenExpiresAfterSeconds: Int64
         public var refreshTokenExpiresAfterSeconds: Int64
@@ -74,7 +74,7 @@ public struct CoreImport {
     public static let progressInterval = 65_536
 
     /// Reads `directory` (the folder that holds `clients/`, `keysets/`, `keyset_keys/`, `salts/`, …).
-    /// `nowMillis` picks the salt snapshot in force (PROTOCOL.md 3.8).
+    /// `nowMillis` picks the salt snapshot in force (docs/PROTOCOL.md#salt-snapshots).
     public static func read(directory: URL, nowMillis: Int64, progress: ((String, Int, Int) -> Void)? = nil) throws -> Imported {
         var reader = Reader(directory: directory.standardizedFileURL, nowMillis: nowMillis, progress: progress)
         return try reader.read()
@@ -357,7 +357,7 @@ extension CoreImport {
         }
 
         /// The reference breaks ties between a keyset's keys that activate at the same second by file
-        /// order (the last listed wins, PROTOCOL.md 4.9); the SQLite store returns keys by id. Where
+        /// order (the last listed wins, docs/PROTOCOL.md#active-key-rule); the SQLite store returns keys by id. Where
         /// the two orders differ the active key can differ, so say so.
         static func activationTieWarnings(_ keys: [KeysetKey], file: String) -> [String] {
             var lastByGroup = [KeyGroup: Int32]()
@@ -473,7 +473,7 @@ extension CoreImport {
             var index: Int
         }
 
-        /// PROTOCOL.md 3.8, as the reference's `RotatingSaltProvider.getSnapshot`: snapshots sorted
+        /// docs/PROTOCOL.md#salt-snapshots, as the reference's `RotatingSaltProvider.getSnapshot`: snapshots sorted
         /// by `effective` (stable); walk them in order while they are in force
         /// (`effective ≤ now < expires`) and keep the last such one; if the first is not in force,
         /// the newest. A missing `expires` means load time + 365 days.

@@ -1,7 +1,7 @@
 import Foundation
 import UIDOperatorCore
 
-/// The reference opt-out service's delta and partition files (PROTOCOL.md 8.2): concatenated
+/// The reference opt-out service's delta and partition files (docs/PROTOCOL.md#opt-out-files): concatenated
 /// 72-byte entries
 ///
 ///     FLH (32) ‖ advertising id (32) ‖ epoch seconds (7, little-endian) ‖ metadata (1)
@@ -18,7 +18,7 @@ public enum OptOutFileReader {
     public struct Contents: Sendable, Equatable {
         public var records: [OptOutRecord]
         /// Entries whose FLH is 32 zero bytes ("always opted out") or 32 0xFF bytes ("never"):
-        /// the reference's synthetic markers (PROTOCOL.md 8.3), not identities.
+        /// the reference's synthetic markers (docs/PROTOCOL.md#opt-out-files), not identities.
         public var skippedSpecialEntries: Int
     }
 

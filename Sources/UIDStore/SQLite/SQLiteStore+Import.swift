@@ -48,7 +48,7 @@ extension SQLiteStore {
 
             // `id` is the rowid, so loadContents returns keys in id order whatever the order here:
             // ties between keys of one keyset activating at the same second are then broken by id,
-            // not by file order (PROTOCOL.md 4.9). CoreImport warns when that makes a difference.
+            // not by file order (docs/PROTOCOL.md#active-key-rule). CoreImport warns when that makes a difference.
             let key = try db.makeStatement(sql: "INSERT INTO keyset_keys (id, keyset_id, created, activates, expires, secret) VALUES (?, ?, ?, ?, ?, ?)")
             for value in contents.keys {
                 key.setUncheckedArguments([
