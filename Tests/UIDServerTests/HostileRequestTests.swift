@@ -107,4 +107,23 @@ import UIDProtocol
             try await client.execute(uri: "/ops/healthcheck", method: .get) { #expect($0.status == .ok) }
         }
     }
+
+    /// Endpoints without a key take only what they carry; keyed ones check the key before the body.
+    @Test func bodiesAreBoundedByWhatEachEndpointCarries() async throws {
+        let harness = try ServerTests.Harness()
+        try await harness.app.test(.router) { client in
+            try await client.execute(uri: "/v2/token/refresh", method: .post, body: ByteBuffer(bytes: Array(repeating: 0x41, count: 4097))) {
+                #expect($0.status == .contentTooLarge)
+            }
+            try await client.execute(uri: "/v2/token/client-generate", method: .post, headers: [.contentType: "application/json"],
+                                     body: ByteBuffer(bytes: Array(repeating: 0x41, count: 16 * 1024 + 1))) {
+                #expect($0.status == .contentTooLarge)
+            }
+            // 100 KiB without a key: refused for the key, not read.
+            try await client.execute(uri: "/v2/identity/map", method: .post, body: ByteBuffer(bytes: Array(repeating: 0x41, count: 100 * 1024))) {
+                #expect($0.status == .unauthorized)
+            }
+            // A declared Content-Length over 1 MiB is refused before the key: test_errors.py, over real sockets.
+        }
+    }
 }

@@ -5,6 +5,11 @@ import UIDOperatorCore
 /// The operator's plain (never encrypted) answers: errors and the few clear-text successes.
 enum APIResponse {
     static let maxBodyBytes = 1 << 20
+    /// Endpoints that need no key take only what they carry, so an anonymous caller cannot make
+    /// the server hold a megabyte: a refresh envelope is 388 characters (a legacy token or a
+    /// form-encoded body a little more), a client-side generate request a few hundred bytes.
+    static let maxRefreshBodyBytes = 4 << 10
+    static let maxClientSideBodyBytes = 16 << 10
 
     static func json(_ status: HTTPResponse.Status, _ object: some Encodable) -> Response {
         let data = (try? JSONCoding.encoder.encode(object)) ?? Data(#"{"status":"unknown"}"#.utf8)

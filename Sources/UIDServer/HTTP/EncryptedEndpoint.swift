@@ -32,9 +32,12 @@ struct EncryptedEndpoint: Sendable {
     }
 
     func respond(to request: Request, roles: [Role], handler: (Call) async throws -> Outcome) async -> Response {
-        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
+        // Everything that needs no body is checked first: a declared size over the limit, then the
+        // key. A caller without a key never gets the server to hold its body.
+        if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return APIResponse.tooLarge }
         let snapshot = holder.current
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
+        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let now = clock.nowMillis()
         let envelope: RequestEnvelope
         switch RequestEnvelope.open(
@@ -70,14 +73,22 @@ struct EncryptedEndpoint: Sendable {
 
 enum RequestBody {
     /// The raw bytes whatever the Content-Type (the Python SDK posts base64 as form data, and `+`
-    /// must never become a space); nil when over the 1 MiB limit.
-    static func read(_ request: Request) async -> [UInt8]? {
+    /// must never become a space); nil when over `limit` (1 MiB for keyed endpoints).
+    static func read(_ request: Request, limit: Int = APIResponse.maxBodyBytes) async -> [UInt8]? {
         do {
-            var buffer = try await request.body.collect(upTo: APIResponse.maxBodyBytes)
+            var buffer = try await request.body.collect(upTo: limit)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
             return nil
         }
+    }
+
+    /// A `Content-Length` over `limit` is refused before reading (a body sent without one is still
+    /// cut off at the limit while it is read).
+    static func declaresMoreThan(_ limit: Int, _ request: Request) -> Bool {
+        guard let declared = request.headers[.contentLength] else { return false }
+        guard let length = Int(declared) else { return true }
+        return length > limit
     }
 
     /// Only an exact `application/octet-stream` (no parameters) selects binary framing.

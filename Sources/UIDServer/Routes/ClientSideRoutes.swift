@@ -14,7 +14,7 @@ struct ClientSideRoutes: Sendable {
     }
 
     func generate(_ request: Request) async -> Response {
-        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
+        guard let body = await RequestBody.read(request, limit: APIResponse.maxClientSideBodyBytes) else { return APIResponse.tooLarge }
         guard !body.isEmpty else { return APIResponse.clientError("json payload expected but not found") }
         let payload: ClientSidePayload
         do {

@@ -36,7 +36,7 @@ struct TokenRoutes: Sendable {
     /// No API key needed; the answer is sealed with the `refresh_response_key` that came with the
     /// token, or sent in clear for a bare legacy token.
     func refresh(_ request: Request) async -> Response {
-        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
+        guard let body = await RequestBody.read(request, limit: APIResponse.maxRefreshBodyBytes) else { return APIResponse.tooLarge }
         let snapshot = endpoint.holder.current
         let authenticated = Authentication.isKnownClient(request, in: snapshot)
         let text = String(decoding: body, as: UTF8.self)
