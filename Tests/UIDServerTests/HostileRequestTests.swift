@@ -126,4 +126,26 @@ import UIDProtocol
             // A declared Content-Length over 1 MiB is refused before the key: test_errors.py, over real sockets.
         }
     }
+
+    /// Found by the malformed-input matrix: key endpoints answered 200 whatever the payload was.
+    @Test func keyEndpointsRefuseAPayloadThatIsNotAJSONObject() async throws {
+        let harness = try ServerTests.Harness()
+        try await harness.app.test(.router) { client in
+            for path in ["/v2/key/latest", "/v2/key/bidstream", "/v2/key/sharing"] {
+                for payload in ["[1]", "\"x\"", "42", "{\"a\":", String(repeating: "[", count: 10_000)] {
+                    try await client.execute(uri: path, method: .post, headers: harness.headers(),
+                                             body: ByteBuffer(string: Base64.encode(harness.envelope(payload)))) { response in
+                        #expect(response.status == .badRequest, "\(path) \(payload.prefix(8))")
+                        #expect(ServerTests.json(response)["message"] == "Invalid payload in body: Data is not valid json string.")
+                    }
+                }
+                for payload in ["", "{}", #"{"anything":[1,2]}"#] {
+                    try await client.execute(uri: path, method: .post, headers: harness.headers(),
+                                             body: ByteBuffer(string: Base64.encode(harness.envelope(payload)))) { response in
+                        #expect(response.status == .ok, "\(path) \(payload)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,13 @@ extension KeyedDecodingContainer where Key == AnyKey {
     }
 }
 
+/// Any JSON object, contents unread: for endpoints whose answer depends on no field.
+struct AnyJSONObject: Decodable {
+    init(from decoder: Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyKey.self)
+    }
+}
+
 struct GeneratePayload: Decodable {
     let request: GenerateTokenRequest
 

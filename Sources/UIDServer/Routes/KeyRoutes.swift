@@ -25,15 +25,17 @@ struct KeyRoutes: Sendable {
         }
     }
 
-    /// The payload of key requests carries nothing the answer depends on, so it is not parsed.
+    /// The payload of key requests carries nothing the answer depends on, but like every envelope's
+    /// it must be a JSON object (or absent), as with the reference.
     private func respond<Body: Encodable>(
         _ request: Request, roles: [Role],
         _ build: @escaping (OperatorSnapshot, ClientKey, Int64) -> Result<Body, OperatorFailure>
     ) async -> Response {
-        await endpoint.respond(to: request, roles: roles) { call in
+        await endpoint.respond(to: request, roles: roles) { call -> EncryptedEndpoint.Outcome in
+            _ = try call.decode(AnyJSONObject.self)
             switch build(call.snapshot, call.client, call.nowMillis) {
-            case .success(let body): .json(try JSONCoding.encoder.encode(Envelope.success(body)))
-            case .failure(let failure): .failure(APIResponse.failure(failure))
+            case .success(let body): return .json(try JSONCoding.encoder.encode(Envelope.success(body)))
+            case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
         }
     }
