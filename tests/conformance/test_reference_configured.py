@@ -16,7 +16,7 @@ from test_keys import BIDSTREAM, SHARING
 CONFIG = {
     "enable_phone_support": False,
     "key_sharing_endpoint_provide_app_names": True,
-    "max_bidstream_lifetime_seconds": 9999,
+    "max_bidstream_lifetime_seconds": 999999,
     "sharing_token_expiry_seconds": 2592001,
     "max_sharing_lifetime_seconds": 999999,
 }

@@ -9,6 +9,8 @@ import pytest
 from uid2_client import TokenGenerateInput, Uid2PublisherClient
 
 from checks import BINARY, check_identity, v2_call
+from operator_proc import run_cli
+from ops_support import OPTOUT_BOUND_S, optout_entry, wait_for
 from test_refresh import EXPIRED_TOKEN, GENERIC_ERROR, decrypt_refresh, post_refresh
 from wire import now_ms, open_refresh_envelope, sdk_key_collection
 
@@ -71,6 +73,7 @@ def test_refresh_after_the_advertising_token_expired_still_succeeds(short_operat
     op = short_operator
     pub = Uid2PublisherClient(op.base_url, op.dev.api_key, op.dev.secret_b64)
     ident = pub.generate_token(TokenGenerateInput.from_email("expired.ad.token@example.com")).get_identity()
+    established = open_refresh_envelope(op.db_path, ident.get_refresh_token())["established_ms"]
     wait_s = (ident.get_identity_expires() - now_ms()) / 1000 + 0.3
     assert 0 < wait_s < (ident.get_refresh_expires() - now_ms()) / 1000, "lifetimes leave no window to test"
     time.sleep(wait_s)
@@ -82,7 +85,7 @@ def test_refresh_after_the_advertising_token_expired_still_succeeds(short_operat
     resp = decrypt_refresh(r, ident.get_refresh_response_key())
     assert resp["status"] == "success", resp
     check_identity(op, sdk_key_collection(op.db_path, op.scope, op.dev.site_id), resp["body"], "email",
-                   "expired.ad.token@example.com", t0, t1)
+                   "expired.ad.token@example.com", t0, t1, established_ms=established)
 
 
 def test_refresh_of_an_expired_refresh_token(short_operator):
@@ -109,6 +112,25 @@ def test_refresh_after_opt_out_answers_optout(operator, kind):
     r = post_refresh(op, body["refresh_token"], op.dev.api_key)
     assert r.status == 200, str(r)
     assert decrypt_refresh(r, body["refresh_response_key"]) == {"status": "optout"}
+
+
+def test_refresh_after_an_opt_out_dated_before_the_token_answers_optout(operator, tmp_path):
+    """refresh: an opt-out record older than the token's established time still opts the identity out (any
+    record counts, DECISIONS.md). The record is imported in the reference's opt-out file format, since the API
+    never issues tokens to an identity that is already opted out."""
+    op = operator
+    email = f"optout.before.login.{op.scope}.{now_ms()}@example.com"
+    body, *_ = generated(op, "email", email)
+    established_s = open_refresh_envelope(op.db_path, body["refresh_token"])["established_ms"] // 1000
+    d = op.salts.derive("email", email, op.scope, op.identity_v3)
+    f = tmp_path / "optout-delta-999_2026-01-01T00.00.00Z_0badc0de.dat"
+    f.write_bytes(optout_entry(d.first_level_hash, d.raw_uid, established_s - 10))
+    run_cli(op.binary, "import", "optout", "--data-dir", str(op.data_dir), str(f))
+
+    def refreshed_to_optout():
+        r = post_refresh(op, body["refresh_token"], op.dev.api_key)
+        return r.status == 200 and decrypt_refresh(r, body["refresh_response_key"]) == {"status": "optout"}
+    wait_for("refresh answers optout after the import", refreshed_to_optout, OPTOUT_BOUND_S + 3)
 
 
 @pytest.mark.parametrize("kind,value", [("email", "refresh-optout@example.com"), ("phone", "+00000000002")])
