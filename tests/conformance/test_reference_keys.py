@@ -157,3 +157,13 @@ def test_sdk_clients_with_bad_credentials_fail_to_refresh(operator, kind):
     c = operator.need("id_reader")
     assert not cls(operator.base_url, "bad-api-key", c.secret_b64).refresh().success
     assert not cls(operator.base_url, c.api_key, "bad-secret-key").refresh().success
+
+
+@pytest.mark.parametrize("site_id", ["1", "2"])
+def test_no_client_of_a_reserved_site_can_exist(operator, site_id):
+    """key/latest for a client of a reserved site id is 401 in the reference; here such a client cannot be
+    created at all (sites 1 and 2 are reserved), so the request can never be authorized."""
+    from operator_proc import CliError, run_cli
+    with pytest.raises(CliError, match="reserved"):
+        run_cli(operator.binary, "client", "create", "--data-dir", str(operator.data_dir), "--scope", operator.scope,
+                "--site-id", site_id, "--roles", "ID_READER", "--json")

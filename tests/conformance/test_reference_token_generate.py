@@ -32,12 +32,29 @@ def generate(op, payload, **kw):
     return v2_call(op, GENERATE, payload, **kw)
 
 
+def with_bits(tcf: str, offset: int, width: int, value: int) -> str:
+    """The same consent string with `width` bits from bit `offset` (most significant first) set to `value`."""
+    raw = base64.urlsafe_b64decode(tcf + "=" * (-len(tcf) % 4))
+    total = len(raw) * 8
+    shift = total - offset - width
+    bits = int.from_bytes(raw, "big") & ~(((1 << width) - 1) << shift) | (value << shift)
+    return base64.urlsafe_b64encode(bits.to_bytes(len(raw), "big")).decode().rstrip("=")
+
+
 def without_special_features(tcf: str) -> str:
     """The same consent string with every special-feature opt-in cleared (e.g. no precise geolocation)."""
-    raw = bytearray(base64.urlsafe_b64decode(tcf + "=" * (-len(tcf) % 4)))
-    for bit in range(SPECIAL_FEATURES_BIT, SPECIAL_FEATURES_BIT + SPECIAL_FEATURES_BITS):
-        raw[bit // 8] &= ~(0x80 >> (bit % 8)) & 0xFF
-    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    return with_bits(tcf, SPECIAL_FEATURES_BIT, SPECIAL_FEATURES_BITS, 0)
+
+
+# Edits of SUFFICIENT_TCF, one missing piece each (bit positions of that string: purpose consents from bit 152,
+# purpose legitimate interests from 176, the single vendor-consent entry's id at 243, the single vendor-LI entry's
+# id at 289, both range-encoded).
+INSUFFICIENT_EDITS = {
+    "purpose-4-consent-missing": (152 + 3, 1, 0),
+    "purpose-7-li-missing": (176 + 6, 1, 0),
+    "vendor-21-consent-missing": (243, 16, 17),
+    "vendor-21-li-missing": (289, 16, 17),
+}
 
 
 def special_features(tcf: str) -> int:
@@ -140,6 +157,21 @@ def test_generate_consent_does_not_need_precise_geolocation(operator):
     r, resp = generate(operator, {"email": "test@uid2.com", "tcf_consent_string": tcf})
     assert r.status == 200, str(r)
     assert resp["status"] == "success", resp
+
+
+@pytest.mark.parametrize("edit", list(INSUFFICIENT_EDITS))
+def test_generate_consent_needs_every_purpose_and_vendor_21(operator, edit):
+    """generate (EUID): without consent for purpose 4, legitimate interest for purpose 7, or vendor 21 in the
+    consent or legitimate-interest lists, the answer is insufficient_user_consent; UID2 ignores the string."""
+    offset, width, value = INSUFFICIENT_EDITS[edit]
+    tcf = with_bits(SUFFICIENT_TCF, offset, width, value)
+    assert tcf != SUFFICIENT_TCF
+    r, resp = generate(operator, {"email": "test@uid2.com", "tcf_consent_string": tcf})
+    assert r.status == 200, str(r)
+    if operator.scope == "euid":
+        assert resp == {"status": "insufficient_user_consent"}, resp
+    else:
+        assert resp["status"] == "success"
 
 
 # ------------------------------------------------------------------ through the SDK's publisher client
