@@ -67,3 +67,57 @@ def test_site_data_with_app_names_provided(configured):
     assert site_data.get(999) == sorted(SITE_999_DOMAINS + SITE_999_APPS), site_data.get(999)
     mobile = op.need_site("mobile")
     assert mobile["id"] in site_data, site_data
+
+
+# ------------------------------------------------------------------ the reference's origin table, on its own domains
+
+REFERENCE_DOMAINS = ["examplewebsite.com", "e-wb.org", "aussiedomain.id.au", "localhost"]
+
+
+@pytest.fixture(scope="module")
+def domain_keypair(configured):
+    """A site registered (while serving) with the domains of the reference's origin-check table, and its key pair,
+    once the running server accepts it."""
+    from operator_proc import create_keypair, run_cli_json
+    from ops_support import CONFIG_BOUND_S, wait_for
+    from wire import db_rows
+    op = configured
+    site_id = max(r["id"] for r in db_rows(op.db_path, "SELECT id FROM sites")) + 1
+    run_cli_json(op.binary, "site", "create", "--data-dir", str(op.data_dir), "--site-id", str(site_id), "--name",
+                 "Origin table", "--domain-names", ",".join(REFERENCE_DOMAINS), "--json")
+    kp = create_keypair(op, site_id)
+    wait_for("the new key pair is accepted", lambda: generate(
+        op, {"email_hash": b64(derive.sha256("a@example.com"))}, keypair=kp, origin="https://examplewebsite.com")[1]
+        .status == 200, CONFIG_BOUND_S + 10)
+    return kp
+
+
+@pytest.mark.parametrize("origin", [
+    "http://examplewebsite.com", "https://examplewebsite.com", "https://abc.examplewebsite.com:8080",
+    "https://abc.examplewebsite.com:8080/", "https://abc.eXampleWebsIte.com:8080/",
+    "https://abc.exAmplewEbsite.com:8080/blahh/a.html", "http://e-wb.org", "https://e-wb.org",
+    "https://abc.e-wb.org:8080", "https://abc.e-wb.org:8080/", "https://abc.e-Wb.org:8080/",
+    "https://abc.e-wb.org:8080/blahh/a.html", "http://aussiedomain.id.au", "https://aussiedomain.id.au/head.html",
+    "http://localhost", "https://localhost:8080/", "https://abc.localhost:8080", "https://abc.localhost:8080/",
+    "https://abc.locaLHost:8080/", "https://abc.localhost:8080/blahh/a.html",
+])
+def test_reference_origin_table_allowed(configured, domain_keypair, origin):
+    """client-generate origin check: the reference's allowed origins (subdomains, ports, paths, letter case, a
+    multi-label public suffix, localhost) pass."""
+    _, r = generate(configured, {"email_hash": b64(derive.sha256("origin.table@example.com"))},
+                    keypair=domain_keypair, origin=origin)
+    assert r.status == 200, str(r)
+
+
+@pytest.mark.parametrize("origin", [
+    "examplewebsite.com", "examplewebsite.com:999999", "abc:examplewebsite.com", "/:$2231examplewebsite.com",
+    "/:$2231examplewebsite.com/23423/sfs.html", "http://boohoo.id.au", "https://blah12.com",
+    "http://123.boohoo.id.au", "https://456.blah12.com",
+])
+def test_reference_origin_table_refused(configured, domain_keypair, origin):
+    """client-generate origin check: the reference's refused origins (malformed, other domains, another name under
+    the same public suffix) answer 403 invalid_http_origin."""
+    from checks import assert_json_error
+    _, r = generate(configured, {"email_hash": b64(derive.sha256("origin.table@example.com"))},
+                    keypair=domain_keypair, origin=origin)
+    assert_json_error(r, 403, {"status": "invalid_http_origin", "message": "unexpected http origin"})

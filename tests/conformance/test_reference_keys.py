@@ -65,7 +65,7 @@ def test_sharing_header_fields_for_a_sharer(operator):
 
 def test_sharing_header_fields_for_an_id_reader(operator):
     """key/sharing (ID_READER only): the reference leaves max_sharing_lifetime_seconds out for a caller without
-    SHARER; this operator always sends it (DECISIONS.md: SDKs skip their lifetime check when it is missing)."""
+    SHARER; this operator always sends it, on purpose: SDKs skip their lifetime check when it is missing."""
     op = operator
     reader = op.need("id_reader")
     body = call(op, SHARING, reader)

@@ -1,6 +1,6 @@
 """POST /v2/token/logout and POST /v2/optout/status: the input -> answer facts pinned by the reference operator's
 endpoint tests (REFERENCE_CASES.md), restated against this operator. The reference forwards logout to a separate
-opt-out service; here the opt-out is written to the operator's own store (DECISIONS.md), so the answers are
+opt-out service; here the opt-out is written to the operator's own store, so the answers are
 checked end to end."""
 
 import pytest

@@ -116,8 +116,8 @@ def test_refresh_after_opt_out_answers_optout(operator, kind):
 
 def test_refresh_after_an_opt_out_dated_before_the_token_answers_optout(operator, tmp_path):
     """refresh: an opt-out record older than the token's established time still opts the identity out (any
-    record counts, DECISIONS.md). The record is imported in the reference's opt-out file format, since the API
-    never issues tokens to an identity that is already opted out."""
+    record counts, as in the reference). The record is imported in the reference's opt-out file format, since
+    the API never issues tokens to an identity that is already opted out."""
     op = operator
     email = f"optout.before.login.{op.scope}.{now_ms()}@example.com"
     body, *_ = generated(op, "email", email)
