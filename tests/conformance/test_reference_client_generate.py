@@ -3,10 +3,6 @@ its origin-check tests (REFERENCE_CASES.md), restated against this operator's la
 domains example.org, example.com and localhost and the app names com.example.app and 123456789 (operator_proc.py),
 where the reference's tests register cstg.co.uk, cstg2.com, localhost and com.123.Game.App.android, 123456789."""
 
-import base64
-import json
-import os
-
 import pytest
 
 import cstg
@@ -14,7 +10,8 @@ import derive
 from checks import assert_json_error, client_error, v2_call
 from derive import b64
 from test_client_side import decrypted, generate, post, success_body, valid_request
-from wire import bearer, http, now_ms, parse_ad_token, sdk_key_collection
+from test_refresh import decrypt_refresh, post_refresh
+from wire import now_ms, parse_ad_token
 
 BAD_ORIGIN = {"status": "invalid_http_origin", "message": "unexpected http origin"}
 BAD_APP = {"status": "invalid_app_name", "message": "unexpected app name"}
@@ -160,7 +157,6 @@ def test_client_side_tokens_refresh_as_client_side_tokens(operator, keys, kind, 
     box, r = generate(op, {kind: h(value)})
     body = success_body(box, r)
     assert parse_ad_token(keys, body["advertising_token"])["privacy_bits"] == 3
-    from test_refresh import decrypt_refresh, post_refresh
     r = post_refresh(op, body["refresh_token"])
     assert r.status == 200, str(r)
     resp = decrypt_refresh(r, body["refresh_response_key"])
@@ -176,7 +172,6 @@ def test_user_opts_out_after_client_side_generate(operator):
     body = success_body(box, r)
     r, resp = v2_call(op, "/v2/token/logout", {"email": email})
     assert r.status == 200, str(r)
-    from test_refresh import decrypt_refresh, post_refresh
     r = post_refresh(op, body["refresh_token"])
     assert r.status == 200, str(r)
     assert decrypt_refresh(r, body["refresh_response_key"]) == {"status": "optout"}

@@ -7,11 +7,13 @@ import json
 import pytest
 
 import derive
-from checks import client_error, v2_call
+from checks import assert_json_error, client_error, v2_call
 from derive import b64
-from operator_proc import SITE_999_APPS, SITE_999_DOMAINS, launch
+from operator_proc import SITE_999_APPS, SITE_999_DOMAINS, create_keypair, launch, run_cli_json
+from ops_support import CONFIG_BOUND_S, wait_for
 from test_client_side import generate
 from test_keys import BIDSTREAM, SHARING
+from wire import db_rows
 
 CONFIG = {
     "enable_phone_support": False,
@@ -78,9 +80,6 @@ REFERENCE_DOMAINS = ["examplewebsite.com", "e-wb.org", "aussiedomain.id.au", "lo
 def domain_keypair(configured):
     """A site registered (while serving) with the domains of the reference's origin-check table, and its key pair,
     once the running server accepts it."""
-    from operator_proc import create_keypair, run_cli_json
-    from ops_support import CONFIG_BOUND_S, wait_for
-    from wire import db_rows
     op = configured
     site_id = max(r["id"] for r in db_rows(op.db_path, "SELECT id FROM sites")) + 1
     run_cli_json(op.binary, "site", "create", "--data-dir", str(op.data_dir), "--site-id", str(site_id), "--name",
@@ -117,7 +116,6 @@ def test_reference_origin_table_allowed(configured, domain_keypair, origin):
 def test_reference_origin_table_refused(configured, domain_keypair, origin):
     """client-generate origin check: the reference's refused origins (malformed, other domains, another name under
     the same public suffix) answer 403 invalid_http_origin."""
-    from checks import assert_json_error
     _, r = generate(configured, {"email_hash": b64(derive.sha256("origin.table@example.com"))},
                     keypair=domain_keypair, origin=origin)
     assert_json_error(r, 403, {"status": "invalid_http_origin", "message": "unexpected http origin"})

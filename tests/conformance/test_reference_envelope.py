@@ -2,13 +2,12 @@
 reference operator's request-parsing and CORS tests (REFERENCE_CASES.md), restated against this operator."""
 
 import base64
-import json
 import os
 
 import pytest
 
 from checks import BINARY, v2_call
-from wire import DOCS, bearer, http, now_ms, open_response, seal
+from wire import DOCS, bearer, http, open_response, seal
 
 GENERATE = "/v2/token/generate"
 ORIGIN = "https://example.com"

@@ -10,10 +10,10 @@ import pytest
 from uid2_client import IdentityMapClient, IdentityMapInput
 
 import derive
-from checks import BINARY, assert_json_error, client_error, v2_call
+from checks import BINARY, client_error, v2_call
 from derive import b64
 from test_identity_map import expected
-from wire import bearer, now_ms, open_response, post_large, seal
+from wire import bearer, http, now_ms, open_response, post_large, seal
 
 V2 = "/v2/identity/map"
 BUCKETS = "/v2/identity/buckets"
@@ -127,7 +127,6 @@ def test_v2_base64_envelope_sent_as_octet_stream_is_read_as_text(operator):
     """v2 map: a base64 envelope labelled application/octet-stream still succeeds, answered as text/plain."""
     c = mapper(operator)
     env, nonce = seal(c.secret, {"email": ["test1@uid2.com"]})
-    from wire import http
     r = http("POST", operator.url(V2), base64.b64encode(env), {**bearer(c.api_key), "Content-Type": BINARY})
     assert r.status == 200, str(r)
     assert r.content_type.split(";")[0].strip() == "text/plain", r.content_type

@@ -6,6 +6,7 @@ import pytest
 from uid2_client import BidstreamClient, SharingClient, TokenGenerateInput
 
 from checks import BINARY, v2_call
+from operator_proc import CliError, run_cli
 from test_keys import (BIDSTREAM, CLOCK_SKEW, LATEST, SCOPE_NAME, SHARING, TOLERANCE, default_keyset_id,
                        expected_keys, expected_site_data, keysets, store_keys)
 from wire import MASTER_KEYSET_ID_FOR_SDKS
@@ -163,7 +164,6 @@ def test_sdk_clients_with_bad_credentials_fail_to_refresh(operator, kind):
 def test_no_client_of_a_reserved_site_can_exist(operator, site_id):
     """key/latest for a client of a reserved site id is 401 in the reference; here such a client cannot be
     created at all (sites 1 and 2 are reserved), so the request can never be authorized."""
-    from operator_proc import CliError, run_cli
     with pytest.raises(CliError, match="reserved"):
         run_cli(operator.binary, "client", "create", "--data-dir", str(operator.data_dir), "--scope", operator.scope,
                 "--site-id", site_id, "--roles", "ID_READER", "--json")

@@ -6,7 +6,7 @@ import json
 from urllib.error import HTTPError
 
 import pytest
-from uid2_client import TokenGenerateInput, Uid2PublisherClient
+from uid2_client import IdentityTokens, TokenGenerateInput, Uid2PublisherClient
 
 import derive
 from checks import BINARY, assert_json_error, check_identity, v2_call
@@ -213,7 +213,6 @@ def test_sdk_bad_requests_raise(operator, publisher):
         "identity_expires": 1668059799628, "refresh_expires": 1668142599628, "refresh_from": 1668056202628,
         "refresh_response_key": "P941vVeuyjaDRVnFQ8DPd0AZnW4bPeiJPXER2K9QXcU=",
     }
-    from uid2_client import IdentityTokens
     with pytest.raises(HTTPError):
         publisher.refresh_token(IdentityTokens.from_json_string(json.dumps(expired)))
     bad_secret = Uid2PublisherClient(operator.base_url, operator.dev.api_key,

@@ -1,7 +1,6 @@
 """POST /v2/token/refresh: the input -> answer facts pinned by the reference operator's endpoint and service tests
 (REFERENCE_CASES.md), restated against this operator."""
 
-import base64
 import json
 import time
 
@@ -12,7 +11,7 @@ from checks import BINARY, check_identity, v2_call
 from operator_proc import run_cli
 from ops_support import OPTOUT_BOUND_S, optout_entry, wait_for
 from test_refresh import EXPIRED_TOKEN, GENERIC_ERROR, decrypt_refresh, post_refresh
-from wire import now_ms, open_refresh_envelope, sdk_key_collection
+from wire import bearer, http, now_ms, open_refresh_envelope, sdk_key_collection
 
 INVALID_TOKEN_STATUS = "invalid_token"
 
@@ -34,7 +33,6 @@ def test_refresh_with_no_token_is_invalid_token(operator):
 @pytest.mark.parametrize("token", ["asdf", "invalidBase64%%%%"])
 def test_refresh_with_an_invalid_token_and_api_key_is_invalid_token(operator, token):
     """refresh: garbage with an API key (a browser Origin present) answers 400 invalid_token."""
-    from wire import bearer, http
     r = http("POST", operator.url("/v2/token/refresh"), token.encode(),
              {**bearer(operator.dev.api_key), "Origin": "https://example.com", "Content-Type": "text/plain"})
     assert r.status == 400, str(r)
