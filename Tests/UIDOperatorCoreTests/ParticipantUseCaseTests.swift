@@ -26,6 +26,13 @@ import UIDProtocol
                 == .clientError("Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified"))
     }
 
+    @Test func identityMapV3NamedButEmptyKindsAnswerEmptyArrays() throws {
+        let (snapshot, _) = try Fixtures.snapshot()
+        let results = try snapshot.mapIdentities(IdentityMapRequest(inputs: [.email: [], .phoneHash: []]),
+                                                 nowMillis: Fixtures.now).get()
+        #expect(results[.email] == [] && results[.phoneHash] == [])
+    }
+
     @Test func batchLimitIsEnforced() throws {
         var config = OperatorConfig()
         config.identityMapMaxBatchSize = 3

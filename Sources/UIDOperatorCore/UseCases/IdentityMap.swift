@@ -15,6 +15,7 @@ public enum MappedIdentity: Sendable, Equatable {
 }
 
 /// `/v3/identity/map`: any mix of the four kinds, each answered index by index.
+/// A kind given as an empty array or as null is present with no values: the request is still valid.
 public struct IdentityMapRequest: Sendable {
     public var inputs: [IdentityInputKind: [String]]
 
@@ -47,7 +48,8 @@ extension OperatorSnapshot {
     }
 
     public func mapIdentities(_ request: IdentityMapRequest, nowMillis now: Int64) -> Result<[IdentityInputKind: [MappedIdentity]], OperatorFailure> {
-        guard request.count > 0 else {
+        // Only a request naming none of the four kinds is refused; empty or null arrays map to empty arrays.
+        guard !request.inputs.isEmpty else {
             return .failure(.clientError("Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified"))
         }
         if let failure = batchSizeFailure(request.count) { return .failure(failure) }

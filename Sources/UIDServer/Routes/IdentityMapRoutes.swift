@@ -98,8 +98,8 @@ struct MapV3Payload: Decodable {
             guard let kind = known[key.stringValue] else {
                 throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "unknown key")
             }
-            if try container.decodeNil(forKey: key) { continue }
-            inputs[kind] = try container.decode([String].self, forKey: key)
+            // null counts as an empty array: the kind was named, so the request is not "missing" it.
+            inputs[kind] = try container.decodeNil(forKey: key) ? [] : container.decode([String].self, forKey: key)
         }
         self.inputs = inputs
     }
@@ -120,7 +120,8 @@ struct MapV2Payload: Decodable {
         var fields = [IdentityInputKind: Field]()
         for kind in IdentityMapRoutes.kinds {
             let key = AnyKey(kind.fieldName)
-            guard container.contains(key) else { continue }
+            // A null value is the same as an absent key (the reference reads both as "not given").
+            guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { continue }
             guard var array = try? container.nestedUnkeyedContainer(forKey: key) else {
                 fields[kind] = .notAnArray
                 continue
