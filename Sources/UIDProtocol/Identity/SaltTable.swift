@@ -133,11 +133,4 @@ extension SaltTable.Entry {
         }
         return nil
     }
-
-    /// `refresh_from` of identity map v3: the bucket's own if still ahead, else the next UTC midnight.
-    public func refreshFrom(asOfMillis: Int64) -> Int64 {
-        if refreshFromMillis >= asOfMillis { return refreshFromMillis }
-        let day: Int64 = 86_400_000
-        return (asOfMillis / day + 1) * day
-    }
 }

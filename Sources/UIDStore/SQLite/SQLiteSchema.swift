@@ -129,6 +129,21 @@ enum SQLiteSchema {
                     """)
             }
         }
+        migrator.registerMigration("v5: only real changes bump the version") { db in
+            // An UPDATE that leaves a row as it was (the same settings set again, a disabled client
+            // disabled again) must not make every node reload. Salt runs bump the salt counter
+            // themselves when a bucket changed; `salt_metadata.updated` only records the run.
+            try db.execute(sql: "DROP TRIGGER IF EXISTS salt_metadata_update_bumps_version")
+            for (table, counter) in versionedTables + [("runtime_config", 1)] where table != "salt_metadata" {
+                let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
+                let changed = columns.map { "OLD.\($0) IS NOT NEW.\($0)" }.joined(separator: " OR ")
+                try db.execute(sql: """
+                    DROP TRIGGER IF EXISTS \(table)_update_bumps_version;
+                    CREATE TRIGGER \(table)_update_bumps_version AFTER UPDATE ON \(table) WHEN \(changed)
+                    BEGIN UPDATE store_version SET version = version + 1 WHERE id = \(counter); END
+                    """)
+            }
+        }
         return migrator
     }
 }
