@@ -17,6 +17,10 @@ public final class SyncStatus: Sendable {
         public var lastOptOutLagMillis: Int64?
         public var maxOptOutLagMillis: Int64?
         public var lastConfigurationReloadMillis: Int64?
+        /// Snapshot rebuilds since start: a change that changes nothing causes none.
+        public var reloads: Int = 0
+        /// Salt buckets the last salt change applied (a few after a salt run; every one after a full load).
+        public var lastSaltBucketsApplied: Int?
 
         enum CodingKeys: String, CodingKey {
             case storeVersion = "store_version"
@@ -26,6 +30,8 @@ public final class SyncStatus: Sendable {
             case lastOptOutLagMillis = "last_optout_lag_ms"
             case maxOptOutLagMillis = "max_optout_lag_ms"
             case lastConfigurationReloadMillis = "last_configuration_reload_duration_ms"
+            case reloads
+            case lastSaltBucketsApplied = "last_salt_buckets_applied"
         }
     }
 
@@ -72,20 +78,24 @@ public struct StoreSync: Service {
         }
     }
 
+    /// Where a node stands against the store.
+    struct Progress {
+        var version: StoreVersion
+        var watermark: Int64
+        /// Set when salt changes could not be applied (the new snapshot was rejected): the next salt
+        /// change then loads the whole table rather than the buckets changed since.
+        var mustLoadAllSalts = false
+    }
+
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
         try await cancelWhenGracefulShutdown {
-            var version = initialVersion
-            var watermark = initialWatermark
+            var progress = Progress(version: initialVersion, watermark: initialWatermark)
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 do {
-                    watermark = try await applyNewOptOuts(after: watermark)
-                    let current = try await store.version()
-                    if current != version {
-                        version = try await reload(saltsChanged: current.salts != version.salts)
-                    }
+                    try await poll(&progress)
                     let now = clock.nowMillis()
                     status.update {
                         $0.lastSuccessMillis = now
@@ -101,6 +111,15 @@ public struct StoreSync: Service {
                     logger.warning("Store unreachable; serving from the current snapshot", metadata: ["error": "\(error)"])
                 }
             }
+        }
+    }
+
+    /// One poll: new opt-outs, then a rebuild if configuration or salts changed.
+    func poll(_ progress: inout Progress) async throws {
+        progress.watermark = try await applyNewOptOuts(after: progress.watermark)
+        let current = try await store.version()
+        if current != progress.version {
+            try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
         }
     }
 
@@ -127,25 +146,52 @@ public struct StoreSync: Service {
         }
     }
 
-    private func reload(saltsChanged: Bool) async throws -> StoreVersion {
+    /// Rebuilds the snapshot. Salts come from the current snapshot when unchanged, patched with the
+    /// buckets salt runs changed when the store can say which (a daily run: a 30th of the table),
+    /// and loaded whole otherwise.
+    private func reload(_ progress: inout Progress, saltsChanged: Bool) async throws {
         let started = clock.nowMillis()
-        var state = try await store.loadState(includingSalts: saltsChanged, includingOptOuts: false)
-        if !saltsChanged { state.contents.salts = holder.current.salts }
+        let changes = saltsChanged && !progress.mustLoadAllSalts ? try await store.saltChanges(after: progress.version.salts) : nil
+        let loadAll = saltsChanged && changes == nil
+        var state = try await store.loadState(includingSalts: loadAll, includingOptOuts: false)
+        if let changes {
+            var salts = holder.current.salts
+            for change in changes.buckets where !salts.replace(at: change.position, with: change.entry) {
+                throw SyncFailure("salt bucket \(change.position) changed but the table has \(salts.count)")
+            }
+            state.contents.salts = salts
+            state.version.salts = changes.version
+        } else if !loadAll {
+            state.contents.salts = holder.current.salts
+        }
         let fresh: OperatorSnapshot
         do {
             fresh = try OperatorSnapshot(config: configuration(state), contents: state.contents)
         } catch {
             // Bad data (two default keysets for one site, lifetimes out of order) must not take the node down.
             logger.error("Rejected a configuration change; keeping the previous snapshot", metadata: ["error": "\(error)"])
-            return state.version
+            progress.version = state.version
+            progress.mustLoadAllSalts = progress.mustLoadAllSalts || saltsChanged
+            return
         }
         holder.update { current in fresh.keepingOptOuts(of: current) }
+        progress.version = state.version
+        progress.mustLoadAllSalts = false
         let duration = clock.nowMillis() - started
+        let applied = loadAll ? state.contents.salts.count : changes?.buckets.count
         status.update {
             $0.storeVersion = state.version.description
             $0.lastConfigurationReloadMillis = duration
+            $0.reloads += 1
+            if let applied { $0.lastSaltBucketsApplied = applied }
         }
-        logger.info("Reloaded from the store", metadata: ["version": "\(state.version)", "salts": "\(saltsChanged)", "ms": "\(duration)"])
-        return state.version
+        logger.info("Reloaded from the store", metadata: [
+            "version": "\(state.version)", "salt_buckets": "\(applied.map(String.init) ?? "unchanged")", "ms": "\(duration)",
+        ])
     }
+}
+
+struct SyncFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

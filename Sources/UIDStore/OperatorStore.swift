@@ -49,6 +49,9 @@ public protocol OperatorStore: Sendable {
         nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
         plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
     ) async throws -> SaltRotationOutcome?
+    /// The buckets salt runs changed after salt version `version`, and the version they bring a
+    /// node to; nil when only a full load can (the table was written whole since: seeding, an import).
+    func saltChanges(after version: Int64) async throws -> SaltChanges?
     /// The salt table's secrets and size without its buckets: with `saltBucket(at:)`, enough to
     /// place one identity, for commands that must not load a million buckets.
     func saltTableHeader() async throws -> SaltTableHeader
@@ -112,6 +115,17 @@ public struct SaltRotationOutcome: Sendable, Equatable {
     }
 
     public var changedAnything: Bool { rotated + rescheduled + previousSaltsDropped > 0 }
+}
+
+/// Salt buckets changed since a version, for a node to apply to the table it holds.
+public struct SaltChanges: Sendable {
+    public var version: Int64
+    public var buckets: [(position: Int, entry: SaltTable.Entry)]
+
+    public init(version: Int64, buckets: [(position: Int, entry: SaltTable.Entry)]) {
+        self.version = version
+        self.buckets = buckets
+    }
 }
 
 /// The salt table without its buckets.

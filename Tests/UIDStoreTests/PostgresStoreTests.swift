@@ -440,6 +440,10 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test func saltChangesPatchATableIntoTheStoredOne() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in try await SaltChangesCheck.run(store) }
+    }
+
     @Test func oneIdentityResolvesFromItsBucketAsFromTheSnapshot() async throws {
         try await PostgresTestDatabase.withStore { store, _ in
             var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: Self.start, bucketCount: 7)

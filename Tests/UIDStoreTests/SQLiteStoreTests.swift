@@ -146,4 +146,10 @@ import UIDProtocol
         #expect(real.rotated == 1 && real.rescheduled == 2, "one bucket of 30 falls due per day: three days since seeding")
         try await expectChange(configuration: false, salts: true, "a salt run that moved a bucket")
     }
+
+    @Test func saltChangesPatchATableIntoTheStoredOne() async throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await SaltChangesCheck.run(try SQLiteStore(directory: URL(fileURLWithPath: path)))
+    }
 }

@@ -135,6 +135,14 @@ enum PostgresSchema {
                 FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()
                 """
             }),
+            // As SQLite's v6: the salt version at which a run changed each bucket, and at which the
+            // table was last written whole.
+            Migration(name: "v5: incremental salt reload", statements: [
+                "ALTER TABLE salt_buckets ADD COLUMN changed_in BIGINT NOT NULL DEFAULT 0",
+                "CREATE INDEX salt_buckets_changed_in ON salt_buckets (changed_in)",
+                "ALTER TABLE salt_metadata ADD COLUMN written_in BIGINT NOT NULL DEFAULT 0",
+                "UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2)",
+            ]),
         ]
     }
 

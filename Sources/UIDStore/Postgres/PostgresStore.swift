@@ -452,12 +452,7 @@ public final class PostgresStore: OperatorStore {
         let count = try await value(Int64.self, "SELECT COUNT(*) FROM salt_buckets", connection) ?? 0
         var table = SaltTable(firstLevelSalt: Array(firstLevel.utf8), idPrefix: idPrefix, idSecret: idSecret, expectedCount: Int(count))
         let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT string_agg(int8send(id) || int8send(last_updated) || int8send(refresh_from)
-                || \(Bulk.field("convert_to(current_salt, 'UTF8')")) || \(Bulk.field("convert_to(previous_salt, 'UTF8')"))
-                || \(Bulk.field("int4send(current_key_id)")) || \(Bulk.field("convert_to(current_key, 'UTF8')"))
-                || \(Bulk.field("convert_to(current_key_salt, 'UTF8')"))
-                || \(Bulk.field("int4send(previous_key_id)")) || \(Bulk.field("convert_to(previous_key, 'UTF8')"))
-                || \(Bulk.field("convert_to(previous_key_salt, 'UTF8')")), ''::bytea ORDER BY position)
+            SELECT string_agg(\(Self.packedBucket), ''::bytea ORDER BY position)
             FROM salt_buckets GROUP BY position >> 16 ORDER BY position >> 16
             """), logger: logger)
         for try await row in chunks {
@@ -465,21 +460,35 @@ public final class PostgresStore: OperatorStore {
             try chunk.withUnsafeReadableBytes { bytes in
                 var reader = Bulk.Reader(bytes)
                 while !reader.isAtEnd {
-                    let id = try reader.int64()
-                    let lastUpdated = try reader.int64()
-                    let refreshFrom = try reader.int64()
-                    let current = try reader.field()
-                    let previous = try reader.field()
-                    let currentKey = Self.material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
-                    let previousKey = Self.material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
-                    table.append(SaltTable.Entry(
-                        id: id, lastUpdatedMillis: lastUpdated, refreshFromMillis: refreshFrom,
-                        currentSalt: Self.bytes(current), previousSalt: Self.bytes(previous), currentKey: currentKey, previousKey: previousKey
-                    ))
+                    table.append(try Self.readBucket(&reader))
                 }
             }
         }
         return table
+    }
+
+    /// One bucket packed for `string_agg` (see `Bulk`), read back by `readBucket`.
+    private static let packedBucket = """
+        int8send(id) || int8send(last_updated) || int8send(refresh_from)
+            || \(Bulk.field("convert_to(current_salt, 'UTF8')")) || \(Bulk.field("convert_to(previous_salt, 'UTF8')"))
+            || \(Bulk.field("int4send(current_key_id)")) || \(Bulk.field("convert_to(current_key, 'UTF8')"))
+            || \(Bulk.field("convert_to(current_key_salt, 'UTF8')"))
+            || \(Bulk.field("int4send(previous_key_id)")) || \(Bulk.field("convert_to(previous_key, 'UTF8')"))
+            || \(Bulk.field("convert_to(previous_key_salt, 'UTF8')"))
+        """
+
+    private static func readBucket(_ reader: inout Bulk.Reader) throws -> SaltTable.Entry {
+        let id = try reader.int64()
+        let lastUpdated = try reader.int64()
+        let refreshFrom = try reader.int64()
+        let current = try reader.field()
+        let previous = try reader.field()
+        let currentKey = material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
+        let previousKey = material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
+        return SaltTable.Entry(
+            id: id, lastUpdatedMillis: lastUpdated, refreshFromMillis: refreshFrom,
+            currentSalt: bytes(current), previousSalt: bytes(previous), currentKey: currentKey, previousKey: previousKey
+        )
     }
 
     private func loadOptOuts(_ connection: PostgresConnection) async throws -> OptOutIndex {
@@ -616,6 +625,8 @@ public final class PostgresStore: OperatorStore {
             }
             if !text.isEmpty { try await writer.write(text.take()) }
         }
+        // Nodes holding an older salt version must load the table whole.
+        try await execute("UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2) WHERE id = 1", connection)
     }
 
     public func addClient(_ client: ClientKey) async throws {
@@ -736,6 +747,8 @@ public final class PostgresStore: OperatorStore {
                 guard last < since else { return nil }
             }
             let total = Int(try await self.value(Int64.self, "SELECT COUNT(*) FROM salt_buckets", connection) ?? 0)
+            // The version this run brings the salts to, marked on every bucket it changes.
+            let next = (try await self.value(Int64.self, "SELECT version FROM store_version WHERE id = 2", connection) ?? 0) + 1
             // One packed row (see `Bulk`): a day's due buckets are a 30th of the table.
             var candidates = [SaltSchedule.Bucket]()
             let rows = try await self.rows(PostgresQuery(unsafeSQL: """
@@ -760,7 +773,7 @@ public final class PostgresStore: OperatorStore {
                 let salts = decided.rotations.map { Self.text($0.salt) }
                 try await self.execute("""
                     UPDATE salt_buckets AS b SET previous_salt = b.current_salt, current_salt = v.salt, last_updated = \(decided.rotatedAtMillis),
-                        refresh_from = \(decided.rotatedRefreshFromMillis)
+                        refresh_from = \(decided.rotatedRefreshFromMillis), changed_in = \(next)
                     FROM unnest(\(positions)::integer[], \(salts)::text[]) AS v(position, salt) WHERE b.position = v.position
                     """, connection)
             }
@@ -768,13 +781,14 @@ public final class PostgresStore: OperatorStore {
                 let positions = decided.reschedules.map { Int32(truncatingIfNeeded: $0.position) }
                 let refreshFrom = decided.reschedules.map(\.refreshFromMillis)
                 try await self.execute("""
-                    UPDATE salt_buckets AS b SET refresh_from = v.refresh_from
+                    UPDATE salt_buckets AS b SET refresh_from = v.refresh_from, changed_in = \(next)
                     FROM unnest(\(positions)::integer[], \(refreshFrom)::bigint[]) AS v(position, refresh_from) WHERE b.position = v.position
                     """, connection)
             }
             let dropped = try await self.value(Int64.self, """
                 WITH dropped AS (
-                    UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL
+                    UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL,
+                        changed_in = \(next)
                     WHERE last_updated < \(decided.previousSaltsUpdatedBeforeMillis) AND (previous_salt IS NOT NULL OR previous_key IS NOT NULL)
                     RETURNING 1
                 )
@@ -785,9 +799,33 @@ public final class PostgresStore: OperatorStore {
             // Buckets have no change trigger (a million rows), and `updated` only records the run.
             try await self.execute("UPDATE salt_metadata SET updated = \(nowMillis) WHERE id = 1", connection)
             if outcome.changedAnything {
-                try await self.execute("UPDATE store_version SET version = version + 1 WHERE id = 2", connection)
+                try await self.execute("UPDATE store_version SET version = \(next) WHERE id = 2", connection)
             }
             return outcome
+        }
+    }
+
+    public func saltChanges(after version: Int64) async throws -> SaltChanges? {
+        try await readTransaction { connection in
+            let current = try await self.value(Int64.self, "SELECT version FROM store_version WHERE id = 2", connection) ?? 0
+            guard let writtenIn = try await self.value(Int64.self, "SELECT written_in FROM salt_metadata WHERE id = 1", connection),
+                  version >= writtenIn, version <= current
+            else { return nil }
+            var changes = SaltChanges(version: current, buckets: [])
+            // One packed row (see `Bulk`), in the layout `loadSalts` reads, each bucket led by its position.
+            let rows = try await self.rows(PostgresQuery(unsafeSQL: """
+                SELECT string_agg(int4send(position) || \(Self.packedBucket), ''::bytea ORDER BY position)
+                FROM salt_buckets WHERE changed_in > $1
+                """, binds: Self.binds(version)), connection)
+            guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return changes }
+            try blob.withUnsafeReadableBytes { bytes in
+                var reader = Bulk.Reader(bytes)
+                while !reader.isAtEnd {
+                    let position = Int(try reader.int32())
+                    changes.buckets.append((position, try Self.readBucket(&reader)))
+                }
+            }
+            return changes
         }
     }
 

@@ -144,6 +144,17 @@ enum SQLiteSchema {
                     """)
             }
         }
+        migrator.registerMigration("v6: incremental salt reload") { db in
+            // A salt run marks each bucket it changes with the salt version it brings the store to,
+            // so nodes read only those; `written_in` is the version at which the table was last
+            // written whole (seeding, an import), before which only a full load will do.
+            try db.execute(sql: """
+                ALTER TABLE salt_buckets ADD COLUMN changed_in INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX salt_buckets_changed_in ON salt_buckets (changed_in);
+                ALTER TABLE salt_metadata ADD COLUMN written_in INTEGER NOT NULL DEFAULT 0;
+                UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2);
+                """)
+        }
         return migrator
     }
 }

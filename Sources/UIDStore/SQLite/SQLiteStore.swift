@@ -84,7 +84,13 @@ public final class SQLiteStore: OperatorStore {
                 ])
                 try statement.execute()
             }
+            try Self.markSaltTableWritten(db)
         }
+    }
+
+    /// After the salt table is written whole: nodes holding an older salt version must load it all.
+    static func markSaltTableWritten(_ db: Database) throws {
+        try db.execute(sql: "UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2) WHERE id = 1")
     }
 
     public func loadContents() throws -> StoreContents {
@@ -375,6 +381,8 @@ public final class SQLiteStore: OperatorStore {
                 guard last < since else { return nil }
             }
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_buckets") ?? 0
+            // The version this run brings the salts to, marked on every bucket it changes.
+            let next = (try Int64.fetchOne(db, sql: "SELECT version FROM store_version WHERE id = 2") ?? 0) + 1
             var candidates = [SaltSchedule.Bucket]()
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT position, last_updated, refresh_from, current_salt IS NOT NULL AND current_salt != '' FROM salt_buckets
@@ -385,29 +393,49 @@ public final class SQLiteStore: OperatorStore {
             }
             let decided = plan(candidates, total)
             let rotate = try db.makeStatement(sql: """
-                UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ? WHERE position = ?
+                UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ?, changed_in = ?
+                WHERE position = ?
                 """)
             for rotation in decided.rotations {
-                rotate.setUncheckedArguments([Self.text(rotation.salt), decided.rotatedAtMillis, decided.rotatedRefreshFromMillis, rotation.position])
+                rotate.setUncheckedArguments([Self.text(rotation.salt), decided.rotatedAtMillis, decided.rotatedRefreshFromMillis, next, rotation.position])
                 try rotate.execute()
             }
-            let reschedule = try db.makeStatement(sql: "UPDATE salt_buckets SET refresh_from = ? WHERE position = ?")
+            let reschedule = try db.makeStatement(sql: "UPDATE salt_buckets SET refresh_from = ?, changed_in = ? WHERE position = ?")
             for entry in decided.reschedules {
-                reschedule.setUncheckedArguments([entry.refreshFromMillis, entry.position])
+                reschedule.setUncheckedArguments([entry.refreshFromMillis, next, entry.position])
                 try reschedule.execute()
             }
             try db.execute(sql: """
-                UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL
+                UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL, changed_in = ?
                 WHERE last_updated < ? AND (previous_salt IS NOT NULL OR previous_key IS NOT NULL)
-                """, arguments: [decided.previousSaltsUpdatedBeforeMillis])
+                """, arguments: [next, decided.previousSaltsUpdatedBeforeMillis])
             let outcome = SaltRotationOutcome(rotated: decided.rotations.count, rescheduled: decided.reschedules.count,
                                               previousSaltsDropped: db.changesCount, buckets: total)
             // Buckets have no change trigger (a million rows), and `updated` only records the run.
             try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
             if outcome.changedAnything {
-                try db.execute(sql: "UPDATE store_version SET version = version + 1 WHERE id = 2")
+                try db.execute(sql: "UPDATE store_version SET version = ? WHERE id = 2", arguments: [next])
             }
             return outcome
+        }
+    }
+
+    public func saltChanges(after version: Int64) async throws -> SaltChanges? {
+        try await pool.read { db in
+            let current = try Int64.fetchOne(db, sql: "SELECT version FROM store_version WHERE id = 2") ?? 0
+            guard let writtenIn = try Int64.fetchOne(db, sql: "SELECT written_in FROM salt_metadata WHERE id = 1"),
+                  version >= writtenIn, version <= current
+            else { return nil }
+            var changes = SaltChanges(version: current, buckets: [])
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT id, last_updated, current_salt, refresh_from, previous_salt, current_key_id, current_key, current_key_salt,
+                       previous_key_id, previous_key, previous_key_salt, position
+                FROM salt_buckets WHERE changed_in > ?
+                """, arguments: [version])
+            while let row = try rows.next() {
+                changes.buckets.append((row[11], Self.saltEntry(row)))
+            }
+            return changes
         }
     }
 
