@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import UIDOperatorCore
+import UIDProtocol
 import UIDStore
 
 /// What `/ops/healthcheck` and `/ops/status` report about keeping up with the store.
@@ -151,16 +152,21 @@ public struct StoreSync: Service {
     /// and loaded whole otherwise.
     private func reload(_ progress: inout Progress, saltsChanged: Bool) async throws {
         let started = clock.nowMillis()
-        let changes = saltsChanged && !progress.mustLoadAllSalts ? try await store.saltChanges(after: progress.version.salts) : nil
-        let loadAll = saltsChanged && changes == nil
-        var state = try await store.loadState(includingSalts: loadAll, includingOptOuts: false)
-        if let changes {
+        var patched: (salts: SaltTable, version: Int64, buckets: Int)?
+        if saltsChanged, !progress.mustLoadAllSalts, let changes = try await store.saltChanges(after: progress.version.salts) {
             var salts = holder.current.salts
-            for change in changes.buckets where !salts.replace(at: change.position, with: change.entry) {
-                throw SyncFailure("salt bucket \(change.position) changed but the table has \(salts.count)")
+            var applies = true
+            for change in changes.buckets where applies {
+                // A position outside the table means it is not the table the changes start from.
+                applies = salts.replace(at: change.position, with: change.entry)
             }
-            state.contents.salts = salts
-            state.version.salts = changes.version
+            if applies { patched = (salts, changes.version, changes.buckets.count) }
+        }
+        let loadAll = saltsChanged && patched == nil
+        var state = try await store.loadState(includingSalts: loadAll, includingOptOuts: false)
+        if let patched {
+            state.contents.salts = patched.salts
+            state.version.salts = patched.version
         } else if !loadAll {
             state.contents.salts = holder.current.salts
         }
@@ -178,7 +184,7 @@ public struct StoreSync: Service {
         progress.version = state.version
         progress.mustLoadAllSalts = false
         let duration = clock.nowMillis() - started
-        let applied = loadAll ? state.contents.salts.count : changes?.buckets.count
+        let applied = loadAll ? state.contents.salts.count : patched?.buckets
         status.update {
             $0.storeVersion = state.version.description
             $0.lastConfigurationReloadMillis = duration
@@ -189,9 +195,4 @@ public struct StoreSync: Service {
             "version": "\(state.version)", "salt_buckets": "\(applied.map(String.init) ?? "unchanged")", "ms": "\(duration)",
         ])
     }
-}
-
-struct SyncFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
