@@ -25,7 +25,7 @@ public struct RotationService: Service {
 
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await rotateDue()

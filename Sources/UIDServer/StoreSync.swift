@@ -90,7 +90,7 @@ public struct StoreSync: Service {
 
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var progress = Progress(version: initialVersion, watermark: initialWatermark)
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
