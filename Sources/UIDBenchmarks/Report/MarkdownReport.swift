@@ -56,7 +56,7 @@ struct MarkdownReport {
             lines.append("")
         }
         if !administration.isEmpty, let startup {
-            lines.append("Administration commands on that store (`--data-dir`), process launch to exit, \(administration[0].times.count) runs each. Each writes or reads a few rows (`optout count` counts the opt-outs); none loads the salt buckets or the opt-out index:")
+            lines.append("Administration commands on that store (`--data-dir`), process launch to exit, \(administration[0].times.count) run\(administration[0].times.count == 1 ? "" : "s") each. Each writes or reads a few rows (`optout count` counts the opt-outs); none loads the salt buckets or the opt-out index:")
             lines.append("")
             lines.append("| command | median | slowest |")
             lines.append("|---|---:|---:|")
