@@ -84,6 +84,7 @@ struct UIDBench: AsyncParsableCommand {
             let count = optOuts ?? (smoke ? 100_000 : 10_000_000)
             log("Scale: \(count) opt-outs")
             report.startup = try await scale.startup(optOuts: count) { log("  \($0)") }
+            report.administration = try scale.administration(optOuts: count, runs: smoke ? 1 : 5) { log("  \($0)") }
             for entries in smoke ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000] {
                 log("  opt-out lookups, \(entries) entries")
                 report.lookups.append(ScaleBenchmark.lookup(entries: entries, budget: smoke ? .milliseconds(20) : .milliseconds(500)))

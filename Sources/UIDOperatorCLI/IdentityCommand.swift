@@ -38,12 +38,11 @@ struct IdentityCommand: AsyncParsableCommand {
             let scope = try self.store.configuredScope()
             let store = try await self.store.open(scope: scope, environment: identityEnvironment)
             let config = OperatorConfig(scope: scope, identityV3: identityV3, environment: identityEnvironment)
-            let snapshot = try OperatorSnapshot(config: config, contents: await store.loadIdentityData())
-            let resolved = snapshot.resolve(hash)
+            guard let resolved = try await store.resolve(hash) else { throw CommandFailure("The store has no salt bucket for this identity") }
             let output: [String: String] = [
                 "identity_hash": Base64.encode(hash.bytes),
                 "first_level_hash": Base64.encode(resolved.firstLevelHash),
-                "raw_uid": snapshot.currentRawUID(resolved).map { Base64.encode($0) } ?? "",
+                "raw_uid": resolved.currentRawUID(options: config.rawUIDOptions).map { Base64.encode($0) } ?? "",
             ]
             var json = String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
             json.removeLast()

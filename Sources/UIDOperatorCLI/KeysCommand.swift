@@ -76,34 +76,41 @@ struct SaltCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give a fraction of the salt buckets new salts; their old salts become the previous ones.",
             discussion: """
-                Only buckets whose refresh_from has passed are eligible. Rotated buckets keep their new salt at least \
-                --min-age-days; identity map v3 reports the previous raw UID for 90 days and refresh_from as the time to remap.
+                Runs the schedule the operator follows every day (which also runs on its own in `serve`), with this \
+                fraction: among the buckets whose refresh_from has passed and that were last rotated at least \
+                --min-age-days ago, the oldest are rotated first; the due buckets left alone move to their next \
+                30-day mark. Rotated buckets fall due again in 30 days; identity map v3 reports the previous raw UID \
+                for 90 days and refresh_from as the time to remap. A run by hand counts as the day's scheduled run.
                 """
         )
         @OptionGroup var store: StoreOptions
         @Option(help: "Fraction of all buckets to rotate (0 < f ≤ 1).") var fraction: Double
-        @Option(help: "Days before a rotated bucket may rotate again.") var minAgeDays: Int64 = 30
-        @Flag(help: "Also rotate buckets whose refresh_from has not passed yet (breaks the promise made to mappers).") var includeNotDue = false
+        @Option(help: "Days since its last rotation before a bucket may rotate again.") var minAgeDays: Int64 = SaltSchedule().minimumAgeDays
+        @Flag(help: "Rotate any bucket, due or not and whatever its age, oldest first (breaks the promise made to mappers).") var includeNotDue = false
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func validate() throws {
             guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1]") }
+            guard minAgeDays >= 0 else { throw ValidationError("--min-age-days must not be negative") }
         }
 
         func run() async throws {
             let store = try await self.store.openForAdministration()
-            let total = try await store.loadContents().salts.count
             let now = Clock.nowMillis()
-            let day: Int64 = 86_400_000
-            let count = max(1, Int((Double(total) * fraction).rounded()))
-            var generator = SystemRandomNumberGenerator()
-            let rotated = try await store.rotateSalts(
-                count: count, nowMillis: now, eligibleBeforeMillis: includeNotDue ? Int64.max : now, refreshFromMillis: (now / day + minAgeDays) * day
-            ) {
-                Array(Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
+            let schedule = SaltSchedule(fractionPerDay: fraction, minimumAgeDays: minAgeDays)
+            let forced = includeNotDue
+            let outcome = try await store.rotateSalts(
+                nowMillis: now, dueBeforeMillis: includeNotDue ? Int64.max : SaltSchedule.dueBeforeMillis(nowMillis: now), skipIfRunSinceMillis: nil
+            ) { candidates, count in
+                var generator = SystemRandomNumberGenerator()
+                return schedule.plan(candidates: candidates, totalBuckets: count, nowMillis: now, forced: forced, using: &generator)
             }
-            try emit(json: json, ["rotated": rotated, "requested": count, "buckets": total],
-                     human: "Rotated \(rotated) of \(total) buckets (\(count) requested; only buckets past their refresh_from are eligible).")
+            let rotated = outcome?.rotated ?? 0
+            let buckets = outcome?.buckets ?? 0
+            let requested = SaltSchedule.bucketsPerRun(total: buckets, fraction: fraction)
+            try emit(json: json, ["rotated": rotated, "requested": requested, "buckets": buckets, "rescheduled": outcome?.rescheduled ?? 0],
+                     human: includeNotDue ? "Rotated \(rotated) of \(buckets) buckets (\(requested) requested)."
+                        : "Rotated \(rotated) of \(buckets) buckets (\(requested) requested; only due buckets old enough are eligible).")
         }
     }
 }
@@ -127,14 +134,17 @@ struct OptOutCommand: AsyncParsableCommand {
                 email: email.map(JSONField.string) ?? .absent, emailHash: emailHash.map(JSONField.string) ?? .absent,
                 phone: phone.map(JSONField.string) ?? .absent, phoneHash: phoneHash.map(JSONField.string) ?? .absent
             )
-            let store = try await self.store.openForAdministration()
-            let scope = try self.store.configuredScope()
-            let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: await store.loadIdentityData())
-            let record: OptOutRecord
-            switch snapshot.optOutRecord(for: fields, nowMillis: Clock.nowMillis()) {
-            case .success(let made): record = made
+            let config = OperatorConfig(scope: try self.store.configuredScope())
+            let hash: IdentityHash
+            switch fields.identityHash(phoneSupport: config.phoneSupport) {
+            case .success(let valid): hash = valid
             case .failure(let failure): throw ValidationError(failure.message)
             }
+            let store = try await self.store.openForAdministration()
+            // One bucket, not the snapshot: a few rows whatever the size of the store.
+            guard let resolved = try await store.resolve(hash) else { throw CommandFailure("The store has no salt bucket for this identity") }
+            let record = OptOutRecord(firstLevelHash: resolved.firstLevelHash, advertisingID: resolved.currentRawUID(options: config.rawUIDOptions),
+                                      optedOutSinceSeconds: Clock.nowMillis() / 1000)
             try await store.recordOptOut(record)
             try emit(json: json, ["first_level_hash": Base64.encode(record.firstLevelHash), "advertising_id": record.advertisingID.map { Base64.encode($0) } ?? "",
                                   "opted_out_since": record.optedOutSinceSeconds],

@@ -25,7 +25,7 @@ public struct RotationService: Service {
 
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await rotateDue()
@@ -63,14 +63,19 @@ public struct RotationService: Service {
             logger.info("Rotated key", metadata: ["keyset": "\(key.keysetID)", "key": "\(key.id)", "activates": "\(key.activatesSeconds)"])
         }
 
-        let day: Int64 = 86_400_000
-        let rotated = try await store.rotateSaltsIfDue(
-            minimumIntervalMillis: day, count: policy.saltBucketsPerRun(total: snapshot.salts.count), nowMillis: nowMillis,
-            refreshFromMillis: (nowMillis / day + policy.saltMinimumAgeDays) * day
-        ) {
+        // Once per UTC day: the first node to get here runs it, the others find it done.
+        let schedule = policy.saltSchedule
+        let outcome = try await store.rotateSalts(
+            nowMillis: nowMillis, dueBeforeMillis: SaltSchedule.dueBeforeMillis(nowMillis: nowMillis),
+            skipIfRunSinceMillis: SaltSchedule.dayStart(nowMillis)
+        ) { candidates, total in
             var generator = SystemRandomNumberGenerator()
-            return Array(Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).utf8)
+            return schedule.plan(candidates: candidates, totalBuckets: total, nowMillis: nowMillis, using: &generator)
         }
-        if rotated > 0 { logger.info("Rotated salt buckets", metadata: ["count": "\(rotated)"]) }
+        if let outcome {
+            logger.info("Salt rotation run", metadata: [
+                "rotated": "\(outcome.rotated)", "rescheduled": "\(outcome.rescheduled)", "previous_salts_dropped": "\(outcome.previousSaltsDropped)",
+            ])
+        }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import UIDOperatorCore
+import UIDProtocol
 import UIDStore
 
 /// What `/ops/healthcheck` and `/ops/status` report about keeping up with the store.
@@ -17,6 +18,10 @@ public final class SyncStatus: Sendable {
         public var lastOptOutLagMillis: Int64?
         public var maxOptOutLagMillis: Int64?
         public var lastConfigurationReloadMillis: Int64?
+        /// Snapshot rebuilds since start: a change that changes nothing causes none.
+        public var reloads: Int = 0
+        /// Salt buckets the last salt change applied (a few after a salt run; every one after a full load).
+        public var lastSaltBucketsApplied: Int?
 
         enum CodingKeys: String, CodingKey {
             case storeVersion = "store_version"
@@ -26,6 +31,8 @@ public final class SyncStatus: Sendable {
             case lastOptOutLagMillis = "last_optout_lag_ms"
             case maxOptOutLagMillis = "max_optout_lag_ms"
             case lastConfigurationReloadMillis = "last_configuration_reload_duration_ms"
+            case reloads
+            case lastSaltBucketsApplied = "last_salt_buckets_applied"
         }
     }
 
@@ -72,20 +79,24 @@ public struct StoreSync: Service {
         }
     }
 
+    /// Where a node stands against the store.
+    struct Progress {
+        var version: StoreVersion
+        var watermark: Int64
+        /// Set when salt changes could not be applied (the new snapshot was rejected): the next salt
+        /// change then loads the whole table rather than the buckets changed since.
+        var mustLoadAllSalts = false
+    }
+
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
-        try await cancelWhenGracefulShutdown {
-            var version = initialVersion
-            var watermark = initialWatermark
+        await cancelWhenGracefulShutdown {
+            var progress = Progress(version: initialVersion, watermark: initialWatermark)
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 do {
-                    watermark = try await applyNewOptOuts(after: watermark)
-                    let current = try await store.version()
-                    if current != version {
-                        version = try await reload(saltsChanged: current.salts != version.salts)
-                    }
+                    try await poll(&progress)
                     let now = clock.nowMillis()
                     status.update {
                         $0.lastSuccessMillis = now
@@ -101,6 +112,15 @@ public struct StoreSync: Service {
                     logger.warning("Store unreachable; serving from the current snapshot", metadata: ["error": "\(error)"])
                 }
             }
+        }
+    }
+
+    /// One poll: new opt-outs, then a rebuild if configuration or salts changed.
+    func poll(_ progress: inout Progress) async throws {
+        progress.watermark = try await applyNewOptOuts(after: progress.watermark)
+        let current = try await store.version()
+        if current != progress.version {
+            try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
         }
     }
 
@@ -127,25 +147,52 @@ public struct StoreSync: Service {
         }
     }
 
-    private func reload(saltsChanged: Bool) async throws -> StoreVersion {
+    /// Rebuilds the snapshot. Salts come from the current snapshot when unchanged, patched with the
+    /// buckets salt runs changed when the store can say which (a daily run: a 30th of the table),
+    /// and loaded whole otherwise.
+    private func reload(_ progress: inout Progress, saltsChanged: Bool) async throws {
         let started = clock.nowMillis()
-        var state = try await store.loadState(includingSalts: saltsChanged, includingOptOuts: false)
-        if !saltsChanged { state.contents.salts = holder.current.salts }
+        var patched: (salts: SaltTable, version: Int64, buckets: Int)?
+        if saltsChanged, !progress.mustLoadAllSalts, let changes = try await store.saltChanges(after: progress.version.salts) {
+            var salts = holder.current.salts
+            var applies = true
+            for change in changes.buckets where applies {
+                // A position outside the table means it is not the table the changes start from.
+                applies = salts.replace(at: change.position, with: change.entry)
+            }
+            if applies { patched = (salts, changes.version, changes.buckets.count) }
+        }
+        let loadAll = saltsChanged && patched == nil
+        var state = try await store.loadState(includingSalts: loadAll, includingOptOuts: false)
+        if let patched {
+            state.contents.salts = patched.salts
+            state.version.salts = patched.version
+        } else if !loadAll {
+            state.contents.salts = holder.current.salts
+        }
         let fresh: OperatorSnapshot
         do {
             fresh = try OperatorSnapshot(config: configuration(state), contents: state.contents)
         } catch {
             // Bad data (two default keysets for one site, lifetimes out of order) must not take the node down.
             logger.error("Rejected a configuration change; keeping the previous snapshot", metadata: ["error": "\(error)"])
-            return state.version
+            progress.version = state.version
+            progress.mustLoadAllSalts = progress.mustLoadAllSalts || saltsChanged
+            return
         }
         holder.update { current in fresh.keepingOptOuts(of: current) }
+        progress.version = state.version
+        progress.mustLoadAllSalts = false
         let duration = clock.nowMillis() - started
+        let applied = loadAll ? state.contents.salts.count : patched?.buckets
         status.update {
             $0.storeVersion = state.version.description
             $0.lastConfigurationReloadMillis = duration
+            $0.reloads += 1
+            if let applied { $0.lastSaltBucketsApplied = applied }
         }
-        logger.info("Reloaded from the store", metadata: ["version": "\(state.version)", "salts": "\(saltsChanged)", "ms": "\(duration)"])
-        return state.version
+        logger.info("Reloaded from the store", metadata: [
+            "version": "\(state.version)", "salt_buckets": "\(applied.map(String.init) ?? "unchanged")", "ms": "\(duration)",
+        ])
     }
 }

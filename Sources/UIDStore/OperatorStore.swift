@@ -8,7 +8,8 @@ import UIDProtocol
 public protocol OperatorStore: Sendable {
     /// True when the store holds no operator data yet (a first start).
     func isEmpty() async throws -> Bool
-    /// Writes a complete initial data set in one transaction.
+    /// Writes a complete initial data set in one transaction; throws `StoreError.alreadyInitialized`
+    /// if the store holds data by then (another node seeded it first).
     func initialize(with contents: StoreContents) async throws
     /// Reads everything a snapshot is built from.
     func loadContents() async throws -> StoreContents
@@ -31,10 +32,6 @@ public protocol OperatorStore: Sendable {
     /// Adds a key to a keyset, built by `makeKey` from the next free key id, and sets every
     /// older key of that keyset to expire no later than `expireOthersAt` (epoch seconds).
     func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) async throws -> KeysetKey
-    /// Rotates `count` buckets picked at random among those whose `refresh_from` is at or before
-    /// `eligibleBeforeMillis` (normally now): the
-    /// current salt becomes the previous one. Returns how many were rotated.
-    func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) async throws -> Int
     /// Scheduled rotation, safe with several nodes: each keyset is checked and rotated inside one
     /// exclusive write, so when nodes race only the first adds a key. `plan` decides from the
     /// keyset's current keys; `makeKey` builds the key from the next free id.
@@ -42,10 +39,23 @@ public protocol OperatorStore: Sendable {
         keysetIDs: [Int32], plan: @escaping @Sendable (_ keysetID: Int32, _ keys: [KeysetKey]) -> RotationPolicy.KeyRotation?,
         makeKey: @escaping @Sendable (_ keyID: Int32, _ keysetID: Int32, _ rotation: RotationPolicy.KeyRotation) -> KeysetKey
     ) async throws -> [KeysetKey]
-    /// Rotates salts if the last salt rotation is older than `minimumIntervalMillis`; same race rule.
-    func rotateSaltsIfDue(
-        minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
-    ) async throws -> Int
+    /// One salt rotation run in one exclusive write, safe with several nodes: reads the buckets whose
+    /// `refresh_from` is before `dueBeforeMillis` (all of them for `Int64.max`) and the table's size,
+    /// lets `plan` decide (`SaltSchedule.plan`) and writes its decision. With `skipIfRunSinceMillis`
+    /// it does nothing when a run already happened at or after that time: the scheduled daily run
+    /// every node attempts, which only the first one does. The run is recorded; the salt version
+    /// (and so a reload on every node) changes only if a bucket did. Nil when skipped.
+    func rotateSalts(
+        nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
+        plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
+    ) async throws -> SaltRotationOutcome?
+    /// The buckets salt runs changed after salt version `version`, and the version they bring a
+    /// node to; nil when only a full load can (the table was written whole since: seeding, an import).
+    func saltChanges(after version: Int64) async throws -> SaltChanges?
+    /// The salt table's secrets and size without its buckets: with `saltBucket(at:)`, enough to
+    /// place one identity, for commands that must not load a million buckets.
+    func saltTableHeader() async throws -> SaltTableHeader
+    func saltBucket(at position: Int) async throws -> SaltTable.Entry?
     func optOutCount() async throws -> Int
     /// The most recent opt-outs first.
     func recentOptOuts(limit: Int) async throws -> [OptOutRecord]
@@ -87,6 +97,52 @@ public struct StoreVersion: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(configuration).\(salts)" }
 }
 
+/// What a salt rotation run changed.
+public struct SaltRotationOutcome: Sendable, Equatable {
+    public var rotated: Int
+    /// Due buckets not rotated, moved to their next `refresh_from`.
+    public var rescheduled: Int
+    /// Buckets whose previous salt was dropped (rotated 90 days ago or more).
+    public var previousSaltsDropped: Int
+    /// Buckets in the table.
+    public var buckets: Int
+
+    public init(rotated: Int, rescheduled: Int, previousSaltsDropped: Int, buckets: Int) {
+        self.rotated = rotated
+        self.rescheduled = rescheduled
+        self.previousSaltsDropped = previousSaltsDropped
+        self.buckets = buckets
+    }
+
+    public var changedAnything: Bool { rotated + rescheduled + previousSaltsDropped > 0 }
+}
+
+/// Salt buckets changed since a version, for a node to apply to the table it holds.
+public struct SaltChanges: Sendable {
+    public var version: Int64
+    public var buckets: [(position: Int, entry: SaltTable.Entry)]
+
+    public init(version: Int64, buckets: [(position: Int, entry: SaltTable.Entry)]) {
+        self.version = version
+        self.buckets = buckets
+    }
+}
+
+/// The salt table without its buckets.
+public struct SaltTableHeader: Sendable, Equatable {
+    public var firstLevelSalt: [UInt8]
+    public var idPrefix: String
+    public var idSecret: String
+    public var bucketCount: Int
+
+    public init(firstLevelSalt: [UInt8], idPrefix: String, idSecret: String, bucketCount: Int) {
+        self.firstLevelSalt = firstLevelSalt
+        self.idPrefix = idPrefix
+        self.idSecret = idSecret
+        self.bucketCount = bucketCount
+    }
+}
+
 /// New opt-outs since a watermark, with when each was recorded (epoch ms) to measure propagation.
 public struct OptOutBatch: Sendable {
     public var records: [(record: OptOutRecord, recordedMillis: Int64)]
@@ -104,6 +160,15 @@ extension OperatorStore {
     /// administration commands that only list or change configuration.
     public func loadConfiguration() async throws -> StoreContents {
         try await loadState(includingSalts: false, includingOptOuts: false).contents
+    }
+
+    /// Places one identity reading only the salt table's header and the bucket it falls in (a
+    /// few rows), for commands that derive one identity; nil when the store has no such bucket.
+    public func resolve(_ identity: IdentityHash) async throws -> ResolvedIdentity? {
+        let header = try await saltTableHeader()
+        return try await ResolvedIdentity.resolve(identity, firstLevelSalt: header.firstLevelSalt, bucketCount: header.bucketCount) { position in
+            try await saltBucket(at: position)
+        }
     }
 
     /// Everything needed to derive identities, without the opt-out index.

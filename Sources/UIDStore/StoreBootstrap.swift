@@ -7,13 +7,20 @@ public enum StoreBootstrap {
     public static let credentialsFileName = "dev-credentials.json"
 
     /// Seeds `store` if it is empty; returns the new default client's credentials when it did.
+    /// Any number of nodes may call this at once on one empty store: the store seeds in one
+    /// exclusive transaction that checks for data first, so exactly one of them seeds; the others
+    /// wait for its commit, find the data and return nil.
     public static func seedIfEmpty(
         _ store: any OperatorStore, scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64,
         bucketCount: Int = InitialDataset.bucketCount
     ) async throws -> ClientCredentials? {
         guard try await store.isEmpty() else { return nil }
         let (contents, credentials) = InitialDataset.generate(scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount)
-        try await store.initialize(with: contents)
+        do {
+            try await store.initialize(with: contents)
+        } catch StoreError.alreadyInitialized {
+            return nil
+        }
         return credentials
     }
 

@@ -25,8 +25,9 @@ import UIDProtocol
         #expect(first.activatesSeconds == 3_605)
     }
 
-    @Test func saltBucketsPerRun() {
-        #expect(RotationPolicy().saltBucketsPerRun(total: 1 << 20) == 2_873)
-        #expect(RotationPolicy().saltBucketsPerRun(total: 5) == 1)
+    @Test func saltSettingsMakeTheSaltSchedule() {
+        let schedule = RotationPolicy(saltFractionPerDay: 0.25, saltMinimumAgeDays: 12).saltSchedule
+        #expect(schedule == SaltSchedule(fractionPerDay: 0.25, minimumAgeDays: 12))
+        #expect(RotationPolicy().saltSchedule == SaltSchedule())
     }
 }

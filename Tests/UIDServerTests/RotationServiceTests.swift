@@ -49,7 +49,7 @@ import UIDStore
             #expect(after.keys.filter { $0.keysetID == keyset.id }.count == 2, "keyset \(keyset.id)")
         }
         let rotated = (0..<64).filter { after.salts[$0].previousSalt != nil }
-        #expect(rotated.count == RotationPolicy().saltBucketsPerRun(total: 64))
+        #expect(rotated.count == SaltSchedule.bucketsPerRun(total: 64, fraction: RotationPolicy().saltFractionPerDay))
         #expect(rotated.allSatisfy { after.salts[$0].lastUpdatedMillis == later && after.salts[$0].refreshFromMillis > later })
 
         // Before activation the old keys still encrypt; refresh tokens issued before keep working.
@@ -67,5 +67,83 @@ import UIDStore
         // A second pass the same day does nothing.
         try await services[0].rotateDue()
         #expect(try store.loadContents().keys.count == after.keys.count)
+    }
+
+    /// A year of daily runs through the service and the store, with an injected clock: on a freshly
+    /// seeded table, and on one as imported from the reference (last rotations anywhere in the past
+    /// two years, a quarter of the due dates already passed, previous salts present).
+    @Test(arguments: [false, true]) func aYearOfDailyRotationsKeepsRefreshFromAheadAndTheLoadSteady(imported: Bool) async throws {
+        let day = SaltSchedule.dayMillis
+        let buckets = 3_000
+        let start = SaltSchedule.dayStart(Self.start) + 3_600_000
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("year-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SQLiteStore(path: path)
+        var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: start, bucketCount: buckets)
+        if imported {
+            var salts = SaltTable(firstLevelSalt: contents.salts.firstLevelSalt, idPrefix: "b", idSecret: "s", expectedCount: buckets)
+            for position in 0..<buckets {
+                var entry = contents.salts[position]
+                entry.lastUpdatedMillis = start - Int64.random(in: 0..<(730 * day))
+                entry.refreshFromMillis = position % 4 == 0
+                    ? start - Int64.random(in: 0..<(40 * day))
+                    : SaltSchedule.nextRefreshFrom(lastUpdatedMillis: entry.lastUpdatedMillis, afterDay: SaltSchedule.dayStart(start))
+                if position % 3 == 0 { entry.previousSalt = Array("previous".utf8) }
+                salts.append(entry)
+            }
+            contents.salts = salts
+            try store.initialize(with: InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: start, bucketCount: 1).contents)
+            try store.replaceContents(with: contents)
+        } else {
+            try store.initialize(with: contents)
+        }
+        let policy = RotationPolicy(keyIntervalSeconds: 20 * 365 * 86_400)
+        let perRun = SaltSchedule.bucketsPerRun(total: buckets, fraction: policy.saltFractionPerDay)
+        let holder = SnapshotHolder(try OperatorSnapshot(config: OperatorConfig(), contents: contents))
+        let emails = (0..<40).map { "year.\($0)@example.com" }
+        var everRotated = Set<Int64>()
+
+        func expectMappingAhead(_ snapshot: OperatorSnapshot, of now: Int64, _ moment: String) {
+            for email in emails {
+                guard case .mapped(_, _, let refreshFrom, _) = snapshot.mapIdentity(kind: .email, value: email, nowMillis: now) else {
+                    Issue.record("not mapped \(moment)")
+                    return
+                }
+                #expect(refreshFrom > now, "identity map v3 refresh_from \(moment)")
+            }
+        }
+
+        var snapshot = try OperatorSnapshot(config: OperatorConfig(), contents: try store.loadContents())
+        for dayIndex in 1...365 {
+            let now = start + Int64(dayIndex) * day + Int64(dayIndex % 5) * 600_000
+            // The store as it is before the day's run (loaded after the previous one).
+            expectMappingAhead(snapshot, of: now, "before day \(dayIndex)'s run")
+            let before = snapshot.salts
+            let due = (0..<buckets).filter { before[$0].refreshFromMillis < SaltSchedule.dueBeforeMillis(nowMillis: now) }
+            if !imported {
+                #expect(due.count == buckets / 30, "day \(dayIndex): a 30th of the table falls due each day")
+            } else if dayIndex > 1 {
+                #expect((40...200).contains(due.count), "day \(dayIndex): \(due.count) due")
+            }
+
+            let service = RotationService(store: store, holder: holder, policy: policy, checkInterval: .seconds(60),
+                                          clock: OperatorClock { now }, logger: Logger(label: "test"))
+            try await service.rotateDue()
+            try await service.rotateDue()  // a second pass that day (another node) changes nothing
+
+            snapshot = try OperatorSnapshot(config: OperatorConfig(), contents: try store.loadContents())
+            let after = snapshot.salts
+            let rotated = (0..<buckets).filter { after.lastUpdatedMillis(at: $0) == now }
+            #expect((Int(Double(perRun) * 0.8)...perRun).contains(rotated.count), "day \(dayIndex): \(rotated.count) rotated")
+            #expect(rotated.allSatisfy { due.contains($0) }, "only due buckets rotate")
+            everRotated.formUnion(rotated.map { after[$0].id })
+            let behind = (0..<buckets).filter { after[$0].refreshFromMillis <= now }
+            #expect(behind.isEmpty, "day \(dayIndex): stored refresh_from not ahead for \(behind.count) buckets")
+            let kept = (0..<buckets).filter { after[$0].previousSalt != nil }
+            #expect(kept.allSatisfy { after[$0].lastUpdatedMillis >= SaltSchedule.dayStart(now) - 89 * day }, "previous salts kept under 90 days only")
+            if dayIndex > 100 { #expect(!kept.isEmpty, "recently rotated buckets keep their previous salt") }
+            expectMappingAhead(snapshot, of: now, "after day \(dayIndex)'s run")
+        }
+        #expect(everRotated.count > buckets * 6 / 10, "most buckets rotated within the year: \(everRotated.count)")
     }
 }

@@ -30,7 +30,7 @@ struct PostgresStoreTests {
             contents.sites[0].appNames = ["com.example.app"]
             try await store.initialize(with: contents)
             #expect(try await !store.isEmpty())
-            await #expect(throws: PostgresStoreError.self, "a second initialize is refused") { try await store.initialize(with: contents) }
+            await #expect(throws: StoreError.self, "a second initialize is refused") { try await store.initialize(with: contents) }
 
             let loaded = try await store.loadContents()
             try expectSameConfiguration(loaded, contents)
@@ -163,6 +163,10 @@ struct PostgresStoreTests {
             try await store.addClient(client)
             try await expectChange(configuration: true, salts: false, "addClient")
             try await store.updateClient(client)
+            try await expectChange(configuration: false, salts: false, "updateClient with nothing changed")
+            var renamed = client
+            renamed.name = "renamed"
+            try await store.updateClient(renamed)
             try await expectChange(configuration: true, salts: false, "updateClient")
             try await store.addSite(Site(id: 5, name: "s")) { keysetID, keyID in
                 (InitialDataset.siteKeyset(siteID: 5, keysetID: keysetID, nowSeconds: 1), InitialDataset.newKey(id: keyID, keysetID: keysetID, nowSeconds: 1))
@@ -170,27 +174,51 @@ struct PostgresStoreTests {
             try await expectChange(configuration: true, salts: false, "addSite")
             try await store.updateSite(Site(id: 5, name: "t"))
             try await expectChange(configuration: true, salts: false, "updateSite")
+            try await store.updateSite(Site(id: 5, name: "t"))
+            try await expectChange(configuration: false, salts: false, "updateSite with nothing changed")
             let keypair = ClientSideKeypair.generate(siteID: 5, scope: .uid2, environment: .test, nowSeconds: 1)
             try await store.addKeypair(keypair)
             try await expectChange(configuration: true, salts: false, "addKeypair")
             _ = try await store.setKeypairDisabled(subscriptionID: keypair.subscriptionID, disabled: true)
             try await expectChange(configuration: true, salts: false, "setKeypairDisabled")
+            _ = try await store.setKeypairDisabled(subscriptionID: keypair.subscriptionID, disabled: true)
+            try await expectChange(configuration: false, salts: false, "setKeypairDisabled again")
+            var settings = RuntimeSettings()
+            settings.identityV3 = true
+            try await store.setRuntimeSettings(settings)
+            try await expectChange(configuration: true, salts: false, "setRuntimeSettings")
+            try await store.setRuntimeSettings(settings)
+            try await expectChange(configuration: false, salts: false, "setRuntimeSettings with the same settings")
             _ = try await store.setKeypairDisabled(subscriptionID: "missing", disabled: true)
             try await expectChange(configuration: false, salts: false, "setKeypairDisabled of nothing")
             _ = try await store.rotateKey(keysetID: 3, expireOthersAt: nil) { id in InitialDataset.newKey(id: id, keysetID: 3, nowSeconds: 1) }
             try await expectChange(configuration: true, salts: false, "rotateKey")
             try await store.recordOptOut(OptOutRecord(firstLevelHash: [UInt8](repeating: 1, count: 32), advertisingID: nil, optedOutSinceSeconds: 1))
             try await expectChange(configuration: false, salts: false, "recordOptOut")
-            _ = try await store.rotateSalts(count: 3, nowMillis: Self.start + 1, eligibleBeforeMillis: Int64.max, refreshFromMillis: Self.start + 2) {
-                Array("new-salt".utf8)
-            }
+            // A salt run that changes buckets bumps the salt version; one that changes none, nothing.
+            let runAt = Self.start + 40 * SaltSchedule.dayMillis
+            let outcome = try #require(try await store.rotateSalts(nowMillis: runAt, dueBeforeMillis: Int64.max, skipIfRunSinceMillis: nil) { candidates, total in
+                var generator = SystemRandomNumberGenerator()
+                return SaltSchedule(fractionPerDay: 0.25, minimumAgeDays: 0).plan(candidates: candidates, totalBuckets: total, nowMillis: runAt, using: &generator)
+            })
+            #expect(outcome.buckets == 16 && outcome.rotated == 3)
             try await expectChange(configuration: false, salts: true, "rotateSalts")
             let rotated = try await store.loadContents().salts
-            let changed = (0..<16).filter { rotated[$0].currentSalt == Array("new-salt".utf8) }
+            let changed = (0..<16).filter { rotated[$0].currentSalt != contents.salts[$0].currentSalt }
             #expect(changed.count == 3)
-            #expect(changed.allSatisfy { rotated[$0].previousSalt == contents.salts[$0].currentSalt && rotated[$0].lastUpdatedMillis == Self.start + 1 })
-            _ = try await store.rotateSalts(count: 3, nowMillis: Self.start + 1, eligibleBeforeMillis: 0, refreshFromMillis: 0) { [] }
-            try await expectChange(configuration: false, salts: true, "rotateSalts with nothing eligible (still marks the rotation)")
+            #expect(changed.allSatisfy { rotated[$0].previousSalt == contents.salts[$0].currentSalt && rotated[$0].lastUpdatedMillis == runAt })
+            let nothing = try await store.rotateSalts(nowMillis: runAt + 1, dueBeforeMillis: 0, skipIfRunSinceMillis: nil) { candidates, total in
+                var generator = SystemRandomNumberGenerator()
+                return SaltSchedule().plan(candidates: candidates, totalBuckets: total, nowMillis: runAt + 1, using: &generator)
+            }
+            #expect(nothing == SaltRotationOutcome(rotated: 0, rescheduled: 0, previousSaltsDropped: 0, buckets: 16))
+            try await expectChange(configuration: false, salts: false, "a salt run that changed nothing")
+            let skipped = try await store.rotateSalts(nowMillis: runAt + 2, dueBeforeMillis: Int64.max, skipIfRunSinceMillis: runAt) { _, _ in
+                Issue.record("a run already recorded since then: no plan asked for")
+                var generator = SystemRandomNumberGenerator()
+                return SaltSchedule().plan(candidates: [], totalBuckets: 0, nowMillis: 0, using: &generator)
+            }
+            #expect(skipped == nil)
             try await store.replaceContents(with: contents)
             try await expectChange(configuration: true, salts: true, "replaceContents")
         }
@@ -376,6 +404,73 @@ struct PostgresStoreTests {
 
     // MARK: - Several nodes
 
+    /// Several rounds, to give the race a chance to show.
+    @Test func nodesStartingTogetherOnAnEmptyStoreSeedItExactlyOnce() async throws {
+        for round in 0..<3 {
+            try await PostgresTestDatabase.withDatabase { url in
+                let results = try await withThrowingTaskGroup(of: (ClientCredentials?, StoreContents).self) { group in
+                    for node in 0..<4 {
+                        group.addTask {
+                            let store = try await PostgresStore.connect(url: url, logger: Logger(label: "node-\(node)"))
+                            let result: Result<(ClientCredentials?, StoreContents), any Error>
+                            do {
+                                let credentials = try await StoreBootstrap.seedIfEmpty(store, scope: .uid2, environment: .test, nowMillis: Self.start,
+                                                                                       bucketCount: 5_000)
+                                result = .success((credentials, try await store.loadIdentityData()))
+                            } catch {
+                                result = .failure(error)
+                            }
+                            await store.shutdown()
+                            return try result.get()
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                let seeders = results.compactMap(\.0)
+                #expect(seeders.count == 1, "round \(round): exactly one node seeds")
+                let reference = results[0].1
+                for (_, contents) in results {
+                    #expect(contents.salts.count == 5_000 && contents.salts.firstLevelSalt == reference.salts.firstLevelSalt)
+                    #expect((0..<5_000).allSatisfy { contents.salts[$0] == reference.salts[$0] }, "round \(round): the same buckets")
+                    #expect(contents.clients.map(\.keyID) == reference.clients.map(\.keyID))
+                    #expect(contents.clients.map(\.keyID) == seeders.map(\.keyID), "the seeder's client is the one stored")
+                    #expect(contents.keys.map(\.id) == reference.keys.map(\.id))
+                }
+            }
+        }
+    }
+
+    @Test func saltChangesPatchATableIntoTheStoredOne() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in try await SaltChangesCheck.run(store) }
+    }
+
+    @Test func oneIdentityResolvesFromItsBucketAsFromTheSnapshot() async throws {
+        try await PostgresTestDatabase.withStore { store, _ in
+            var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: Self.start, bucketCount: 7)
+            var salts = SaltTable(firstLevelSalt: contents.salts.firstLevelSalt, idPrefix: "b", idSecret: "s")
+            let material = SaltKeyMaterial(id: 2_100_002, key: Array("key12345key12345key12345key12340".utf8), salt: Array("salt1234salt1234salt1234salt1230".utf8))
+            for position in 0..<7 {
+                var entry = contents.salts[position]
+                if position % 2 == 1 { entry.currentSalt = nil; entry.currentKey = material }
+                salts.append(entry)
+            }
+            contents.salts = salts
+            try await store.initialize(with: contents)
+            let snapshot = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+            #expect(try await store.saltTableHeader() == SaltTableHeader(firstLevelSalt: salts.firstLevelSalt, idPrefix: "b", idSecret: "s", bucketCount: 7))
+            for index in 0..<30 {
+                let hash = try #require(IdentityHash(kind: .email, value: "one.\(index)@example.com"))
+                let alone = try #require(try await store.resolve(hash))
+                let viaSnapshot = snapshot.resolve(hash)
+                #expect(alone.firstLevelHash == viaSnapshot.firstLevelHash && alone.bucketIndex == viaSnapshot.bucketIndex)
+                #expect(alone.bucket == viaSnapshot.bucket)
+                #expect(alone.currentRawUID(options: snapshot.config.rawUIDOptions) == snapshot.currentRawUID(viaSnapshot))
+            }
+            #expect(try await store.saltBucket(at: 7) == nil)
+        }
+    }
+
+
     @Test func racingNodesRotateEachDueKeyAndTheSaltsOnce() async throws {
         try await PostgresTestDatabase.withStore { store, url in
             var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: Self.start, bucketCount: 64)
@@ -393,8 +488,8 @@ struct PostgresStoreTests {
             let keysetIDs = contents.keysets.map(\.id).sorted()
             let second = try await PostgresStore.connect(url: url, logger: Logger(label: "node-2"))
             let nodes = [store, second]
-            let perRun = policy.saltBucketsPerRun(total: 64)
-            let day: Int64 = 86_400_000
+            let perRun = SaltSchedule.bucketsPerRun(total: 64, fraction: policy.saltFractionPerDay)
+            let schedule = policy.saltSchedule
 
             // Several rounds of both nodes racing, to give the race a chance to show.
             var rotatedKeys = [KeysetKey]()
@@ -409,10 +504,14 @@ struct PostgresStoreTests {
                                 KeysetKey(id: id, keysetID: keysetID, createdSeconds: later / 1000, activatesSeconds: rotation.activatesSeconds,
                                           expiresSeconds: rotation.expiresSeconds, secret: APIKeyHasher.randomBytes(32))!
                             }
-                            let buckets = try await node.rotateSaltsIfDue(
-                                minimumIntervalMillis: day, count: perRun, nowMillis: later, refreshFromMillis: (later / day + 30) * day
-                            ) { Array(Base64.encode(APIKeyHasher.randomBytes(32)).utf8) }
-                            return (keys, buckets)
+                            let outcome = try await node.rotateSalts(
+                                nowMillis: later, dueBeforeMillis: SaltSchedule.dueBeforeMillis(nowMillis: later),
+                                skipIfRunSinceMillis: SaltSchedule.dayStart(later)
+                            ) { candidates, total in
+                                var generator = SystemRandomNumberGenerator()
+                                return schedule.plan(candidates: candidates, totalBuckets: total, nowMillis: later, using: &generator)
+                            }
+                            return (keys, outcome?.rotated ?? 0)
                         }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }

@@ -6,7 +6,9 @@ Needs UID_TEST_POSTGRES_URL (scripts/postgres-for-tests prints one; the test com
 """
 
 import base64
+import datetime as dt
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -46,11 +48,17 @@ class Node:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
+        self.launch()
+        self.wait_healthy(90)
+
+    def launch(self):
         self.proc = subprocess.Popen(
             [operator_binary(), "serve", "--store", self.store_url, "--port", str(self.port),
              "--sync-interval-ms", str(SYNC_MS), "--no-rotation"],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 90
+
+    def wait_healthy(self, seconds: float):
+        deadline = time.time() + seconds
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"node {self.name} exited: {self.log.read_text()[-2000:]}", pytrace=False)
@@ -195,6 +203,29 @@ def test_key_rotation_is_seen_by_both_nodes(cluster):
     assert decrypted.status == DecryptionStatus.SUCCESS, decrypted.status
 
 
+def test_changes_that_change_nothing_reload_no_node(cluster):
+    store_url, nodes = cluster
+
+    def reloads():
+        return [http("GET", node.base_url + "/ops/status").json()["sync"]["reloads"] for node in nodes]
+
+    client = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "999",
+                          "--roles", "GENERATOR", "--json")
+    run_cli(operator_binary(), "client", "disable", "--store", store_url, "--key-id", client["key_id"])
+    for node in nodes:
+        wait_until(lambda n=node: n.post("/v2/token/generate", {"email": "x@example.com"}, client["api_key"],
+                                         client["secret"]) == (401, {"status": "unauthorized"}),
+                   BOUND_S + 1, f"disabled client refused by node {node.name}")
+    time.sleep(3 * SYNC_MS / 1000)
+    before = reloads()
+    # Disabling it again, and a salt run with nothing due (the fixture's buckets fall due in 2027).
+    run_cli(operator_binary(), "client", "disable", "--store", store_url, "--key-id", client["key_id"])
+    salts = run_cli_json(operator_binary(), "salt", "rotate", "--store", store_url, "--fraction", "0.01", "--json")
+    assert (salts["rotated"], salts["rescheduled"]) == (0, 0), salts
+    time.sleep(5 * SYNC_MS / 1000)
+    assert reloads() == before, "a change that changed nothing made a node rebuild its snapshot"
+
+
 def test_killing_a_node_loses_no_acknowledged_opt_out(cluster):
     _, (a, b) = cluster
     emails = [f"kill.{secrets.token_hex(3)}.{i}@example.com" for i in range(5)]
@@ -207,3 +238,45 @@ def test_killing_a_node_loses_no_acknowledged_opt_out(cluster):
     a.start()
     for email in emails:
         assert a.publisher().generate_token(TokenGenerateInput.from_email(email)).is_optout()
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_nodes_started_together_on_an_empty_store_all_come_up_with_the_same_data(tmp_path, trial):
+    """A fleet's first deploy: every node starts at once on an empty database. Exactly one seeds (and prints
+    the dev credentials); the others wait for it and serve the same keys and salts."""
+    database = "uid_together_" + secrets.token_hex(4)
+    psql(POSTGRES_URL, f"CREATE DATABASE {database}")
+    parsed = urllib.parse.urlsplit(POSTGRES_URL)
+    store_url = urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+    nodes = [Node(store_url, tmp_path, f"together-{trial}-{i}") for i in range(4)]
+    try:
+        for node in nodes:
+            node.launch()
+        for node in nodes:
+            node.wait_healthy(300)
+        logs = [node.log.read_text() for node in nodes]
+        seeders = [log for log in logs if "Created a new store" in log]
+        assert len(seeders) == 1, f"{len(seeders)} nodes seeded"
+        api_key = re.search(r"API key: (\S+)", seeders[0]).group(1)
+        secret = re.search(r"secret:\s+(\S+)", seeders[0]).group(1)
+        emails = [f"together.{i}@example.com" for i in range(24)]
+        answers = []
+        for node in nodes:
+            status, body = node.post("/v2/key/sharing", None, api_key, secret)
+            assert status == 200, (node.name, body)
+            keys = sorted((k["id"], k["secret"]) for k in body["body"]["keys"])
+            now = dt.datetime.now(tz=dt.timezone.utc)
+            mapped = IdentityMapV3Client(node.base_url, api_key, secret).generate_identity_map(
+                IdentityMapV3Input.from_emails(emails)).mapped_identities
+            refresh = [mapped[e].refresh_from for e in emails]
+            assert all(r > now for r in refresh), f"node {node.name}: a refresh_from in the past"
+            assert len({r.date() for r in refresh}) > 1, f"node {node.name}: every bucket falls due on one day"
+            answers.append((keys, {e: mapped[e].current_raw_uid for e in emails}))
+        assert all(answer == answers[0] for answer in answers), "nodes serve different keys or salts"
+    finally:
+        for node in nodes:
+            node.stop()
+        try:
+            psql(POSTGRES_URL, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass

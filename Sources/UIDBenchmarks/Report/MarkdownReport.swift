@@ -10,6 +10,7 @@ struct MarkdownReport {
     var micro: [Stopwatch.Result] = []
     var startup: ScaleBenchmark.StartupResult?
     var lookups: [ScaleBenchmark.LookupResult] = []
+    var administration: [ScaleBenchmark.CommandResult] = []
 
     func render() -> String {
         var lines: [String] = []
@@ -52,6 +53,16 @@ struct MarkdownReport {
             lines.append("| start-up (launch to listening) | resident memory after start | peak resident memory | building the store |")
             lines.append("|---:|---:|---:|---:|")
             lines.append("| \(Format.seconds(startup.startupTime)) | \(Format.bytes(startup.residentBytes)) | \(Format.bytes(startup.peakResidentBytes)) | \(startup.storeBuildTime.map(Format.seconds) ?? "reused from an earlier run") |")
+            lines.append("")
+        }
+        if !administration.isEmpty, let startup {
+            lines.append("Administration commands on that store (`--data-dir`), process launch to exit, \(administration[0].times.count) run\(administration[0].times.count == 1 ? "" : "s") each. Each writes or reads a few rows (`optout count` counts the opt-outs); none loads the salt buckets or the opt-out index:")
+            lines.append("")
+            lines.append("| command | median | slowest |")
+            lines.append("|---|---:|---:|")
+            for command in administration {
+                lines.append("| `\(command.name)` (\(Format.count(Double(startup.optOuts))) opt-outs) | \(Format.seconds(command.median)) | \(Format.seconds(command.worst)) |")
+            }
             lines.append("")
         }
         if !lookups.isEmpty {

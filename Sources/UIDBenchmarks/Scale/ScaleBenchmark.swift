@@ -21,6 +21,15 @@ struct ScaleBenchmark {
         let miss: Stopwatch.Result
     }
 
+    /// One administration command run several times on the scale store, process launch to exit.
+    struct CommandResult {
+        let name: String
+        let times: [Duration]
+
+        var median: Duration { times.sorted()[times.count / 2] }
+        var worst: Duration { times.max() ?? .zero }
+    }
+
     let operatorBinary: URL
     let workDirectory: URL
 
@@ -47,7 +56,7 @@ struct ScaleBenchmark {
                 try store.importOptOuts(records)
             }
             buildTime = ContinuousClock.now - started
-            FileManager.default.createFile(atPath: ready.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: ready.path, contents: nil)
         }
         progress("starting uid-operator on \(count) opt-outs")
         let server = try OperatorProcess(binary: operatorBinary, dataDirectory: directory)
@@ -60,6 +69,46 @@ struct ScaleBenchmark {
             optOuts: count, buckets: InitialDataset.bucketCount, storeBuildTime: buildTime, startupTime: server.startupTime,
             residentBytes: memory.resident, peakResidentBytes: memory.peak
         )
+    }
+
+    /// Commands that change one row, on the store `startup` built (run it first): they must not
+    /// load the salt buckets or the opt-outs. Each adds a row to the kept store, which is harmless.
+    func administration(optOuts count: Int, runs: Int, progress: (String) -> Void) throws -> [CommandResult] {
+        let directory = workDirectory.appendingPathComponent("scale-store-\(count)").path
+        let tag = "\(ProcessInfo.processInfo.processIdentifier)-\(currentMillis())"
+        let siteBase = Int32(truncatingIfNeeded: currentMillis() % 1_000_000) + 100_000
+        let commands: [(String, (Int) -> [String])] = [
+            ("optout add --email", { ["optout", "add", "--email", "bench.\(tag).\($0)@example.com", "--json"] }),
+            ("client create", { _ in ["client", "create", "--site-id", "999", "--roles", "GENERATOR", "--json"] }),
+            ("site create", { ["site", "create", "--site-id", "\(siteBase + Int32($0))", "--name", "Bench \($0)", "--json"] }),
+            ("keys rotate", { _ in ["keys", "rotate", "--keyset-id", "3", "--json"] }),
+            ("optout count", { _ in ["optout", "count", "--json"] }),
+        ]
+        return try commands.map { name, arguments in
+            progress("\(name) on \(count) opt-outs, \(runs) runs")
+            let times = try (0..<runs).map { run in
+                try Self.time(binary: operatorBinary, arguments: arguments(run) + ["--data-dir", directory])
+            }
+            return CommandResult(name: name, times: times)
+        }
+    }
+
+    private static func time(binary: URL, arguments: [String]) throws -> Duration {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        let started = ContinuousClock.now
+        try process.run()
+        let output = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let elapsed = ContinuousClock.now - started
+        guard process.terminationStatus == 0 else {
+            throw BenchmarkFailure("`uid-operator \(arguments.joined(separator: " "))` exited \(process.terminationStatus): \(String(decoding: output, as: UTF8.self))")
+        }
+        return elapsed
     }
 
     /// Looks up first-level hashes that are present (hit) and absent (miss), cycling through more

@@ -72,24 +72,18 @@ public enum InitialDataset {
         return (client, credentials)
     }
 
-    /// Salts are base64 of 32 random bytes, as the reference's; buckets next rotate in 30 days.
+    /// Fresh salts, with rotation times laid out by `SaltSchedule.seededTimes`.
     public static func newSaltTable(count: Int, nowMillis: Int64) -> SaltTable {
         var table = SaltTable(
             firstLevelSalt: Array(Base64.encode(APIKeyHasher.randomBytes(32)).utf8), idPrefix: "b",
             idSecret: Base64.encode(APIKeyHasher.randomBytes(32)), expectedCount: count
         )
-        let day: Int64 = 86_400_000
-        let refreshFrom = (nowMillis / day + 30) * day
         var generator = SystemRandomNumberGenerator()
-        var random = [UInt8](repeating: 0, count: 32)
         for index in 0..<count {
-            for word in 0..<4 {
-                let value: UInt64 = generator.next()
-                for byte in 0..<8 { random[word * 8 + byte] = UInt8(truncatingIfNeeded: value >> (byte * 8)) }
-            }
+            let times = SaltSchedule.seededTimes(position: index, nowMillis: nowMillis)
             table.append(SaltTable.Entry(
-                id: Int64(index + 1), lastUpdatedMillis: nowMillis, refreshFromMillis: refreshFrom,
-                currentSalt: Array(Base64.encode(random).utf8)
+                id: Int64(index + 1), lastUpdatedMillis: times.lastUpdatedMillis, refreshFromMillis: times.refreshFromMillis,
+                currentSalt: SaltSchedule.newSalt(using: &generator)
             ))
         }
         return table

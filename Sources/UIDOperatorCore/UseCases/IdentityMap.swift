@@ -37,7 +37,7 @@ extension OperatorSnapshot {
         return .mapped(
             current: current,
             previous: bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now),
-            refreshFromMillis: bucket.refreshFrom(asOfMillis: now),
+            refreshFromMillis: SaltSchedule.mappingRefreshFrom(bucket, nowMillis: now),
             bucketID: bucket.id
         )
     }

@@ -38,6 +38,30 @@ public struct ResolvedIdentity: Sendable {
     public let firstLevelHash: [UInt8]
     public let bucketIndex: Int
     public let bucket: SaltTable.Entry
+
+    public init(type: IdentityType, firstLevelHash: [UInt8], bucketIndex: Int, bucket: SaltTable.Entry) {
+        self.type = type
+        self.firstLevelHash = firstLevelHash
+        self.bucketIndex = bucketIndex
+        self.bucket = bucket
+    }
+
+    /// Places `identity` knowing only the first-level salt and the number of buckets, reading the
+    /// one bucket it falls in: what a command deriving one identity needs, without a snapshot.
+    public static func resolve(
+        _ identity: IdentityHash, firstLevelSalt: [UInt8], bucketCount: Int, bucketAt: (Int) async throws -> SaltTable.Entry?
+    ) async throws -> ResolvedIdentity? {
+        guard bucketCount > 0 else { return nil }
+        let flh = HashChain.firstLevelHash(identityHash: identity.bytes, firstLevelSalt: firstLevelSalt)
+        let index = HashChain.bucketIndex(firstLevelHash: flh, bucketCount: bucketCount)
+        guard let bucket = try await bucketAt(index) else { return nil }
+        return ResolvedIdentity(type: identity.type, firstLevelHash: flh, bucketIndex: index, bucket: bucket)
+    }
+
+    /// The current raw UID under `options`; nil only when the bucket has neither salt nor usable key material.
+    public func currentRawUID(options: RawUIDOptions) -> [UInt8]? {
+        bucket.currentRawUID(firstLevelHash: firstLevelHash, type: type, options: options)
+    }
 }
 
 extension OperatorSnapshot {
@@ -52,7 +76,7 @@ extension OperatorSnapshot {
 
     /// The current raw UID; nil only when a bucket has neither salt nor usable key material.
     public func currentRawUID(_ identity: ResolvedIdentity) -> [UInt8]? {
-        identity.bucket.currentRawUID(firstLevelHash: identity.firstLevelHash, type: identity.type, options: config.rawUIDOptions)
+        identity.currentRawUID(options: config.rawUIDOptions)
     }
 
     /// The reference's opt-out decision (docs/PROTOCOL.md#opt-out-decision): test identities first, then any record.

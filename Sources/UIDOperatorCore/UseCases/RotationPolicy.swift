@@ -12,7 +12,7 @@ public struct RotationPolicy: Sendable, Equatable {
     public var graceSeconds: Int64
     /// Fraction of salt buckets rotated per day (the reference: about 1/365).
     public var saltFractionPerDay: Double
-    /// Days a rotated bucket keeps its salt before it may rotate again.
+    /// Days since its last rotation before a due bucket may rotate again (see `SaltSchedule`).
     public var saltMinimumAgeDays: Int64
 
     public init(keyIntervalSeconds: Int64 = 86_400, activationLeadSeconds: Int64 = 3_600, graceSeconds: Int64 = 3_600,
@@ -44,8 +44,8 @@ public struct RotationPolicy: Sendable, Equatable {
                            expiresSeconds: activates + keyIntervalSeconds + tokenLifetimeSeconds + graceSeconds)
     }
 
-    /// Buckets to rotate in one daily run.
-    public func saltBucketsPerRun(total: Int) -> Int {
-        max(1, Int((Double(total) * saltFractionPerDay).rounded()))
+    /// The salt rotation schedule these settings describe.
+    public var saltSchedule: SaltSchedule {
+        SaltSchedule(fractionPerDay: saltFractionPerDay, minimumAgeDays: saltMinimumAgeDays)
     }
 }

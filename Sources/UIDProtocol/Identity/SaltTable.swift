@@ -43,6 +43,8 @@ public struct SaltTable: Sendable {
     private var pool: [UInt8] = []
     /// Buckets carrying v4 key material are the exception, so they live in a side table.
     private var keyMaterial: [Int32: (current: SaltKeyMaterial?, previous: SaltKeyMaterial?)] = [:]
+    /// Slots `replace` freed (a dropped previous salt), by length, for later salts to reuse.
+    private var freedSlots: [UInt16: [UInt32]] = [:]
 
     public init(firstLevelSalt: [UInt8], idPrefix: String, idSecret: String, expectedCount: Int = 0) {
         self.firstLevelSalt = firstLevelSalt
@@ -69,6 +71,58 @@ public struct SaltTable: Sendable {
             keyMaterial[position] = (entry.currentKey, entry.previousKey)
         }
     }
+
+    /// Replaces the bucket at `position` (a change a salt run made) and returns false for a position
+    /// outside the table. A rotation's salts reuse the slots of the ones the bucket no longer holds,
+    /// so that applying daily runs does not grow the pool.
+    @discardableResult
+    public mutating func replace(at position: Int, with entry: Entry) -> Bool {
+        guard ids.indices.contains(position), let key = Int32(exactly: position) else { return false }
+        ids[position] = entry.id
+        lastUpdated[position] = entry.lastUpdatedMillis
+        refreshFrom[position] = entry.refreshFromMillis
+        var free = [current[position], previous[position]].filter { $0.length > 0 }
+        var wanted: [[UInt8]?] = [entry.currentSalt, entry.previousSalt].map { salt in
+            guard let salt, !salt.isEmpty, salt.count <= Int(UInt16.max) else { return nil }
+            return salt
+        }
+        var placed = [PoolRange(start: 0, length: 0), PoolRange(start: 0, length: 0)]
+        // First the salts the bucket already holds (a rotation's old current becomes its previous)…
+        for slot in 0..<2 {
+            guard let salt = wanted[slot], let index = free.firstIndex(where: { self.salt($0) == salt }) else { continue }
+            placed[slot] = free.remove(at: index)
+            wanted[slot] = nil
+        }
+        // …then new ones, overwriting a freed slot of the same length when there is one.
+        for slot in 0..<2 {
+            guard let salt = wanted[slot] else { continue }
+            let length = UInt16(truncatingIfNeeded: salt.count)
+            var range: PoolRange?
+            if let index = free.firstIndex(where: { $0.length == length }) {
+                range = free.remove(at: index)
+            } else if let start = freedSlots[length]?.popLast() {
+                range = PoolRange(start: start, length: length)
+            }
+            if let range {
+                pool.replaceSubrange(Int(range.start)..<Int(range.start) + salt.count, with: salt)
+                placed[slot] = range
+            } else {
+                placed[slot] = store(salt)
+            }
+        }
+        for range in free { freedSlots[range.length, default: []].append(range.start) }
+        current[position] = placed[0]
+        previous[position] = placed[1]
+        if entry.currentKey != nil || entry.previousKey != nil {
+            keyMaterial[key] = (entry.currentKey, entry.previousKey)
+        } else {
+            keyMaterial[key] = nil
+        }
+        return true
+    }
+
+    /// Bytes held for salts, freed slots included (for tests of `replace`).
+    var saltPoolBytes: Int { pool.count }
 
     private mutating func store(_ salt: [UInt8]?) -> PoolRange {
         guard let salt, !salt.isEmpty, salt.count <= Int(UInt16.max) else { return PoolRange(start: 0, length: 0) }
@@ -132,12 +186,5 @@ extension SaltTable.Entry {
             return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
         }
         return nil
-    }
-
-    /// `refresh_from` of identity map v3: the bucket's own if still ahead, else the next UTC midnight.
-    public func refreshFrom(asOfMillis: Int64) -> Int64 {
-        if refreshFromMillis >= asOfMillis { return refreshFromMillis }
-        let day: Int64 = 86_400_000
-        return (asOfMillis / day + 1) * day
     }
 }

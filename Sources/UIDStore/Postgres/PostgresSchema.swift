@@ -13,8 +13,8 @@ enum PostgresSchema {
     }
 
     /// Tables whose changes make nodes rebuild their snapshot, with the counter each bumps:
-    /// 1 for configuration, 2 for salts (salt buckets have no trigger: whoever changes them touches
-    /// `salt_metadata.updated` in the same transaction).
+    /// 1 for configuration, 2 for salts (salt buckets have no trigger: a salt run bumps counter 2
+    /// itself when it changed a bucket; see v4).
     static let versionedTables = [
         ("sites", 1), ("clients", 1), ("keysets", 1), ("keyset_keys", 1), ("client_side_keypairs", 1), ("salt_metadata", 2),
     ]
@@ -124,6 +124,25 @@ enum PostgresSchema {
             Migration(name: "v3: runtime settings", statements: [
                 "CREATE TABLE runtime_config (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL)",
             ] + versionTriggers(table: "runtime_config", counter: 1)),
+            // As SQLite's v5: an UPDATE that leaves a row as it was changes nothing (the row
+            // trigger skips it, so the statement trigger sees no changed row); salt runs bump the
+            // salt counter themselves when a bucket changed, `salt_metadata.updated` only records the run.
+            Migration(name: "v4: only real changes bump the version", statements: [
+                "DROP TRIGGER IF EXISTS salt_metadata_update_bumps_version ON salt_metadata",
+            ] + (versionedTables.map(\.0) + ["runtime_config"]).filter { $0 != "salt_metadata" }.map { table in
+                """
+                CREATE TRIGGER \(table)_skips_unchanged_rows BEFORE UPDATE ON \(table)
+                FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()
+                """
+            }),
+            // As SQLite's v6: the salt version at which a run changed each bucket, and at which the
+            // table was last written whole.
+            Migration(name: "v5: incremental salt reload", statements: [
+                "ALTER TABLE salt_buckets ADD COLUMN changed_in BIGINT NOT NULL DEFAULT 0",
+                "CREATE INDEX salt_buckets_changed_in ON salt_buckets (changed_in)",
+                "ALTER TABLE salt_metadata ADD COLUMN written_in BIGINT NOT NULL DEFAULT 0",
+                "UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2)",
+            ]),
         ]
     }
 

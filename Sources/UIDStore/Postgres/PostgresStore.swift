@@ -452,12 +452,7 @@ public final class PostgresStore: OperatorStore {
         let count = try await value(Int64.self, "SELECT COUNT(*) FROM salt_buckets", connection) ?? 0
         var table = SaltTable(firstLevelSalt: Array(firstLevel.utf8), idPrefix: idPrefix, idSecret: idSecret, expectedCount: Int(count))
         let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT string_agg(int8send(id) || int8send(last_updated) || int8send(refresh_from)
-                || \(Bulk.field("convert_to(current_salt, 'UTF8')")) || \(Bulk.field("convert_to(previous_salt, 'UTF8')"))
-                || \(Bulk.field("int4send(current_key_id)")) || \(Bulk.field("convert_to(current_key, 'UTF8')"))
-                || \(Bulk.field("convert_to(current_key_salt, 'UTF8')"))
-                || \(Bulk.field("int4send(previous_key_id)")) || \(Bulk.field("convert_to(previous_key, 'UTF8')"))
-                || \(Bulk.field("convert_to(previous_key_salt, 'UTF8')")), ''::bytea ORDER BY position)
+            SELECT string_agg(\(Self.packedBucket), ''::bytea ORDER BY position)
             FROM salt_buckets GROUP BY position >> 16 ORDER BY position >> 16
             """), logger: logger)
         for try await row in chunks {
@@ -465,21 +460,35 @@ public final class PostgresStore: OperatorStore {
             try chunk.withUnsafeReadableBytes { bytes in
                 var reader = Bulk.Reader(bytes)
                 while !reader.isAtEnd {
-                    let id = try reader.int64()
-                    let lastUpdated = try reader.int64()
-                    let refreshFrom = try reader.int64()
-                    let current = try reader.field()
-                    let previous = try reader.field()
-                    let currentKey = Self.material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
-                    let previousKey = Self.material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
-                    table.append(SaltTable.Entry(
-                        id: id, lastUpdatedMillis: lastUpdated, refreshFromMillis: refreshFrom,
-                        currentSalt: Self.bytes(current), previousSalt: Self.bytes(previous), currentKey: currentKey, previousKey: previousKey
-                    ))
+                    table.append(try Self.readBucket(&reader))
                 }
             }
         }
         return table
+    }
+
+    /// One bucket packed for `string_agg` (see `Bulk`), read back by `readBucket`.
+    private static let packedBucket = """
+        int8send(id) || int8send(last_updated) || int8send(refresh_from)
+            || \(Bulk.field("convert_to(current_salt, 'UTF8')")) || \(Bulk.field("convert_to(previous_salt, 'UTF8')"))
+            || \(Bulk.field("int4send(current_key_id)")) || \(Bulk.field("convert_to(current_key, 'UTF8')"))
+            || \(Bulk.field("convert_to(current_key_salt, 'UTF8')"))
+            || \(Bulk.field("int4send(previous_key_id)")) || \(Bulk.field("convert_to(previous_key, 'UTF8')"))
+            || \(Bulk.field("convert_to(previous_key_salt, 'UTF8')"))
+        """
+
+    private static func readBucket(_ reader: inout Bulk.Reader) throws -> SaltTable.Entry {
+        let id = try reader.int64()
+        let lastUpdated = try reader.int64()
+        let refreshFrom = try reader.int64()
+        let current = try reader.field()
+        let previous = try reader.field()
+        let currentKey = material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
+        let previousKey = material(id: try reader.field(), key: try reader.field(), salt: try reader.field())
+        return SaltTable.Entry(
+            id: id, lastUpdatedMillis: lastUpdated, refreshFromMillis: refreshFrom,
+            currentSalt: bytes(current), previousSalt: bytes(previous), currentKey: currentKey, previousKey: previousKey
+        )
     }
 
     private func loadOptOuts(_ connection: PostgresConnection) async throws -> OptOutIndex {
@@ -543,7 +552,7 @@ public final class PostgresStore: OperatorStore {
             try await self.lock(.keys, connection)
             try await self.lock(.salts, connection)
             guard try await self.value(Int64.self, "SELECT COUNT(*) FROM salt_metadata", connection) == 0 else {
-                throw PostgresStoreError.alreadyInitialized
+                throw StoreError.alreadyInitialized
             }
             try await self.insert(contents, saltsUpdated: lastRotation, connection)
         }
@@ -616,6 +625,8 @@ public final class PostgresStore: OperatorStore {
             }
             if !text.isEmpty { try await writer.write(text.take()) }
         }
+        // Nodes holding an older salt version must load the table whole.
+        try await execute("UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2) WHERE id = 1", connection)
     }
 
     public func addClient(_ client: ClientKey) async throws {
@@ -724,44 +735,131 @@ public final class PostgresStore: OperatorStore {
         }
     }
 
-    public func rotateSaltsIfDue(
-        minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
-    ) async throws -> Int {
+    public func rotateSalts(
+        nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
+        plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
+    ) async throws -> SaltRotationOutcome? {
+        // The lock makes check-then-rotate atomic across nodes: one that waited for it sees the run recorded.
         try await transaction { connection in
             try await self.lock(.salts, connection)
-            let last = try await self.value(Int64.self, "SELECT updated FROM salt_metadata WHERE id = 1", connection) ?? 0
-            guard nowMillis - last >= minimumIntervalMillis else { return 0 }
-            return try await self.rotateSalts(connection, count: count, nowMillis: nowMillis, eligibleBeforeMillis: nowMillis,
-                                              refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
+            if let since = skipIfRunSinceMillis {
+                let last = try await self.value(Int64.self, "SELECT updated FROM salt_metadata WHERE id = 1", connection) ?? 0
+                guard last < since else { return nil }
+            }
+            let total = Int(try await self.value(Int64.self, "SELECT COUNT(*) FROM salt_buckets", connection) ?? 0)
+            // The version this run brings the salts to, marked on every bucket it changes.
+            let next = (try await self.value(Int64.self, "SELECT version FROM store_version WHERE id = 2", connection) ?? 0) + 1
+            // One packed row (see `Bulk`): a day's due buckets are a 30th of the table.
+            var candidates = [SaltSchedule.Bucket]()
+            let rows = try await self.rows(PostgresQuery(unsafeSQL: """
+                SELECT string_agg(int4send(position) || int8send(last_updated) || int8send(refresh_from)
+                    || int4send((COALESCE(current_salt, '') <> '')::integer), ''::bytea ORDER BY position)
+                FROM salt_buckets WHERE refresh_from < $1
+                """, binds: Self.binds(dueBeforeMillis)), connection)
+            if let blob = try rows.first?.decode(ByteBuffer?.self) {
+                try blob.withUnsafeReadableBytes { bytes in
+                    var reader = Bulk.Reader(bytes)
+                    while !reader.isAtEnd {
+                        candidates.append(SaltSchedule.Bucket(
+                            position: Int(try reader.int32()), lastUpdatedMillis: try reader.int64(), refreshFromMillis: try reader.int64(),
+                            hasSalt: try reader.int32() != 0
+                        ))
+                    }
+                }
+            }
+            let decided = plan(candidates, total)
+            if !decided.rotations.isEmpty {
+                let positions = decided.rotations.map { Int32(truncatingIfNeeded: $0.position) }
+                let salts = decided.rotations.map { Self.text($0.salt) }
+                try await self.execute("""
+                    UPDATE salt_buckets AS b SET previous_salt = b.current_salt, current_salt = v.salt, last_updated = \(decided.rotatedAtMillis),
+                        refresh_from = \(decided.rotatedRefreshFromMillis), changed_in = \(next)
+                    FROM unnest(\(positions)::integer[], \(salts)::text[]) AS v(position, salt) WHERE b.position = v.position
+                    """, connection)
+            }
+            if !decided.reschedules.isEmpty {
+                let positions = decided.reschedules.map { Int32(truncatingIfNeeded: $0.position) }
+                let refreshFrom = decided.reschedules.map(\.refreshFromMillis)
+                try await self.execute("""
+                    UPDATE salt_buckets AS b SET refresh_from = v.refresh_from, changed_in = \(next)
+                    FROM unnest(\(positions)::integer[], \(refreshFrom)::bigint[]) AS v(position, refresh_from) WHERE b.position = v.position
+                    """, connection)
+            }
+            let dropped = try await self.value(Int64.self, """
+                WITH dropped AS (
+                    UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL,
+                        changed_in = \(next)
+                    WHERE last_updated < \(decided.previousSaltsUpdatedBeforeMillis) AND (previous_salt IS NOT NULL OR previous_key IS NOT NULL)
+                    RETURNING 1
+                )
+                SELECT COUNT(*) FROM dropped
+                """, connection) ?? 0
+            let outcome = SaltRotationOutcome(rotated: decided.rotations.count, rescheduled: decided.reschedules.count,
+                                              previousSaltsDropped: Int(dropped), buckets: total)
+            // Buckets have no change trigger (a million rows), and `updated` only records the run.
+            try await self.execute("UPDATE salt_metadata SET updated = \(nowMillis) WHERE id = 1", connection)
+            if outcome.changedAnything {
+                try await self.execute("UPDATE store_version SET version = \(next) WHERE id = 2", connection)
+            }
+            return outcome
         }
     }
 
-    public func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) async throws -> Int {
-        try await transaction { connection in
-            try await self.lock(.salts, connection)
-            return try await self.rotateSalts(connection, count: count, nowMillis: nowMillis, eligibleBeforeMillis: eligibleBeforeMillis,
-                                              refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
+    public func saltChanges(after version: Int64) async throws -> SaltChanges? {
+        try await readTransaction { connection in
+            let current = try await self.value(Int64.self, "SELECT version FROM store_version WHERE id = 2", connection) ?? 0
+            guard let writtenIn = try await self.value(Int64.self, "SELECT written_in FROM salt_metadata WHERE id = 1", connection),
+                  version >= writtenIn, version <= current
+            else { return nil }
+            var changes = SaltChanges(version: current, buckets: [])
+            // One packed row (see `Bulk`), in the layout `loadSalts` reads, each bucket led by its position.
+            let rows = try await self.rows(PostgresQuery(unsafeSQL: """
+                SELECT string_agg(int4send(position) || \(Self.packedBucket), ''::bytea ORDER BY position)
+                FROM salt_buckets WHERE changed_in > $1
+                """, binds: Self.binds(version)), connection)
+            guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return changes }
+            try blob.withUnsafeReadableBytes { bytes in
+                var reader = Bulk.Reader(bytes)
+                while !reader.isAtEnd {
+                    let position = Int(try reader.int32())
+                    changes.buckets.append((position, try Self.readBucket(&reader)))
+                }
+            }
+            return changes
         }
     }
 
-    private func rotateSalts(
-        _ connection: PostgresConnection, count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]
-    ) async throws -> Int {
-        let positions = try await rows("""
-            SELECT position FROM salt_buckets WHERE refresh_from <= \(eligibleBeforeMillis) AND current_salt IS NOT NULL
-            ORDER BY random() LIMIT \(Int64(count))
-            """, connection).map { try $0.decode(Int32.self) }
-        if !positions.isEmpty {
-            let salts = positions.map { _ in Self.text(makeSalt()) }
-            try await execute("""
-                UPDATE salt_buckets AS b SET previous_salt = b.current_salt, current_salt = v.salt, last_updated = \(nowMillis),
-                    refresh_from = \(refreshFromMillis)
-                FROM unnest(\(positions)::integer[], \(salts)::text[]) AS v(position, salt) WHERE b.position = v.position
-                """, connection)
+    public func saltTableHeader() async throws -> SaltTableHeader {
+        try await readTransaction { connection in
+            guard let meta = try await self.rows("SELECT first_level, id_prefix, id_secret FROM salt_metadata WHERE id = 1", connection).first else {
+                throw StoreError.notInitialized
+            }
+            let (firstLevel, idPrefix, idSecret) = try meta.decode((String, String, String).self)
+            let count = try await self.value(Int64.self, "SELECT COUNT(*) FROM salt_buckets", connection) ?? 0
+            return SaltTableHeader(firstLevelSalt: Array(firstLevel.utf8), idPrefix: idPrefix, idSecret: idSecret, bucketCount: Int(count))
         }
-        // Buckets have no change trigger; this bumps the salt version nodes poll.
-        try await execute("UPDATE salt_metadata SET updated = \(nowMillis) WHERE id = 1", connection)
-        return positions.count
+    }
+
+    public func saltBucket(at position: Int) async throws -> SaltTable.Entry? {
+        guard let position = Int32(exactly: position) else { return nil }
+        return try await withConnection { connection in
+            guard let row = try await self.rows("""
+                SELECT id, last_updated, refresh_from, current_salt, previous_salt, current_key_id, current_key, current_key_salt,
+                       previous_key_id, previous_key, previous_key_salt
+                FROM salt_buckets WHERE position = \(position)
+                """, connection).first else { return nil }
+            let (id, lastUpdated, refreshFrom, current, previous, currentKeyID, currentKey, currentKeySalt, previousKeyID, previousKey, previousKeySalt) =
+                try row.decode((Int64, Int64, Int64, String?, String?, Int32?, String?, String?, Int32?, String?, String?).self)
+            func material(_ id: Int32?, _ key: String?, _ salt: String?) -> SaltKeyMaterial? {
+                guard let id, let key, !key.isEmpty else { return nil }
+                return SaltKeyMaterial(id: id, key: Array(key.utf8), salt: Array((salt ?? "").utf8))
+            }
+            return SaltTable.Entry(
+                id: id, lastUpdatedMillis: lastUpdated, refreshFromMillis: refreshFrom,
+                currentSalt: current.flatMap { $0.isEmpty ? nil : Array($0.utf8) }, previousSalt: previous.flatMap { $0.isEmpty ? nil : Array($0.utf8) },
+                currentKey: material(currentKeyID, currentKey, currentKeySalt), previousKey: material(previousKeyID, previousKey, previousKeySalt)
+            )
+        }
     }
 
     /// Durable when it returns: an autocommit statement with the server's default
@@ -963,7 +1061,6 @@ public final class PostgresStore: OperatorStore {
 
 public enum PostgresStoreError: Error, CustomStringConvertible {
     case invalidURL(String)
-    case alreadyInitialized
     /// An error from the server or the connection, described without the query's values.
     case database(String)
     /// A bulk row the server sent did not decode.
@@ -972,7 +1069,6 @@ public enum PostgresStoreError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidURL(let reason): "invalid PostgreSQL URL: \(reason)"
-        case .alreadyInitialized: "the PostgreSQL store already holds operator data"
         case .database(let message): "PostgreSQL: \(message)"
         case .malformedBulkRow: "PostgreSQL: a bulk row did not decode"
         }

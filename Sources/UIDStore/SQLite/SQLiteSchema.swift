@@ -129,6 +129,32 @@ enum SQLiteSchema {
                     """)
             }
         }
+        migrator.registerMigration("v5: only real changes bump the version") { db in
+            // An UPDATE that leaves a row as it was (the same settings set again, a disabled client
+            // disabled again) must not make every node reload. Salt runs bump the salt counter
+            // themselves when a bucket changed; `salt_metadata.updated` only records the run.
+            try db.execute(sql: "DROP TRIGGER IF EXISTS salt_metadata_update_bumps_version")
+            for (table, counter) in versionedTables + [("runtime_config", 1)] where table != "salt_metadata" {
+                let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
+                let changed = columns.map { "OLD.\($0) IS NOT NEW.\($0)" }.joined(separator: " OR ")
+                try db.execute(sql: """
+                    DROP TRIGGER IF EXISTS \(table)_update_bumps_version;
+                    CREATE TRIGGER \(table)_update_bumps_version AFTER UPDATE ON \(table) WHEN \(changed)
+                    BEGIN UPDATE store_version SET version = version + 1 WHERE id = \(counter); END
+                    """)
+            }
+        }
+        migrator.registerMigration("v6: incremental salt reload") { db in
+            // A salt run marks each bucket it changes with the salt version it brings the store to,
+            // so nodes read only those; `written_in` is the version at which the table was last
+            // written whole (seeding, an import), before which only a full load will do.
+            try db.execute(sql: """
+                ALTER TABLE salt_buckets ADD COLUMN changed_in INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX salt_buckets_changed_in ON salt_buckets (changed_in);
+                ALTER TABLE salt_metadata ADD COLUMN written_in INTEGER NOT NULL DEFAULT 0;
+                UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2);
+                """)
+        }
         return migrator
     }
 }

@@ -93,6 +93,7 @@ extension SQLiteStore {
                 ])
                 try bucket.execute()
             }
+            try Self.markSaltTableWritten(db)
         }
     }
 

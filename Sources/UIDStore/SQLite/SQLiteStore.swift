@@ -18,7 +18,20 @@ public final class SQLiteStore: OperatorStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
-        try SQLiteSchema.migrator.migrate(pool)
+        // Processes opening a new file together race on the migrations (GRDB reads which are
+        // applied outside the transaction that applies one): the loser's attempt fails on the
+        // schema the winner created, and the next attempt finds it applied.
+        var attempts = 0
+        while true {
+            do {
+                try SQLiteSchema.migrator.migrate(pool)
+                return
+            } catch let error as DatabaseError {
+                attempts += 1
+                guard attempts < 20 else { throw error }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
     }
 
     public convenience init(directory: URL) throws {
@@ -31,7 +44,10 @@ public final class SQLiteStore: OperatorStore {
     }
 
     public func initialize(with contents: StoreContents) throws {
+        // An IMMEDIATE transaction: of two processes seeding one file, the second waits for the
+        // first's commit and then finds its data.
         try pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_metadata") == 0 else { throw StoreError.alreadyInitialized }
             for site in contents.sites { try insert(site, db) }
             for client in contents.clients { try insert(client, db) }
             for keyset in contents.keysets { try insert(keyset, db) }
@@ -68,7 +84,13 @@ public final class SQLiteStore: OperatorStore {
                 ])
                 try statement.execute()
             }
+            try Self.markSaltTableWritten(db)
         }
+    }
+
+    /// After the salt table is written whole: nodes holding an older salt version must load it all.
+    static func markSaltTableWritten(_ db: Database) throws {
+        try db.execute(sql: "UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2) WHERE id = 1")
     }
 
     public func loadContents() throws -> StoreContents {
@@ -183,14 +205,20 @@ public final class SQLiteStore: OperatorStore {
             FROM salt_buckets ORDER BY position
             """)
         while let row = try rows.next() {
-            table.append(SaltTable.Entry(
-                id: row[0], lastUpdatedMillis: row[1], refreshFromMillis: row[3],
-                currentSalt: Self.bytes(row[2]), previousSalt: Self.bytes(row[4]),
-                currentKey: Self.material(id: row[5], key: row[6], salt: row[7]),
-                previousKey: Self.material(id: row[8], key: row[9], salt: row[10])
-            ))
+            table.append(saltEntry(row))
         }
         return table
+    }
+
+    /// A bucket from the columns `id, last_updated, current_salt, refresh_from, previous_salt` and
+    /// the six key-material columns.
+    private static func saltEntry(_ row: Row) -> SaltTable.Entry {
+        SaltTable.Entry(
+            id: row[0], lastUpdatedMillis: row[1], refreshFromMillis: row[3],
+            currentSalt: bytes(row[2]), previousSalt: bytes(row[4]),
+            currentKey: material(id: row[5], key: row[6], salt: row[7]),
+            previousKey: material(id: row[8], key: row[9], salt: row[10])
+        )
     }
 
     /// Ten million rows are read with SQLite's column accessors in place (decoding each through
@@ -342,40 +370,93 @@ public final class SQLiteStore: OperatorStore {
         }
     }
 
-    public func rotateSaltsIfDue(
-        minimumIntervalMillis: Int64, count: Int, nowMillis: Int64, refreshFromMillis: Int64, makeSalt: @escaping @Sendable () -> [UInt8]
-    ) async throws -> Int {
+    public func rotateSalts(
+        nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
+        plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
+    ) async throws -> SaltRotationOutcome? {
+        // GRDB writes are IMMEDIATE transactions: across processes the check and the run are atomic.
         try await pool.write { db in
-            let last = try Int64.fetchOne(db, sql: "SELECT updated FROM salt_metadata WHERE id = 1") ?? 0
-            guard nowMillis - last >= minimumIntervalMillis else { return 0 }
-            return try Self.rotateSalts(db, count: count, nowMillis: nowMillis, eligibleBeforeMillis: nowMillis,
-                                        refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
+            if let since = skipIfRunSinceMillis {
+                let last = try Int64.fetchOne(db, sql: "SELECT updated FROM salt_metadata WHERE id = 1") ?? 0
+                guard last < since else { return nil }
+            }
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_buckets") ?? 0
+            // The version this run brings the salts to, marked on every bucket it changes.
+            let next = (try Int64.fetchOne(db, sql: "SELECT version FROM store_version WHERE id = 2") ?? 0) + 1
+            var candidates = [SaltSchedule.Bucket]()
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT position, last_updated, refresh_from, current_salt IS NOT NULL AND current_salt != '' FROM salt_buckets
+                WHERE refresh_from < ? ORDER BY position
+                """, arguments: [dueBeforeMillis])
+            while let row = try rows.next() {
+                candidates.append(SaltSchedule.Bucket(position: row[0], lastUpdatedMillis: row[1], refreshFromMillis: row[2], hasSalt: row[3]))
+            }
+            let decided = plan(candidates, total)
+            let rotate = try db.makeStatement(sql: """
+                UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ?, changed_in = ?
+                WHERE position = ?
+                """)
+            for rotation in decided.rotations {
+                rotate.setUncheckedArguments([Self.text(rotation.salt), decided.rotatedAtMillis, decided.rotatedRefreshFromMillis, next, rotation.position])
+                try rotate.execute()
+            }
+            let reschedule = try db.makeStatement(sql: "UPDATE salt_buckets SET refresh_from = ?, changed_in = ? WHERE position = ?")
+            for entry in decided.reschedules {
+                reschedule.setUncheckedArguments([entry.refreshFromMillis, next, entry.position])
+                try reschedule.execute()
+            }
+            try db.execute(sql: """
+                UPDATE salt_buckets SET previous_salt = NULL, previous_key_id = NULL, previous_key = NULL, previous_key_salt = NULL, changed_in = ?
+                WHERE last_updated < ? AND (previous_salt IS NOT NULL OR previous_key IS NOT NULL)
+                """, arguments: [next, decided.previousSaltsUpdatedBeforeMillis])
+            let outcome = SaltRotationOutcome(rotated: decided.rotations.count, rescheduled: decided.reschedules.count,
+                                              previousSaltsDropped: db.changesCount, buckets: total)
+            // Buckets have no change trigger (a million rows), and `updated` only records the run.
+            try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
+            if outcome.changedAnything {
+                try db.execute(sql: "UPDATE store_version SET version = ? WHERE id = 2", arguments: [next])
+            }
+            return outcome
         }
     }
 
-    public func rotateSalts(count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]) throws -> Int {
-        try pool.write { db in
-            try Self.rotateSalts(db, count: count, nowMillis: nowMillis, eligibleBeforeMillis: eligibleBeforeMillis,
-                                 refreshFromMillis: refreshFromMillis, makeSalt: makeSalt)
+    public func saltChanges(after version: Int64) async throws -> SaltChanges? {
+        try await pool.read { db in
+            let current = try Int64.fetchOne(db, sql: "SELECT version FROM store_version WHERE id = 2") ?? 0
+            guard let writtenIn = try Int64.fetchOne(db, sql: "SELECT written_in FROM salt_metadata WHERE id = 1"),
+                  version >= writtenIn, version <= current
+            else { return nil }
+            var changes = SaltChanges(version: current, buckets: [])
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT id, last_updated, current_salt, refresh_from, previous_salt, current_key_id, current_key, current_key_salt,
+                       previous_key_id, previous_key, previous_key_salt, position
+                FROM salt_buckets WHERE changed_in > ?
+                """, arguments: [version])
+            while let row = try rows.next() {
+                changes.buckets.append((row[11], Self.saltEntry(row)))
+            }
+            return changes
         }
     }
 
-    private static func rotateSalts(
-        _ db: Database, count: Int, nowMillis: Int64, eligibleBeforeMillis: Int64, refreshFromMillis: Int64, makeSalt: () -> [UInt8]
-    ) throws -> Int {
-        let positions = try Int64.fetchAll(db, sql: """
-            SELECT position FROM salt_buckets WHERE refresh_from <= ? AND current_salt IS NOT NULL ORDER BY RANDOM() LIMIT ?
-            """, arguments: [eligibleBeforeMillis, count])
-        let statement = try db.makeStatement(sql: """
-            UPDATE salt_buckets SET previous_salt = current_salt, current_salt = ?, last_updated = ?, refresh_from = ? WHERE position = ?
-            """)
-        for position in positions {
-            statement.setUncheckedArguments([Self.text(makeSalt()), nowMillis, refreshFromMillis, position])
-            try statement.execute()
+    public func saltTableHeader() async throws -> SaltTableHeader {
+        try await pool.read { db in
+            guard let meta = try Row.fetchOne(db, sql: "SELECT first_level, id_prefix, id_secret FROM salt_metadata WHERE id = 1") else {
+                throw StoreError.notInitialized
+            }
+            return SaltTableHeader(firstLevelSalt: Array((meta[0] as String).utf8), idPrefix: meta[1], idSecret: meta[2],
+                                   bucketCount: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM salt_buckets") ?? 0)
         }
-        // Buckets have no change trigger; this bumps the salt version nodes poll.
-        try db.execute(sql: "UPDATE salt_metadata SET updated = ? WHERE id = 1", arguments: [nowMillis])
-        return positions.count
+    }
+
+    public func saltBucket(at position: Int) async throws -> SaltTable.Entry? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT id, last_updated, current_salt, refresh_from, previous_salt, current_key_id, current_key, current_key_salt,
+                       previous_key_id, previous_key, previous_key_salt
+                FROM salt_buckets WHERE position = ?
+                """, arguments: [position]).map(Self.saltEntry)
+        }
     }
 
     public func optOutCount() throws -> Int {
@@ -469,11 +550,14 @@ public final class SQLiteStore: OperatorStore {
 
 public enum StoreError: Error, CustomStringConvertible {
     case notInitialized
+    /// Seeding found data written meanwhile (another node or process seeded first).
+    case alreadyInitialized
     case notFound(String)
 
     public var description: String {
         switch self {
         case .notInitialized: "the store has not been initialized"
+        case .alreadyInitialized: "the store already holds operator data"
         case .notFound(let what): "no \(what) in the store"
         }
     }
