@@ -136,7 +136,7 @@ if fuzzing {
     package.targets.append(.executableTarget(
         name: "UIDFuzz",
         dependencies: ["UIDFuzzTargets"],
-        swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-parse-as-library"])],
-        linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
+        linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
     ))
 }
