@@ -199,7 +199,8 @@ def refresh_envelope(key_id: int, key: bytes, inner: bytes, scope_byte: int = 0)
 
 
 def refresh_inner(token_text: str, response_key: str = None) -> bytes:
-    return json.dumps({"refresh_response_key": response_key or b64(os.urandom(32)), "refresh_token": token_text},
+    key = b64(os.urandom(32)) if response_key is None else response_key
+    return json.dumps({"refresh_response_key": key, "refresh_token": token_text},
                       separators=(",", ":")).encode()
 
 

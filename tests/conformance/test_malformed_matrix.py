@@ -37,6 +37,7 @@ OPTOUT_STATUS, HEALTHCHECK = "/v2/optout/status", "/ops/healthcheck"
 KEY_ENDPOINTS = (KEY_LATEST, KEY_BIDSTREAM, KEY_SHARING)
 
 MATRIX_EMAIL = "matrix.validate@example.com"
+MISSING_V3 = "Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified"
 MISSING = "Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"
 INCORRECT = "Incorrect request format"
 INVALID_PAYLOAD = "Invalid payload in body: Data is not valid json string."
@@ -84,10 +85,15 @@ BAD_VALUES = {
 }
 
 
+UNREPRESENTABLE_NUMBERS = ("int-beyond-int64", "int-below-int64", "huge-int", "float-overflow", "float-underflow")
+
+
 def bad_value_expectations(ep: Endpoint, name: str) -> list:
     """Where a wrong-type value is in fact acceptable, or answered with a more specific error."""
     if ep.path == MAP_V3 and name == "null":
-        return [OK]                              # PROTOCOL 7.3: a key may be null
+        return [OK, client_error(MISSING_V3)]    # PROTOCOL 7.3: a key may be null; here it is the only key
+    if name in UNREPRESENTABLE_NUMBERS and ep.path not in KEY_ENDPOINTS:
+        return ep.bad_field + [client_error(INVALID_PAYLOAD)]   # a parser may refuse numbers it cannot hold
     if ep.path == MAP_V2 and name in ("array-of-null", "array-of-ints", "nested-array"):
         return [OK, client_error()]              # bad elements unmapped, or the whole request refused
     if name == "deep-nesting":
@@ -270,7 +276,7 @@ def envelope_cases(path):
                                              [client_error()] + ([OK] if path in KEY_ENDPOINTS else [])))
     # JSON objects of the wrong shape
     add(path, "payload-unrelated-object", lambda c: (c.enveloped(path, {"unrelated": "x"}), ep.unrelated))
-    add(path, "payload-many-keys", lambda c: (c.enveloped(path, {f"k{i}": i for i in range(50_000)}), ep.unrelated))
+    add(path, "payload-many-keys", lambda c: (c.enveloped(path, {f"k{i}": i for i in range(20_000)}), ep.unrelated))
     add(path, "payload-huge-array", lambda c: (c.enveloped(path, {"unrelated": [0] * 200_000}), ep.unrelated))
     fields = list(ep.valid(None).keys()) if path != VALIDATE else ["token", "email"]
     for fname in fields or ["x"]:
@@ -312,7 +318,7 @@ for _n, (_payload, _expect) in {
     add(MAP_V2, _n, lambda c, p=_payload, e=_expect: (c.enveloped(MAP_V2, p), e))
 add(MAP_V3, "email-list-20000", lambda c: (c.enveloped(MAP_V3, {"email": [f"m{i}@example.com" for i in range(20_000)]}),
                                            [client_error()]))
-add(OPTOUT_STATUS, "ids-20000", lambda c: (c.enveloped(OPTOUT_STATUS, {"advertising_ids": [b64(bytes(32))] * 20_000}),
+add(OPTOUT_STATUS, "ids-6000", lambda c: (c.enveloped(OPTOUT_STATUS, {"advertising_ids": [b64(bytes(32))] * 6_000}),
                                            [client_error("Request payload is too large")]))
 add(OPTOUT_STATUS, "ids-not-base64", lambda c: (c.enveloped(OPTOUT_STATUS, {"advertising_ids": ["!!", "", "é" * 50]}), [OK]))
 for _n, _text in {"empty": "", "garbage": "not a date", "month-13": "2020-13-01T00:00:00", "day-32": "2020-01-32T00:00",
@@ -329,7 +335,7 @@ add(GENERATE, "tcf-consent-garbage", lambda c: (
     c.enveloped(GENERATE, {"email": "a@example.com", "tcf_consent_string": "\u00ff" * 1000 + "!!"}),
     [OK, client_error()]))
 add(GENERATE, "phone-overlong", lambda c: (c.enveloped(GENERATE, {"phone": "+" + "9" * 100_000}), [client_error("Invalid Identifier")]))
-add(GENERATE, "email-hash-wrong-length", lambda c: (c.enveloped(GENERATE, {"email_hash": b64(os.urandom(31))}),
+add(GENERATE, "email-hash-wrong-length", lambda c: (c.enveloped(GENERATE, {"email_hash": b64(os.urandom(30))}),
                                                     [client_error("Invalid Identifier")]))
 add(LOGOUT, "email-invalid", lambda c: (c.enveloped(LOGOUT, {"email": "no-at-sign"}), [INVALID_LOGOUT]))
 
@@ -486,9 +492,6 @@ for _name, _inner in {
 refresh_case("envelope-inner-response-key-16-bytes", lambda c: refresh_envelope(
     c.refresh_key_id, c.refresh_key, refresh_inner(b64(inner_token(c)), b64(os.urandom(16)))),
     lambda c, a: [OK, client_error(ENVELOPE_ERR["format"])])
-refresh_case("envelope-inner-duplicate-keys", lambda c: refresh_envelope(c.refresh_key_id, c.refresh_key, (
-    b'{"refresh_token": "AA==", ' + refresh_inner(b64(inner_token(c)))[1:])),
-    lambda c, a: [OK, client_error(ENVELOPE_ERR["format"])] + refresh_invalid(a))
 
 # the inner refresh token tampered in every field, inside a well-formed envelope and bare
 TOKEN_MUTATIONS = {
@@ -507,7 +510,7 @@ TOKEN_MUTATIONS = {
     "truncated-to-6": lambda c, t: t[:6],
     "truncated-to-21": lambda c, t: t[:21],
     "truncated-by-one": lambda c, t: t[:-1],
-    "extended": lambda c, t: t + bytes(16),
+    "extended": lambda c, t: t + bytes(2),     # still 168 characters
 }
 for _name, _mutate in TOKEN_MUTATIONS.items():
     refresh_case(f"inner-token-{_name}", lambda c, m=_mutate: c.refresh_key_envelope(b64(m(c, inner_token(c)))))
@@ -723,7 +726,8 @@ AUTH_HEADERS = {
     "unknown-key-other-site": lambda c, key: [("Authorization", "Bearer UID2-C-L-2147483648-abcdef.x")],
     "key-with-suffix": lambda c, key: [("Authorization", "Bearer " + key + "x")],
     "key-without-scheme": lambda c, key: [("Authorization", key)],
-    "garbage": lambda c, key: [("Authorization", "\x01\x02\x7f!@#$%^&*()")],
+    "garbage": lambda c, key: [("Authorization", "!@#$%^&*()<>\\\"'{}|")],
+    "control-characters": lambda c, key: [("Authorization", "Bearer \x01\x02\x7f")],
     "non-ascii-utf8": lambda c, key: [("Authorization", "Bearer ключ-🔑".encode("utf-8"))],
     "latin1-bytes": lambda c, key: [("Authorization", b"Bearer \xff\xfe\xe9")],
     "8-kib": lambda c, key: [("Authorization", "Bearer " + "A" * 8192)],
@@ -753,7 +757,8 @@ def auth_case(path, name, headers_of):
             accepted = [OK]
         if name.startswith("duplicate"):
             accepted = [OK, UNAUTHORIZED]
-        if name.startswith("oversized"):
+        if name == "control-characters":
+            accepted = accepted + [Expect(400)]   # may be refused by the HTTP parser, before any handler
             accepted = accepted + [Expect(431)]
         return req, accepted
     add(path, f"authorization-{name}", build)
@@ -772,7 +777,9 @@ add(HEALTHCHECK, "query-garbage", lambda c: (Req("GET", HEALTHCHECK + "?%zz=%%&%
 add(HEALTHCHECK, "post-empty", lambda c: (Req("POST", HEALTHCHECK, b""), [Expect(405, ANY_STATUS)]))
 add(HEALTHCHECK, "post-over-1mib", lambda c: (Req("POST", HEALTHCHECK, b"A" * (1024 * 1024 + 1)),
                                               [Expect(405, ANY_STATUS), TOO_LARGE]))
-add(HEALTHCHECK, "content-type-garbage", lambda c: (Req("GET", HEALTHCHECK, None, [("Content-Type", "\x01/\xff")]), [OK]))
+add(HEALTHCHECK, "content-type-garbage", lambda c: (Req("GET", HEALTHCHECK, None, [("Content-Type", "x/\xff;;=")]), [OK]))
+add(HEALTHCHECK, "header-control-characters", lambda c: (Req("GET", HEALTHCHECK, None, [("X-Junk", "\x01\x02")]),
+                                                         [OK, Expect(400)]))
 
 
 # ---------------------------------------------------------------- running a case
