@@ -808,8 +808,11 @@ class MatrixSummary:
         tr.write_line(f"by HTTP status: {by_status}")
         fives = sum(n for code, n in TALLY["by_status"].items() if code >= 500)
         tr.write_line(f"5xx answers: {fives}")
-        for line in TALLY["failures"]:
+        shown = TALLY["failures"][:120]
+        for line in shown:
             tr.write_line(f"  failing: {line}")
+        if len(TALLY["failures"]) > len(shown):
+            tr.write_line(f"  ... and {len(TALLY['failures']) - len(shown)} more")
 
 
 @pytest.fixture(autouse=True)
