@@ -11,6 +11,7 @@ import base64
 import http.client as httpclient
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 
 from Crypto.Cipher import AES
@@ -33,6 +34,7 @@ class Req:
     path: str
     body: bytes = None
     headers: list = field(default_factory=list)   # (name, str | bytes) pairs; a name may repeat
+    raw: bytes = None     # sent as is instead (broken HTTP framing); the sending side is then shut down
 
 
 @dataclass
@@ -47,6 +49,8 @@ class NoAnswer:
 
 def send(host: str, port: int, req: Req):
     """One request on a fresh connection. Returns wire.Response, or NoAnswer when no response came back."""
+    if req.raw is not None:
+        return send_raw(host, port, req.raw)
     conn = httpclient.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_S)
     try:
         conn.putrequest(req.method, req.path, skip_accept_encoding=True)
@@ -67,6 +71,46 @@ def send(host: str, port: int, req: Req):
         return NoAnswer(f"{type(e).__name__}: {e}")
     finally:
         conn.close()
+
+
+def send_raw(host: str, port: int, data: bytes):
+    """Bytes that are not a well-formed HTTP request; the first answer on the connection, if any. A reset after
+    the answer is fine (the server may close a connection it cannot parse further)."""
+    received = b""
+    error = None
+    try:
+        with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT_S) as sock:
+            try:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            while chunk := sock.recv(65536):
+                received += chunk
+    except OSError as e:
+        error = f"{type(e).__name__}: {e}"
+    answer = parse_first_answer(received)
+    if answer is None:
+        return NoAnswer(error or f"connection closed after {len(received)} bytes without an HTTP answer")
+    return answer
+
+
+def received_is_answer(data: bytes) -> bool:
+    return data.startswith(b"HTTP/") and b"\r\n\r\n" in data
+
+
+def parse_first_answer(data: bytes):
+    if not received_is_answer(data):
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", len(body)) or 0)
+    return Response(status, headers, body[:length])
 
 
 # ---------------------------------------------------------------- expectations

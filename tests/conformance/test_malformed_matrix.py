@@ -784,6 +784,45 @@ add(HEALTHCHECK, "header-control-characters", lambda c: (Req("GET", HEALTHCHECK,
                                                          [OK, Expect(400)]))
 
 
+# ---- broken HTTP framing, sent as raw bytes: the HTTP layer's 4xx, or at worst a closed connection
+
+FRAMING_ERRORS = [Expect(code) for code in (400, 404, 405, 408, 411, 413, 414, 431)]
+FRAMING = {
+    "content-length-negative": (b"Content-Length: -1\r\n", b"abc"),
+    "content-length-not-a-number": (b"Content-Length: abc\r\n", b"abc"),
+    "content-length-beyond-int64": (b"Content-Length: 99999999999999999999999\r\n", b"abc"),
+    "content-length-twice-differing": (b"Content-Length: 3\r\nContent-Length: 4\r\n", b"abcd"),
+    "content-length-and-chunked": (b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", b"3\r\nabc\r\n0\r\n\r\n"),
+    "chunk-size-not-hex": (b"Transfer-Encoding: chunked\r\n", b"ZZZ\r\nabc\r\n0\r\n\r\n"),
+    "chunk-size-beyond-int64": (b"Transfer-Encoding: chunked\r\n", b"fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+    "transfer-encoding-unknown": (b"Transfer-Encoding: gzip, foo\r\n", b"abc"),
+    "header-without-colon": (b"Junk header line\r\n", b""),
+    "header-name-not-ascii": (b"\xff\xfe: x\r\n", b""),
+    "header-folded": (b"X-A: b\r\n c\r\n", b""),
+    "many-headers": (b"".join(b"X-%d: v\r\n" % i for i in range(5_000)), b""),
+}
+
+
+def framing_case(path, name, extra_headers, body):
+    def build(c):
+        auth = b"Authorization: Bearer " + c.op.dev.api_key.encode() + b"\r\n"
+        raw = (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + auth
+               + extra_headers + b"\r\n" + body)
+        return Req("POST", path, raw=raw), FRAMING_ERRORS
+    add(path, f"http-{name}", build)
+
+
+for _path in (GENERATE, REFRESH, CSTG):
+    for _name, (_headers, _body) in FRAMING.items():
+        framing_case(_path, _name, _headers, _body)
+for _name, _raw in {"request-line-garbage": b"\x00\x01\x02 garbage\r\n\r\n",
+                    "http-version-unknown": b"GET /ops/healthcheck HTTP/9.9\r\nHost: x\r\n\r\n",
+                    "method-unknown": b"FOO /ops/healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    "url-100-kib": b"GET /ops/healthcheck?" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    "url-not-ascii": b"GET /ops/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}.items():
+    add(HEALTHCHECK, f"http-{_name}", lambda c, r=_raw: (Req("GET", HEALTHCHECK, raw=r), FRAMING_ERRORS))
+
+
 # ---------------------------------------------------------------- running a case
 
 # The operator may cap the bodies of its two unauthenticated endpoints far below 1 MiB (a refresh token is
