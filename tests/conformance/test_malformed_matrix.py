@@ -26,7 +26,7 @@ from malformed import (ANY_STATUS, INT64_MAX, INT64_MIN, INVALID_TOKEN, OK, REFR
                        TOO_LARGE, UNAUTHORIZED, Expect, NoAnswer, Req, b64, b64url_decode, b64url_nopad,
                        client_error, flip, nested_arrays, put_be, refresh_envelope, refresh_inner, refresh_token_v2,
                        refresh_token_v3, send, spki_of)
-from wire import DOCS, active_key_id, gcm_encrypt, key_secret, now_ms, seal
+from wire import DOCS, _decrypt_gcm, active_key_id, gcm_encrypt, key_secret, now_ms, seal
 
 # ---------------------------------------------------------------- endpoints
 
@@ -410,23 +410,20 @@ def refresh_invalid(authenticated):
     return [INVALID_TOKEN if authenticated else REFRESH_ERROR]
 
 
-def refresh_case(name, body_of, expect_of=None, both=True):
-    """`body_of(c)` -> body; `expect_of(c, authenticated)` -> [Expect] (default: invalid token)."""
+def refresh_case(name, body_of, expect_of=None):
+    """With and without an API key. `body_of(c)` -> body; `expect_of(c, authenticated)` -> [Expect] (default:
+    the invalid-token answer)."""
     expect_of = expect_of or (lambda c, a: refresh_invalid(a))
-    for authenticated in ((True, False) if both else (False,)):
+    for authenticated in (True, False):
         add(REFRESH, f"{name}-{'with-key' if authenticated else 'without-key'}",
             lambda c, a=authenticated: (c.refresh_req(body_of(c), a), expect_of(c, a)))
 
 
 def inner_token(c) -> bytes:
-    return base64.b64decode(json.loads(_open_env(c))["refresh_token"])
-
-
-def _open_env(c) -> bytes:
-    from wire import _decrypt_gcm
+    """The V3 refresh token inside the refresh envelope that generate handed out."""
     env = base64.b64decode(c.identity["refresh_token"])
-    return _decrypt_gcm(env[5:], c.refresh_key if int.from_bytes(env[1:5], "big") == c.refresh_key_id
-                        else key_secret(c.op.db_path, int.from_bytes(env[1:5], "big")))
+    inner = _decrypt_gcm(env[5:], key_secret(c.op.db_path, int.from_bytes(env[1:5], "big")))
+    return base64.b64decode(json.loads(inner)["refresh_token"])
 
 
 ENVELOPE_ERR = {
