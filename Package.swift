@@ -112,7 +112,7 @@ let package = Package(
             ],
             swiftSettings: instrumented
         ),
-        .testTarget(name: "UIDFuzzTargetsTests", dependencies: ["UIDFuzzTargets"]),
+        .testTarget(name: "UIDFuzzTargetsTests", dependencies: ["UIDFuzzTargets"], exclude: ["Regressions"]),
         .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
         .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
         .testTarget(

@@ -50,7 +50,7 @@ struct PostgresStoreTests {
 
             // Stored as SQLite stores them: JSON text, booleans 0/1, base64 secrets.
             let row = try await PostgresTestDatabase.query(store, "SELECT roles, disabled::text FROM clients")
-            #expect(row == ["[\"GENERATOR\",\"ID_READER\",\"MAPPER\",\"OPTOUT\",\"SHARER\"]", "0"])
+            #expect(row == ["[\"GENERATOR\",\"ID_READER\",\"MAINTAINER\",\"MAPPER\",\"OPTOUT\",\"SHARER\"]", "0"])
 
             let state = try await store.loadState(includingSalts: false, includingOptOuts: false)
             #expect(state.contents.salts.count == 0 && state.contents.clients.count == 1)
