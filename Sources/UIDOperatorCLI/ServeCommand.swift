@@ -97,6 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "uid-operator")
         logger.logLevel = .info
+        try await PortCheck.ensureAvailable(host: host, port: port)
+        logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: ["store": "\(self.store.storeDescription)", "address": "\(host):\(port)"])
         let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
         let started = Date()
         let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
@@ -141,5 +143,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
         )
         try await app.runService()
+        logger.info("uid-operator stopped")
     }
 }

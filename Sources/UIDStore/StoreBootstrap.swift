@@ -9,10 +9,12 @@ public enum StoreBootstrap {
     /// Seeds `store` if it is empty; returns the new default client's credentials when it did.
     public static func seedIfEmpty(
         _ store: any OperatorStore, scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64,
-        bucketCount: Int = InitialDataset.bucketCount
+        bucketCount: Int = InitialDataset.bucketCount, keyExpiry: KeyExpiry = .default
     ) async throws -> ClientCredentials? {
         guard try await store.isEmpty() else { return nil }
-        let (contents, credentials) = InitialDataset.generate(scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount)
+        let (contents, credentials) = InitialDataset.generate(
+            scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount, keyExpiry: keyExpiry
+        )
         try await store.initialize(with: contents)
         return credentials
     }
