@@ -89,7 +89,7 @@ def template_data_dir(scope: str = "uid2") -> Path:
 
 def copy_data_dir(src: Path, dst: Path):
     """Copy a data dir that no process has open (operator.sqlite plus any -wal / -shm)."""
-    dst.mkdir(parents=True, exist_ok=False)
+    dst.mkdir(parents=True, exist_ok=False, mode=0o700)   # owner-only, as the operator makes it
     for f in src.iterdir():
         shutil.copy2(f, dst / f.name)
 
