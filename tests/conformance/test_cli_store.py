@@ -163,3 +163,12 @@ def test_a_busy_port_is_one_clear_line_before_loading(data):
     errors = [line for line in p.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and str(port) in errors[0] and "in use" in errors[0], p.stderr
     assert "Loaded store" not in p.stdout + p.stderr, "the port must be checked before the store is loaded"
+
+
+def test_start_up_and_shutdown_are_logged(data, tmp_path):
+    from ops_support import make_operator
+    op = make_operator(tmp_path / "op", data_dir=data, extra_serve_args=["--no-rotation"])
+    assert op.stop(), "SIGTERM did not stop the server"
+    log = op.log_path.read_text()
+    assert "Starting uid-operator" in log and "uid-operator stopped" in log, log[-2000:]
+    assert log.index("Starting uid-operator") < log.index("Loaded store") < log.index("uid-operator stopped")

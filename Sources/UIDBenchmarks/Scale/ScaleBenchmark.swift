@@ -47,7 +47,7 @@ struct ScaleBenchmark {
                 try store.importOptOuts(records)
             }
             buildTime = ContinuousClock.now - started
-            FileManager.default.createFile(atPath: ready.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: ready.path, contents: nil)
         }
         progress("starting uid-operator on \(count) opt-outs")
         let server = try OperatorProcess(binary: operatorBinary, dataDirectory: directory)
