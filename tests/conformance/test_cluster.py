@@ -1,4 +1,4 @@
-"""Two operator nodes sharing one PostgreSQL store (issue: several machines, one data set).
+"""Two operator nodes sharing one PostgreSQL store: several machines serving one data set.
 
 The store is a small core data set the suite writes itself (core_layout.py), imported into a fresh database, so a
 cluster starts in seconds; its all-roles client (site 999) drives both nodes through the official SDK.
