@@ -13,12 +13,23 @@ struct ClientCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List clients (never their keys or secrets).")
         @OptionGroup var store: StoreOptions
+        @Option(help: "Only the clients of this site.") var siteId: Int32?
+        @Flag(help: "Print only the key ids, one per line (e.g. for `client disable --key-id`).") var keyIds = false
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let clients = try await store.openForAdministration().loadConfiguration().clients.sorted { ($0.siteID, $0.keyID) < ($1.siteID, $1.keyID) }
-            try emit(json: json, clients.map { ["key_id": $0.keyID, "name": $0.name, "site_id": $0.siteID, "roles": $0.roles.map(\.rawValue).sorted(), "disabled": $0.disabled] },
-                     human: clients.map { "\($0.keyID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.roles.map(\.rawValue).sorted().joined(separator: ","))\t\($0.name)" }.joined(separator: "\n"))
+            let clients = try await store.openForAdministration().loadConfiguration().clients
+                .filter { siteId == nil || $0.siteID == siteId }
+                .sorted { ($0.siteID, $0.createdSeconds, $0.keyID) < ($1.siteID, $1.createdSeconds, $1.keyID) }
+            if keyIds && !json {
+                for client in clients { say(client.keyID) }
+                return
+            }
+            try emit(json: json, clients.map { ["key_id": $0.keyID, "name": $0.name, "site_id": $0.siteID, "roles": $0.roles.map(\.rawValue).sorted(), "disabled": $0.disabled, "created": $0.createdSeconds] },
+                     human: TextTable.render(["KEY ID", "SITE", "STATE", "ROLES", "CREATED", "NAME"], clients.map {
+                         ["\($0.keyID)", "\($0.siteID)", $0.disabled ? "disabled" : "enabled", $0.roles.map(\.rawValue).sorted().joined(separator: ","),
+                          HumanTime.iso8601(seconds: $0.createdSeconds), $0.name]
+                     }))
         }
     }
 
@@ -108,11 +119,11 @@ struct ClientCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let scope = try self.store.configuredScope()
-            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
+            let store = try await self.store.openExisting()
+            let scope = try await self.store.scope(for: store)
             let now = Clock.nowMillis() / 1000
             if try await !store.loadSites().contains(where: { $0.id == siteId }) {
-                try await SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: store)
+                try await SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: store, expiry: try self.store.loadConfig().keyExpiry())
                 note("Created site \(siteId) with its own default keyset.")
             }
             let (client, credentials) = InitialDataset.newClient(

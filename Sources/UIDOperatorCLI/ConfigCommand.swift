@@ -11,14 +11,21 @@ struct ConfigCommand: AsyncParsableCommand {
     )
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the stored runtime settings (unset values fall back to files and defaults).")
+        static let configuration = CommandConfiguration(
+            abstract: "Show every setting in effect and where it comes from: the store, the configuration file (--config) or the default.",
+            discussion: "A node's own command-line flags win over all three; they are not known here."
+        )
         @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let settings = try await store.openForAdministration().runtimeSettings()
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            say(String(decoding: try encoder.encode(settings), as: UTF8.self))
+            let opened = try await store.openForAdministration()
+            let settings = try await opened.runtimeSettings()
+            let file = try store.loadConfig()
+            let held = try await StoreOptions.scope(of: opened)
+            let entries = EffectiveSettings.entries(stored: settings, file: file, storeScope: held)
+            try emit(json: json, Dictionary(uniqueKeysWithValues: entries.map { ($0.key, ["value": $0.jsonValue, "source": $0.source.rawValue] as [String: Any]) }),
+                     human: TextTable.render(["SETTING", "VALUE", "FROM"], entries.map { [$0.key, $0.text, $0.source.rawValue] }))
         }
     }
 
@@ -53,7 +60,7 @@ struct ConfigCommand: AsyncParsableCommand {
             let merged = try await target.runtimeSettings().merging(change)
             // Check against the defaults a node would combine them with.
             do {
-                _ = try merged.applied(to: OperatorConfig(scope: try store.configuredScope()))
+                _ = try merged.applied(to: OperatorConfig(scope: try await store.scope(for: target)))
             } catch {
                 throw ValidationError("Refused: \(error)")
             }

@@ -1,3 +1,5 @@
+import ArgumentParser
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -8,6 +10,34 @@ enum Entry {
         // then runs on the thread that read it and writes its answer without two thread hops
         // (docs/PERFORMANCE.md). Must happen before any other task exists.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await UIDOperatorCommand.main()
+        // Parsing errors are usage errors (exit 64, with the command's usage); anything a command
+        // throws while running is an ordinary failure: its message alone, exit 1.
+        let command: any ParsableCommand
+        do {
+            command = try UIDOperatorCommand.parseAsRoot()
+        } catch {
+            UIDOperatorCommand.exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var syncCommand = command
+                try syncCommand.run()
+            }
+        } catch let error as CleanExit {
+            UIDOperatorCommand.exit(withError: error)
+        } catch let error as ExitCode {
+            UIDOperatorCommand.exit(withError: error)
+        } catch let error as ValidationError {
+            fail(error.message)
+        } catch {
+            fail(String(describing: error))
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+        exit(1)
     }
 }

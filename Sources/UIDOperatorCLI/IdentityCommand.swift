@@ -35,8 +35,8 @@ struct IdentityCommand: AsyncParsableCommand {
                 throw ValidationError("Give exactly one of --email, --phone, --email-hash, --phone-hash")
             }
             guard let hash = IdentityHash(kind: kind, value: value) else { throw ValidationError("Invalid \(kind.fieldName)") }
-            let scope = try self.store.configuredScope()
-            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
+            let store = try await self.store.openExisting()
+            let scope = try await self.store.scope(for: store)
             let config = OperatorConfig(scope: scope, identityV3: identityV3, environment: identityEnvironment)
             guard let resolved = try await store.resolve(hash) else { throw CommandFailure("The store has no salt bucket for this identity") }
             let output: [String: String] = [

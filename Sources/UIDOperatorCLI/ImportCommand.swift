@@ -33,7 +33,8 @@ struct ImportCommand: AsyncParsableCommand {
                 throw CommandFailure("Cannot import \(directory): \(error)")
             }
             progress.finish()
-            let target = try await self.store.open(scope: try self.store.configuredScope(), environment: .test, seed: false)
+            // The one command besides `init` and `serve` that may create a store: it fills it completely.
+            let target = try await self.store.connect()
             try await target.replaceContents(with: imported.contents)
             if let dataDir = self.store.dataDir {
                 // The seeded client is gone; its credentials file would only mislead.

@@ -27,14 +27,18 @@ struct KeysCommand: AsyncParsableCommand {
                     "keys": ring.keys(inKeyset: keyset.id).map { ["id": $0.id, "created": $0.createdSeconds, "activates": $0.activatesSeconds, "expires": $0.expiresSeconds] },
                 ]
             }
-            let human = keysets.map { keyset -> String in
-                let keys = ring.keys(inKeyset: keyset.id).map { key in
-                    let state = key.id == ring.activeKey(keysetID: keyset.id, atSeconds: now)?.id ? "active" : (key.activatesSeconds > now ? "pending" : (key.expiresSeconds <= now ? "expired" : "standby"))
-                    return "    key \(key.id)\t\(state)\tactivates \(key.activatesSeconds)\texpires \(key.expiresSeconds)"
+            var rows: [[String]] = []
+            for keyset in keysets {
+                let active = ring.activeKey(keysetID: keyset.id, atSeconds: now)?.id
+                let keysetState = keyset.enabled ? (keyset.isDefault ? "default" : "enabled") : "disabled"
+                rows.append(["keyset \(keyset.id)", "\(keyset.siteID)", keysetState, "", "", keyset.name])
+                for key in ring.keys(inKeyset: keyset.id) {
+                    let state = key.id == active ? "active" : (key.activatesSeconds > now ? "pending" : (key.expiresSeconds <= now ? "expired" : "standby"))
+                    rows.append(["  key \(key.id)", "", state, HumanTime.iso8601(seconds: key.activatesSeconds), HumanTime.iso8601(seconds: key.expiresSeconds), ""])
                 }
-                return (["keyset \(keyset.id)\tsite \(keyset.siteID)\t\(keyset.name)\(keyset.enabled ? "" : " (disabled)")"] + keys).joined(separator: "\n")
             }
-            try emit(json: json, objects, human: human.joined(separator: "\n"))
+            let human = TextTable.render(["KEYSET / KEY", "SITE", "STATE", "ACTIVATES", "EXPIRES", "NAME"], rows)
+            try emit(json: json, objects, human: human)
         }
     }
 
@@ -54,15 +58,16 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
+            let expiry = try self.store.loadConfig().keyExpiry()
             let store = try await self.store.openForAdministration()
             let now = Clock.nowMillis() / 1000
             let activates = now + max(0, activatesInSeconds)
             let key = try await store.rotateKey(keysetID: keysetId, expireOthersAt: activates + max(0, graceSeconds)) { id in
                 KeysetKey(id: id, keysetID: keysetId, createdSeconds: now, activatesSeconds: activates,
-                          expiresSeconds: activates + InitialDataset.keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
+                          expiresSeconds: expiry.expiresSeconds(keysetID: keysetId, activatesSeconds: activates), secret: APIKeyHasher.randomBytes(32))!
             }
             try emit(json: json, ["keyset_id": keysetId, "key_id": key.id, "activates": key.activatesSeconds, "expires": key.expiresSeconds],
-                     human: "Key \(key.id) added to keyset \(keysetId); it activates at \(key.activatesSeconds), older keys expire by \(activates + max(0, graceSeconds)).")
+                     human: "Key \(key.id) added to keyset \(keysetId); it activates at \(HumanTime.iso8601(seconds: key.activatesSeconds)), older keys expire by \(HumanTime.iso8601(seconds: activates + max(0, graceSeconds))).")
         }
     }
 }
@@ -134,13 +139,13 @@ struct OptOutCommand: AsyncParsableCommand {
                 email: email.map(JSONField.string) ?? .absent, emailHash: emailHash.map(JSONField.string) ?? .absent,
                 phone: phone.map(JSONField.string) ?? .absent, phoneHash: phoneHash.map(JSONField.string) ?? .absent
             )
-            let config = OperatorConfig(scope: try self.store.configuredScope())
+            let store = try await self.store.openForAdministration()
+            let config = OperatorConfig(scope: try await self.store.scope(for: store))
             let hash: IdentityHash
             switch fields.identityHash(phoneSupport: config.phoneSupport) {
             case .success(let valid): hash = valid
             case .failure(let failure): throw ValidationError(failure.message)
             }
-            let store = try await self.store.openForAdministration()
             // One bucket, not the snapshot: a few rows whatever the size of the store.
             guard let resolved = try await store.resolve(hash) else { throw CommandFailure("The store has no salt bucket for this identity") }
             let record = OptOutRecord(firstLevelHash: resolved.firstLevelHash, advertisingID: resolved.currentRawUID(options: config.rawUIDOptions),
@@ -161,7 +166,9 @@ struct OptOutCommand: AsyncParsableCommand {
         func run() async throws {
             let records = try await store.openForAdministration().recentOptOuts(limit: limit)
             try emit(json: json, records.map { ["first_level_hash": Base64.encode($0.firstLevelHash), "advertising_id": $0.advertisingID.map { Base64.encode($0) } ?? "", "opted_out_since": $0.optedOutSinceSeconds] },
-                     human: records.map { "\($0.optedOutSinceSeconds)\t\(Base64.encode($0.firstLevelHash))\t\($0.advertisingID.map { Base64.encode($0) } ?? "-")" }.joined(separator: "\n"))
+                     human: TextTable.render(["OPTED OUT SINCE", "FIRST-LEVEL HASH", "ADVERTISING ID"], records.map {
+                         [HumanTime.iso8601(seconds: $0.optedOutSinceSeconds), Base64.encode($0.firstLevelHash), $0.advertisingID.map { Base64.encode($0) } ?? "-"]
+                     }))
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import UIDStore
 
@@ -10,5 +11,12 @@ enum NetworkStores {
         } catch {
             throw CommandFailure("Cannot use the PostgreSQL store: \(error)")
         }
+    }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "the PostgreSQL store"
     }
 }

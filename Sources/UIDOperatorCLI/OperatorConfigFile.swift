@@ -29,8 +29,10 @@ struct OperatorConfigFile: Decodable {
     var saltRotationFractionPerDay: Double?
     var saltMinimumAgeDays: Int64?
     var storeSyncIntervalMs: Int?
+    var masterKeyExpiresAfterSeconds: Int64?
+    var siteKeyExpiresAfterSeconds: Int64?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case identityScope = "identity_scope"
         case identityV3 = "identity_v3"
         case identityEnvironment = "identity_environment"
@@ -55,12 +57,30 @@ struct OperatorConfigFile: Decodable {
         case saltRotationFractionPerDay = "salt_rotation_fraction_per_day"
         case saltMinimumAgeDays = "salt_minimum_age_days"
         case storeSyncIntervalMs = "store_sync_interval_ms"
+        case masterKeyExpiresAfterSeconds = "master_key_expires_after_seconds"
+        case siteKeyExpiresAfterSeconds = "site_key_expires_after_seconds"
     }
 
     static func load(path: String) throws -> OperatorConfigFile {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandFailure("Cannot read the configuration file \(path): \(error.localizedDescription)")
+        }
+        // A misspelt key would otherwise be ignored silently and its default used.
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CommandFailure("\(path) is not a valid operator configuration: expected one JSON object")
+        }
+        let known = Swift.Set(CodingKeys.allCases.map(\.rawValue))
+        let unknown = object.keys.filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            throw CommandFailure("\(path): unknown setting\(unknown.count == 1 ? "" : "s") \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")) (known: \(known.sorted().joined(separator: ", ")))")
+        }
         do {
             return try JSONDecoder().decode(OperatorConfigFile.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw CommandFailure("\(path): \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type (\(context.debugDescription))")
         } catch {
             throw CommandFailure("\(path) is not a valid operator configuration: \(error)")
         }
@@ -95,5 +115,19 @@ extension OperatorConfigFile {
               policy.saltFractionPerDay > 0, policy.saltFractionPerDay <= 1, policy.saltMinimumAgeDays >= 0
         else { throw CommandFailure("rotation settings must be positive (salt_rotation_fraction_per_day in (0, 1])") }
         return policy
+    }
+}
+
+extension OperatorConfigFile {
+    /// Expiry periods of new keys (the reference admin's key names).
+    func keyExpiry() throws -> KeyExpiry {
+        let expiry = KeyExpiry(
+            masterKeyExpiresAfterSeconds: masterKeyExpiresAfterSeconds ?? KeyExpiry.defaultSeconds,
+            siteKeyExpiresAfterSeconds: siteKeyExpiresAfterSeconds ?? KeyExpiry.defaultSeconds
+        )
+        guard expiry.masterKeyExpiresAfterSeconds > 0, expiry.siteKeyExpiresAfterSeconds > 0 else {
+            throw CommandFailure("master_key_expires_after_seconds and site_key_expires_after_seconds must be positive")
+        }
+        return expiry
     }
 }

@@ -99,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "uid-operator")
         logger.logLevel = .info
+        try await PortCheck.ensureAvailable(host: host, port: port)
+        logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: ["store": "\(self.store.storeDescription)", "address": "\(host):\(port)"])
         let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
         let started = Date()
         let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
@@ -143,5 +145,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
         )
         try await app.runService()
+        logger.info("uid-operator stopped")
     }
 }

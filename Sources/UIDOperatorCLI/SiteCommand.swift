@@ -18,7 +18,9 @@ struct SiteCommand: AsyncParsableCommand {
         func run() async throws {
             let sites = try await store.openForAdministration().loadSites().sorted { $0.id < $1.id }
             try emit(json: json, sites.map { ["id": $0.id, "name": $0.name, "enabled": $0.enabled, "domain_names": $0.domainNames, "app_names": $0.appNames] },
-                     human: sites.map { "\($0.id)\t\($0.enabled ? "enabled " : "disabled")\t\($0.name)\t\($0.domainNames.joined(separator: ","))" }.joined(separator: "\n"))
+                     human: TextTable.render(["SITE", "STATE", "NAME", "DOMAIN NAMES", "APP NAMES"], sites.map {
+                         ["\($0.id)", $0.enabled ? "enabled" : "disabled", $0.name, $0.domainNames.joined(separator: ","), $0.appNames.joined(separator: ",")]
+                     }))
         }
     }
 
@@ -47,12 +49,12 @@ struct SiteCommand: AsyncParsableCommand {
     /// Every site gets its own default keyset, so its tokens are encrypted under its own key.
     /// Returns the new keyset's id.
     @discardableResult
-    static func addSite(_ site: Site, to store: any OperatorStore) async throws -> Int32 {
+    static func addSite(_ site: Site, to store: any OperatorStore, expiry: KeyExpiry) async throws -> Int32 {
         var created: Int32 = 0
         try await store.addSite(site) { keysetID, keyID in
             created = keysetID
             return (InitialDataset.siteKeyset(siteID: site.id, keysetID: keysetID, nowSeconds: site.createdSeconds),
-                    InitialDataset.newKey(id: keyID, keysetID: keysetID, nowSeconds: site.createdSeconds))
+                    InitialDataset.newKey(id: keyID, keysetID: keysetID, nowSeconds: site.createdSeconds, expiry: expiry))
         }
         return created
     }
@@ -95,7 +97,7 @@ struct SiteCommand: AsyncParsableCommand {
             }
             let site = Site(id: siteId, name: name, domainNames: SiteCommand.list(domainNames) ?? [],
                             appNames: SiteCommand.list(appNames) ?? [], createdSeconds: Clock.nowMillis() / 1000)
-            let keysetID = try await SiteCommand.addSite(site, to: store)
+            let keysetID = try await SiteCommand.addSite(site, to: store, expiry: try self.store.loadConfig().keyExpiry())
             try SiteCommand.show(site, keysetID: keysetID, json: json)
         }
     }
@@ -145,7 +147,9 @@ struct KeypairCommand: AsyncParsableCommand {
         func run() async throws {
             let keypairs = try await store.openForAdministration().loadConfiguration().keypairs.sorted { $0.siteID < $1.siteID }
             try emit(json: json, keypairs.map { ["subscription_id": $0.subscriptionID, "site_id": $0.siteID, "public_key": $0.publicKeyText, "disabled": $0.disabled] },
-                     human: keypairs.map { "\($0.subscriptionID)\tsite \($0.siteID)\t\($0.disabled ? "disabled" : "enabled ")\t\($0.publicKeyText)" }.joined(separator: "\n"))
+                     human: TextTable.render(["SUBSCRIPTION ID", "SITE", "STATE", "PUBLIC KEY"], keypairs.map {
+                         [$0.subscriptionID, "\($0.siteID)", $0.disabled ? "disabled" : "enabled", $0.publicKeyText]
+                     }))
         }
     }
 
@@ -174,8 +178,8 @@ struct KeypairCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
-            let scope = try self.store.configuredScope()
-            let store = try await self.store.open(scope: scope, environment: identityEnvironment)
+            let store = try await self.store.openExisting()
+            let scope = try await self.store.scope(for: store)
             guard let site = try await store.loadSites().first(where: { $0.id == siteId }) else {
                 throw ValidationError("No site \(siteId); create it first with `site create`")
             }

@@ -4,9 +4,10 @@ struct UIDOperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uid-operator",
         abstract: "A UID2/EUID identity token operator.",
+        version: OperatorVersion.current,
         subcommands: [
-            ServeCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, SaltCommand.self, KeypairCommand.self,
-            OptOutCommand.self, ImportCommand.self, ConfigCommand.self, IdentityCommand.self,
+            ServeCommand.self, InitCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, SaltCommand.self, KeypairCommand.self,
+            OptOutCommand.self, ImportCommand.self, ExportCommand.self, ConfigCommand.self, IdentityCommand.self,
         ]
     )
 }

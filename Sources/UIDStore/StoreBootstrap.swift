@@ -12,10 +12,12 @@ public enum StoreBootstrap {
     /// wait for its commit, find the data and return nil.
     public static func seedIfEmpty(
         _ store: any OperatorStore, scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64,
-        bucketCount: Int = InitialDataset.bucketCount
+        bucketCount: Int = InitialDataset.bucketCount, keyExpiry: KeyExpiry = .default
     ) async throws -> ClientCredentials? {
         guard try await store.isEmpty() else { return nil }
-        let (contents, credentials) = InitialDataset.generate(scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount)
+        let (contents, credentials) = InitialDataset.generate(
+            scope: scope, environment: environment, nowMillis: nowMillis, bucketCount: bucketCount, keyExpiry: keyExpiry
+        )
         do {
             try await store.initialize(with: contents)
         } catch StoreError.alreadyInitialized {

@@ -4,29 +4,35 @@ import UIDOperatorCore
 import UIDProtocol
 
 @Suite struct AuthenticationTests {
-    struct FixtureClient: Decodable {
-        let key: String
-        let key_hash: String
-        let key_salt: String
-        let key_id: String
-        let site_id: Int32
-    }
+    /// Clients of the reference operator's test data set (IABTechLab/uid2-operator,
+    /// `src/test/resources/com.uid2.core/test/clients/clients.json`), which lists each plaintext key
+    /// beside its salt and hash: (key, key_salt, key_hash, key_id, site_id).
+    static let referenceClients: [(key: String, salt: String, hash: String, keyID: String, siteID: Int32)] = [
+        ("UID2-C-L-999-fCXrMM.fsR3mDqAXELtWWMS+xG1s7RdgRTMqdOH2qaAo=", "RvCHAXUo/1pR3Nun5HuzcRJvlC7vT6gZMmsGPzyOONA=",
+         "FIUDeEqA+O2hW7PXdAJI/NAnJleHX+6QU46avhal5Wy4th0ZEKvG5eoFk8CFvqxGkMFlHwGG+DWTU+ZdwiHdQg==", "UID2-C-L-999-fCXrM", 999),
+        ("LOCALbGlvbnVuZGVybGluZXdpbmRzY2FyZWRzb2Z0ZGVzZXI=", "qu7v8UJYxb7GzidkHZJHGNRJJv6G9408bvOri19egxk=",
+         "LXybcNSAhhAc2ZGbhJYpQWNfcrKdSmlxDmGKaga3WNp7ReQepxv6zpRKN/o/rIl9BzGCtI+dkfDjjxDPBFuPYQ==", "LOCALbGlvb", 999),
+        ("UID2-C-L-123-t32pCM.5NCX1E94UgOd2f8zhsKmxzCoyhXohHYSSWR8U=", "8iu6RPZK4o48+/CoiHdWRqcJ/mpAm1lF/d0fzddJkNw=",
+         "e057FyhI7c9XrpV6f/CP76ngW3riDLy8EaYtNetGO6UZTDKqqkEFyvOY0F39UtsL5p+X1m9cub17nLJNUzrt3g==", "UID2-C-L-123-t32pC", 123),
+        ("UID2-C-L-127-aHVydH.JlZnVzZWRmYXN0ZW5lbXliYWdpZGVudGl0eWU=", "v00XLTnO3/kS/zzHEkOcBo2QWTDtb4j9wFxU4G8Eu8Q=",
+         "EsTnXmois+IXfkOVK6YPkFos5o3OO5O6cErZ0gab1SOA4gWK1a9XH1Ht2gCuQ+CxGYqsLszBLJZRVnl2b2eRAQ==", "UID2-C-L-127-aHVyd", 127),
+    ]
 
-    /// The reference's fixture clients carry plaintext keys beside their hashes: our hashing must
-    /// reproduce every one, so clients created by the reference's tooling authenticate here.
-    @Test func reproducesTheReferenceFixtureKeyHashes() throws {
-        let url = Fixtures.sharedDirectory.appendingPathComponent("fixtures/uid2-core/com.uid2.core/test/clients/clients.json")
-        let fixtures = try JSONDecoder().decode([FixtureClient].self, from: Data(contentsOf: url))
-        #expect(fixtures.count == 8)
-        let clients = fixtures.map { fixture in
-            ClientKey(keyID: fixture.key_id, keyHash: Base64.decode(fixture.key_hash)!, keySalt: Base64.decode(fixture.key_salt)!,
-                      secret: [UInt8](repeating: 1, count: 32), name: fixture.key_id, contact: "", siteID: fixture.site_id,
-                      roles: [.generator], disabled: false, createdSeconds: 0)!
+    /// Our hashing must reproduce the reference's, so clients created by its tooling authenticate here.
+    @Test func reproducesTheReferenceKeyHashes() throws {
+        var clients: [ClientKey] = []
+        for reference in Self.referenceClients {
+            let salt = try #require(Base64.decode(reference.salt))
+            let hash = try #require(Base64.decode(reference.hash))
+            #expect(APIKeyHasher.hash(key: reference.key, salt: salt) == hash, "\(reference.keyID)")
+            clients.append(try #require(ClientKey(
+                keyID: reference.keyID, keyHash: hash, keySalt: salt, secret: [UInt8](repeating: 1, count: 32), name: reference.keyID,
+                contact: "", siteID: reference.siteID, roles: [.generator], disabled: false, createdSeconds: 0
+            )))
         }
         let directory = ClientDirectory(clients)
-        for fixture in fixtures {
-            #expect(APIKeyHasher.hash(key: fixture.key, salt: Base64.decode(fixture.key_salt)!) == Base64.decode(fixture.key_hash)!)
-            #expect(directory.client(forAPIKey: fixture.key)?.keyID == fixture.key_id)
+        for reference in Self.referenceClients {
+            #expect(directory.client(forAPIKey: reference.key)?.keyID == reference.keyID)
         }
         #expect(directory.client(forAPIKey: "UID2-C-L-999-fCXrMM.fsR3mDqAXELtWWMS+xG1s7RdgRTMqdOH2qaAo") == nil)
         #expect(directory.client(forAPIKey: "") == nil)

@@ -24,12 +24,6 @@ enum Fixtures {
     static func email(_ value: String) -> GenerateTokenRequest {
         GenerateTokenRequest(identity: IdentityFields(email: .string(value)))
     }
-
-    /// The repository's checkout of the shared fixtures, found relative to this file.
-    static var sharedDirectory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
-    }
 }
 
 extension Result {

@@ -128,7 +128,7 @@ struct PostgresStoreTests {
             let keys = try await store.loadContents().keys
             #expect(keys.map(\.id) == [1, 2, 3, 4, 5, 6])
             #expect(keys.first { $0.id == 5 }?.expiresSeconds == 1_000)
-            #expect(keys.first { $0.id == 6 }?.expiresSeconds == 10 + InitialDataset.keyLifetimeSeconds, "the new key keeps its own expiry")
+            #expect(keys.first { $0.id == 6 }?.expiresSeconds == KeyExpiry.default.expiresSeconds(keysetID: 4, activatesSeconds: 10), "the new key keeps its own expiry")
             #expect(keys.first { $0.id == 4 }!.expiresSeconds > 1_000, "other keysets untouched")
             await #expect(throws: StoreError.self) {
                 _ = try await store.rotateKey(keysetID: 77, expireOthersAt: nil) { id in InitialDataset.newKey(id: id, keysetID: 77, nowSeconds: 1) }

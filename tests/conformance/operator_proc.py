@@ -23,7 +23,7 @@ def operator_binary() -> str:
     path = os.environ.get("UID_OPERATOR_BIN")
     if not path:
         pytest.fail("UID_OPERATOR_BIN is not set: point it at the built uid-operator binary "
-                    "(e.g. /work/main/.build/debug/uid-operator)", pytrace=False)
+                    "(e.g. $PWD/.build/debug/uid-operator after `swift build`)", pytrace=False)
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         pytest.fail(f"UID_OPERATOR_BIN={path!r} is not an executable file", pytrace=False)
     return path
@@ -255,15 +255,11 @@ def launch(tmp: Path, scope: str, identity_v3: bool = False, lifetimes=DEFAULT_L
         op.store_url, op.mirror = store_url, PostgresMirror(store_url, tmp / "mirror.sqlite")
     creds_path = op.data_dir / "dev-credentials.json"
     try:
-        op.derive_cli("email", "init@example.com")  # any command initialises an empty data dir
+        run_cli(binary, "init", "--data-dir", str(op.data_dir), "--scope", scope)
     except CliError as e:
         pytest.fail(f"initialising the data dir failed: {e}", pytrace=False)
     if not creds_path.exists():
-        # Fall back: the first `serve` is documented to write the credentials.
-        op.start()
-        op.stop()
-    if not creds_path.exists():
-        pytest.fail(f"{creds_path} was not written by init or serve", pytrace=False)
+        pytest.fail(f"{creds_path} was not written by init", pytrace=False)
     op.dev = Client.from_json(json.loads(creds_path.read_text()))
     if extra_clients:
         base = ["client", "create", "--data-dir", str(op.data_dir), "--scope", scope, "--json"]

@@ -1,7 +1,7 @@
-"""Two operator nodes sharing one PostgreSQL store (issue: several machines, one data set).
+"""Two operator nodes sharing one PostgreSQL store: several machines serving one data set.
 
-The store is the reference's own core data set, imported into a fresh database, so a cluster starts
-in seconds; the fixture's all-roles client (site 999) drives both nodes through the official SDK.
+The store is a small core data set the suite writes itself (core_layout.py), imported into a fresh database, so a
+cluster starts in seconds; its all-roles client (site 999) drives both nodes through the official SDK.
 Needs UID_TEST_POSTGRES_URL (scripts/postgres-for-tests prints one; the test command sets it).
 """
 
@@ -20,15 +20,15 @@ import pytest
 from uid2_client import BidstreamClient, DecryptionStatus, IdentityMapV3Client, IdentityMapV3Input, \
     TokenGenerateInput, Uid2PublisherClient
 
+from core_layout import write_core
 from operator_proc import free_port, operator_binary, run_cli, run_cli_json
 from wire import bearer, http, seal
 
 POSTGRES_URL = os.environ.get("UID_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="UID_TEST_POSTGRES_URL is not set (scripts/postgres-for-tests)")
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "uid2-core" / "com.uid2.core" / "test"
-FIXTURE_KEY = "UID2-C-L-999-fCXrMM.fsR3mDqAXELtWWMS+xG1s7RdgRTMqdOH2qaAo="
-FIXTURE_SECRET = "DzBzbjTJcYL0swDtFs2krRNu+g1Eokm2tBU4dEuD0Wk="
+# The all-roles client of the data set, set by the `cluster` fixture.
+CLIENT = {}
 SYNC_MS = 200
 BOUND_S = 2.0  # opt-outs and configuration must reach the other node within this
 
@@ -84,10 +84,11 @@ class Node:
                 self.kill()
 
     def publisher(self) -> Uid2PublisherClient:
-        return Uid2PublisherClient(self.base_url, FIXTURE_KEY, FIXTURE_SECRET)
+        return Uid2PublisherClient(self.base_url, CLIENT["key"], CLIENT["secret"])
 
-    def post(self, path: str, payload, api_key=FIXTURE_KEY, secret_b64=FIXTURE_SECRET):
+    def post(self, path: str, payload, api_key=None, secret_b64=None):
         from wire import open_response
+        api_key, secret_b64 = api_key or CLIENT["key"], secret_b64 or CLIENT["secret"]
         secret = base64.b64decode(secret_b64)
         envelope, nonce = seal(secret, payload)
         response = http("POST", self.base_url + path, base64.b64encode(envelope), bearer(api_key))
@@ -98,14 +99,14 @@ class Node:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if not FIXTURE.is_dir():
-        pytest.fail(f"the reference fixture is missing at {FIXTURE}", pytrace=False)
     database = "uid_cluster_" + secrets.token_hex(4)
     psql(POSTGRES_URL, f"CREATE DATABASE {database}")
     parsed = urllib.parse.urlsplit(POSTGRES_URL)
     store_url = urllib.parse.urlunsplit(parsed._replace(path="/" + database))
     workdir = tmp_path_factory.mktemp("cluster")
-    run_cli(operator_binary(), "import", "core", "--store", store_url, str(FIXTURE))
+    client = write_core(workdir / "core")
+    CLIENT.update(key=client.api_key, secret=client.secret_b64)
+    run_cli(operator_binary(), "import", "core", "--store", store_url, str(workdir / "core"))
     nodes = [Node(store_url, workdir, "a"), Node(store_url, workdir, "b")]
     for node in nodes:
         node.start()
@@ -149,7 +150,7 @@ def test_opt_out_on_one_node_reaches_the_other_within_the_bound(cluster):
                       BOUND_S, "node b answering optout")
     print(f"opt-out propagation a→b: {took * 1000:.0f} ms")
     assert b.publisher().refresh_token(identity).is_optout()
-    mapped = IdentityMapV3Client(b.base_url, FIXTURE_KEY, FIXTURE_SECRET).generate_identity_map(
+    mapped = IdentityMapV3Client(b.base_url, CLIENT["key"], CLIENT["secret"]).generate_identity_map(
         IdentityMapV3Input.from_emails([email]))
     assert email in mapped.unmapped_identities
     store_url, _ = cluster

@@ -73,3 +73,21 @@ def test_body_over_1mib_is_413_everywhere(operator, path):
     headers = {"Content-Type": "application/json"} if path.endswith("client-generate") else bearer(operator.dev.api_key)
     r = post_large(operator.host, operator.port, path, body, headers)
     assert r.status == 413, str(r)
+
+
+@pytest.mark.parametrize("method,path,body,headers", [
+    ("GET", "/v2/nothing", None, {}),                                                  # 404 not_found
+    ("GET", "/v2/token/generate", None, {}),                                           # 405
+    ("POST", "/v2/token/refresh", b"garbage-refresh-token", {}),                       # 400 from the refresh path
+    ("POST", "/v2/token/client-generate", b"not json", {"Content-Type": "application/json"}),  # 400 client_error
+    ("POST", "/v2/token/generate", b"AAAA", {"Authorization": "Bearer not-a-key"}),    # 401
+], ids=["404", "405", "refresh-400", "cstg-400", "401"])
+def test_error_bodies_put_status_before_message(operator, method, path, body, headers):
+    """The reference always writes `status` first, then `message`; the order is fixed, not an encoder's choice."""
+    for _ in range(3):  # the same error, the same bytes each time
+        r = http(method, operator.url(path), body, headers)
+        assert 400 <= r.status < 500, str(r)
+        text = r.body.decode()
+        assert text.startswith('{"status":"'), text
+        keys = list(r.json())
+        assert keys[0] == "status" and keys in (["status"], ["status", "message"]), text

@@ -1,4 +1,6 @@
-"""The reference's own core data set (`<shared>/fixtures/uid2-core/com.uid2.core/test`, PROTOCOL 9.3) imported with
+"""The reference operator's own core test data set (IABTechLab/uid2-operator, `src/test/resources/com.uid2.core/test`;
+not in this repository: `UID_REFERENCE_FIXTURES` names the folder holding `com.uid2.core/test`, and without it these
+tests are skipped with that reason) imported with
 `import core` into a fresh data dir and served with the data set's lifetimes (3600 / 86400 / 900 s), then driven with
 the fixture's credentials: publisher client of site 999, the DSP client of site 123, the client-side key pair
 `4WvryDGbR5`. Expected values come from the fixture files and docs/TEST-VECTORS.md#hashing-chain-and-raw-uids,
@@ -22,8 +24,11 @@ import derive
 from checks import check_identity, v2_call
 from derive import b64
 from operator_proc import Client, operator_binary, run_cli
-from ops_support import (OPTOUT_BOUND_S, fixture_core_dir, make_operator, optout_entry, record, wait_for)
+from ops_support import (OPTOUT_BOUND_S, fixture_core_dir, make_operator, optout_entry, record,
+                         reference_skip_reason, wait_for)
 from wire import MASTER_KEYSET_ID_FOR_SDKS, _decrypt_gcm, db_rows, http, now_ms, parse_ad_token, store_keys
+
+pytestmark = pytest.mark.skipif(reference_skip_reason() is not None, reason=str(reference_skip_reason()))
 
 LIFETIMES = (3600, 86400, 900)
 EMAIL = "test@example.com"

@@ -13,7 +13,7 @@ final class OperatorProcess {
     /// `wrapper` runs the server under another program (a profiler): its pid is then the wrapper's.
     init(binary: URL, dataDirectory: URL, extraArguments: [String] = [], wrapper: [String] = []) throws {
         logURL = dataDirectory.appendingPathComponent("operator.log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         let arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--no-rotation"] + extraArguments
         if let program = wrapper.first {

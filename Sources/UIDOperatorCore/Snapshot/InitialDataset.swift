@@ -19,11 +19,10 @@ public struct ClientCredentials: Sendable, Codable, Equatable {
 public enum InitialDataset {
     public static let bucketCount = 1 << 20
     public static let defaultSiteID: Int32 = 999
-    /// Keys live this long until scheduled rotation replaces them.
-    public static let keyLifetimeSeconds: Int64 = 10 * 365 * 86_400
 
     public static func generate(
-        scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64, bucketCount: Int = bucketCount
+        scope: IdentityScope, environment: IdentityEnvironment, nowMillis: Int64, bucketCount: Int = bucketCount,
+        keyExpiry: KeyExpiry = .default
     ) -> (contents: StoreContents, credentials: ClientCredentials) {
         let now = nowMillis / 1000
         let site = Site(id: defaultSiteID, name: "Default site", createdSeconds: now)
@@ -33,7 +32,7 @@ public enum InitialDataset {
             Keyset(id: Keyset.fallbackPublisherKeysetID, siteID: Keyset.fallbackPublisherSiteID, name: "Fallback publisher keyset", allowedSites: nil, createdSeconds: now, enabled: true, isDefault: true),
             siteKeyset(siteID: site.id, keysetID: 3, nowSeconds: now),
         ]
-        let keys = keysets.enumerated().map { index, keyset in newKey(id: Int32(index + 1), keysetID: keyset.id, nowSeconds: now) }
+        let keys = keysets.enumerated().map { index, keyset in newKey(id: Int32(index + 1), keysetID: keyset.id, nowSeconds: now, expiry: keyExpiry) }
         let (client, credentials) = newClient(
             scope: scope, environment: environment, siteID: site.id, roles: Role.clientRoles, name: "Default client", nowSeconds: now
         )
@@ -50,9 +49,10 @@ public enum InitialDataset {
         Keyset(id: keysetID, siteID: siteID, name: "Site \(siteID) default keyset", allowedSites: nil, createdSeconds: nowSeconds, enabled: true, isDefault: true)
     }
 
-    public static func newKey(id: Int32, keysetID: Int32, nowSeconds: Int64) -> KeysetKey {
+    /// A key that is active at once and expires after `expiry`'s period for its keyset.
+    public static func newKey(id: Int32, keysetID: Int32, nowSeconds: Int64, expiry: KeyExpiry = .default) -> KeysetKey {
         KeysetKey(id: id, keysetID: keysetID, createdSeconds: nowSeconds, activatesSeconds: nowSeconds,
-                  expiresSeconds: nowSeconds + keyLifetimeSeconds, secret: APIKeyHasher.randomBytes(32))!
+                  expiresSeconds: expiry.expiresSeconds(keysetID: keysetID, activatesSeconds: nowSeconds), secret: APIKeyHasher.randomBytes(32))!
     }
 
     /// A client with fresh key, salt and secret; the plaintext key exists only in the credentials.

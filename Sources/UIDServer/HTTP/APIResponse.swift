@@ -19,8 +19,21 @@ enum APIResponse {
         )
     }
 
+    /// `{"status":…,"message":…}` in that order, as the reference writes it (an encoder's key
+    /// order is not guaranteed).
     static func error(_ status: HTTPResponse.Status, _ statusText: String, _ message: String? = nil) -> Response {
-        json(status, ErrorBody(status: statusText, message: message))
+        var json = ResponseJSON(capacity: 32 + statusText.utf8.count + (message?.utf8.count ?? 0))
+        json.literal(#"{"status":"#)
+        json.string(statusText)
+        if let message {
+            json.literal(#","message":"#)
+            json.string(message)
+        }
+        json.literal("}")
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json.bytes))
+        )
     }
 
     static let unauthorized = error(.unauthorized, "unauthorized")
@@ -46,11 +59,6 @@ enum APIResponse {
     }
 
     static let tooLarge = plainText(.contentTooLarge, "Request Entity Too Large")
-
-    struct ErrorBody: Encodable {
-        let status: String
-        let message: String?
-    }
 }
 
 enum JSONCoding {

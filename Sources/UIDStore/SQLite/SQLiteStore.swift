@@ -10,7 +10,8 @@ public final class SQLiteStore: OperatorStore {
 
     let pool: DatabasePool
 
-    public init(path: String) throws {
+    public init(path: String, openingWarnings: [String] = []) throws {
+        self.openingWarnings = openingWarnings
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -34,9 +35,17 @@ public final class SQLiteStore: OperatorStore {
         }
     }
 
+    /// Problems with the files' modes found (and corrected) when the store was opened.
+    public let openingWarnings: [String]
+
+    /// Opens the store in `directory`, creating both when missing. The directory is owner-only
+    /// (0700) and the database with its -wal and -shm files 0600, since they hold secrets; looser
+    /// modes found on opening are tightened and reported in `openingWarnings`.
     public convenience init(directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try self.init(path: directory.appendingPathComponent(Self.fileName).path)
+        // SQLite gives new -wal and -shm files the database's mode; existing ones are checked here.
+        let warnings = try StoreFileModes.secure(directory: directory, databaseName: Self.fileName)
+            + StoreFileModes.secureCompanions(directory: directory, databaseName: Self.fileName)
+        try self.init(path: directory.appendingPathComponent(Self.fileName).path, openingWarnings: warnings)
     }
 
     public func isEmpty() throws -> Bool {
