@@ -262,12 +262,3 @@ import Testing
         #expect(Array(reader.readRest()) == Array("{}".utf8))
     }
 }
-
-extension Result: @retroactive Equatable where Success == RequestEnvelope, Failure == EnvelopeError {
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        switch (lhs, rhs) {
-        case (.failure(let a), .failure(let b)): a == b
-        default: false
-        }
-    }
-}

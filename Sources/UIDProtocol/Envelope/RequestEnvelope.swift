@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// An opened v2 request envelope (docs/PROTOCOL.md#request-envelope): `0x01 ‖ AES-GCM(secret){ts ‖ nonce ‖ json}`.
-public struct RequestEnvelope: Sendable {
+public struct RequestEnvelope: Sendable, Equatable {
     public static let minimumLength = 1 + 12 + 16 + 8 + 8
 
     public let timestampMillis: Int64
