@@ -17,6 +17,16 @@ enum TokenTargets {
         return bytes
     }
 
+    /// A legacy V2 refresh token's clear part: `2 ‖ created ‖ expires ‖ valid till ‖ key id`.
+    private static func legacyRefreshHeader(keyID: Int32) -> [UInt8] {
+        var bytes: [UInt8] = [TokenVersion.v2.rawValue]
+        bytes.appendBigEndian(FuzzWorld.nowMillis)
+        bytes.appendBigEndian(FuzzWorld.nowMillis)
+        bytes.appendBigEndian(FuzzWorld.nowMillis + 86_400_000)
+        bytes.appendBigEndian(keyID)
+        return bytes
+    }
+
     /// The refresh envelope's `scope(1) ‖ key id(4)`.
     private static func envelopeHeader(keyID: Int32) -> [UInt8] {
         var bytes: [UInt8] = [0]
@@ -103,23 +113,13 @@ enum TokenTargets {
             case 1:
                 text = Base64.encode(header(0, TokenVersion.v3.rawValue, keyID: keyIDs.refresh) + gcm(input.rest, world.refreshKey))
             case 2:
-                var token: [UInt8] = [TokenVersion.v2.rawValue]
-                token.appendBigEndian(FuzzWorld.nowMillis)
-                token.appendBigEndian(FuzzWorld.nowMillis)
-                token.appendBigEndian(FuzzWorld.nowMillis + 86_400_000)
-                token.appendBigEndian(keyIDs.refresh)
-                text = Base64.encode(token + cbc(input.rest, world.refreshKey))
+                text = Base64.encode(legacyRefreshHeader(keyID: keyIDs.refresh) + cbc(input.rest, world.refreshKey))
             case 3:
                 forged = true
                 text = Base64.encode(header(0, TokenVersion.v3.rawValue, keyID: keyIDs.master) + gcm(input.rest, world.masterKey))
             default:
                 forged = true
-                var token: [UInt8] = [TokenVersion.v2.rawValue]
-                token.appendBigEndian(FuzzWorld.nowMillis)
-                token.appendBigEndian(FuzzWorld.nowMillis)
-                token.appendBigEndian(FuzzWorld.nowMillis + 86_400_000)
-                token.appendBigEndian(keyIDs.site)
-                text = Base64.encode(token + cbc(input.rest, world.siteKey))
+                text = Base64.encode(legacyRefreshHeader(keyID: keyIDs.site) + cbc(input.rest, world.siteKey))
             }
             guard let decoded = try? RefreshToken.decode(text, keys: world.keys) else { return nil }
             if forged { return "a refresh token under a downloadable key decoded" }

@@ -36,31 +36,12 @@ import Testing
         #expect(throws: TokenDecodingError.self) { try AdvertisingToken.decode(text, keys: sampleKeyRing()) }
     }
 
-    /// A legacy V2 refresh token, sealed under `keyID`'s key, carrying `identity` as its FLH.
-    static func legacyRefreshToken(identity: [UInt8], keyID: Int32, ring: KeyRing) throws -> String {
-        var payload = [UInt8]()
-        payload.appendBigEndian(Int32(999))
-        let text = Array(Base64.encode(identity).utf8)
-        payload.appendBigEndian(Int32(text.count))
-        payload += text
-        payload.appendBigEndian(Int32(1))
-        payload.appendBigEndian(Int64(1_700_000_000_000))
-        var token: [UInt8] = [2]
-        token.appendBigEndian(Int64(1_700_000_000_000))
-        token.appendBigEndian(Int64(1_700_000_100_000))
-        token.appendBigEndian(Int64(4_000_000_000_000))
-        token.appendBigEndian(keyID)
-        let key = try #require(ring.key(id: keyID))
-        token += try #require(AESCBCLegacy.seal(payload, key: key.symmetricKey))
-        return Base64.encode(token)
-    }
-
     /// Found by probing: a V2 refresh token whose identity was under 3 bytes reached a
     /// precondition in the bucket computation. Every first-level hash is 32 bytes.
     @Test(arguments: [0, 1, 2, 3, 16, 31, 33, 64])
     func legacyRefreshTokensWithAnFLHThatIsNot32BytesAreMalformed(length: Int) throws {
         let ring = sampleKeyRing()
-        let text = try Self.legacyRefreshToken(identity: Array(repeating: 7, count: length), keyID: 2, ring: ring)
+        let text = try legacyRefreshToken(identity: Array(repeating: 7, count: length), keyID: 2, ring: ring)
         #expect(throws: TokenDecodingError.malformed) { try RefreshToken.decode(text, keys: ring) }
     }
 
@@ -76,13 +57,13 @@ import Testing
             firstLevelHash: randomSecret()
         ).encodeV3(refreshKey: key)
         #expect(throws: TokenDecodingError.unknownKey(keyID)) { try RefreshToken.decode(v3, keys: ring) }
-        let v2 = try Self.legacyRefreshToken(identity: randomSecret(), keyID: keyID, ring: ring)
+        let v2 = try legacyRefreshToken(identity: randomSecret(), keyID: keyID, ring: ring)
         #expect(throws: TokenDecodingError.unknownKey(keyID)) { try RefreshToken.decode(v2, keys: ring) }
         let envelope = RefreshEnvelope.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: key)
         #expect(throws: RefreshEnvelope.Failure.unknownKey(keyID)) { try RefreshEnvelope.open(envelope, keys: ring) }
         // The same tokens under the refresh key (id 2) open.
         let genuine = try #require(ring.key(id: 2))
-        #expect((try? RefreshToken.decode(try Self.legacyRefreshToken(identity: randomSecret(), keyID: 2, ring: ring), keys: ring)) != nil)
+        #expect((try? RefreshToken.decode(try legacyRefreshToken(identity: randomSecret(), keyID: 2, ring: ring), keys: ring)) != nil)
         #expect((try? RefreshEnvelope.open(RefreshEnvelope.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: genuine), keys: ring)) != nil)
     }
 

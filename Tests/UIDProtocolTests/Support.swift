@@ -25,3 +25,23 @@ func sampleKeyRing() -> KeyRing {
     ]
     return try! KeyRing(keysets: keysets, keys: keys)
 }
+
+/// A legacy V2 refresh token carrying `identity` as its first-level hash, sealed under `keyID`'s key.
+func legacyRefreshToken(identity: [UInt8], keyID: Int32, ring: KeyRing, validTillMillis: Int64 = 4_000_000_000_000) throws -> String {
+    var payload = [UInt8]()
+    payload.appendBigEndian(Int32(999))
+    let text = Array(Base64.encode(identity).utf8)
+    payload.appendBigEndian(Int32(text.count))
+    payload += text
+    payload.appendBigEndian(Int32(1))
+    payload.appendBigEndian(Int64(1_690_000_000_000))
+    var token: [UInt8] = [2]
+    token.appendBigEndian(Int64(1_700_000_000_000))
+    token.appendBigEndian(Int64(1_700_000_100_000))
+    token.appendBigEndian(validTillMillis)
+    token.appendBigEndian(keyID)
+    guard let key = ring.key(id: keyID), let sealed = AESCBCLegacy.seal(payload, key: key.symmetricKey) else {
+        throw TokenDecodingError.unknownKey(keyID)
+    }
+    return Base64.encode(token + sealed)
+}

@@ -125,20 +125,8 @@ import Testing
     @Test func decodesLegacyV2RefreshToken() throws {
         let ring = sampleKeyRing()
         let flh = randomSecret()
-        var payload = [UInt8]()
-        payload.appendBigEndian(Int32(999))
-        let flhText = Array(Base64.encode(flh).utf8)
-        payload.appendBigEndian(Int32(flhText.count))
-        payload += flhText
-        payload.appendBigEndian(Int32(1))
-        payload.appendBigEndian(Int64(1_690_000_000_000))
-        var token: [UInt8] = [2]
-        token.appendBigEndian(Int64(1_700_000_000_000))
-        token.appendBigEndian(Int64(1_700_000_100_000))
-        token.appendBigEndian(Int64(1_700_000_160_000))
-        token.appendBigEndian(Int32(2))
-        token += AESCBCLegacy.seal(payload, key: ring.key(id: 2)!.symmetricKey)!
-        let decoded = try RefreshToken.decode(Base64.encode(token), keys: ring)
+        let token = try legacyRefreshToken(identity: flh, keyID: 2, ring: ring, validTillMillis: 1_700_000_160_000)
+        let decoded = try RefreshToken.decode(token, keys: ring)
         #expect(decoded.version == .v2 && decoded.firstLevelHash == flh && decoded.expiresMillis == 1_700_000_160_000)
         #expect(decoded.scope == .uid2 && decoded.type == .email && decoded.publisher.siteID == 999)
     }
