@@ -8,7 +8,6 @@ Needs UID_TEST_POSTGRES_URL (scripts/postgres-for-tests prints one; the test com
 import base64
 import datetime as dt
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -207,8 +206,15 @@ def test_key_rotation_is_seen_by_both_nodes(cluster):
 def test_changes_that_change_nothing_reload_no_node(cluster):
     store_url, nodes = cluster
 
+    maintainer = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "999",
+                              "--roles", "MAINTAINER", "--json")
+    for node in nodes:
+        wait_until(lambda n=node: http("GET", n.base_url + "/ops/status", headers=bearer(maintainer["api_key"])).status == 200,
+                   BOUND_S + 1, f"node {node.name} knowing the MAINTAINER client")
+
     def reloads():
-        return [http("GET", node.base_url + "/ops/status").json()["sync"]["reloads"] for node in nodes]
+        return [http("GET", node.base_url + "/ops/status", headers=bearer(maintainer["api_key"])).json()["sync"]["reloads"]
+                for node in nodes]
 
     client = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "999",
                           "--roles", "GENERATOR", "--json")
@@ -258,8 +264,13 @@ def test_nodes_started_together_on_an_empty_store_all_come_up_with_the_same_data
         logs = [node.log.read_text() for node in nodes]
         seeders = [log for log in logs if "Created a new store" in log]
         assert len(seeders) == 1, f"{len(seeders)} nodes seeded"
-        api_key = re.search(r"API key: (\S+)", seeders[0]).group(1)
-        secret = re.search(r"secret:\s+(\S+)", seeders[0]).group(1)
+        # Credentials reach a terminal only, never a log: the fleet's operator makes its client.
+        client = run_cli_json(operator_binary(), "client", "create", "--store", store_url, "--site-id", "999",
+                              "--roles", "MAPPER,SHARER", "--json")
+        api_key, secret = client["api_key"], client["secret"]
+        for node in nodes:
+            wait_until(lambda n=node: n.post("/v2/key/sharing", None, api_key, secret)[0] == 200,
+                       BOUND_S + 1, f"node {node.name} knowing the new client")
         emails = [f"together.{i}@example.com" for i in range(24)]
         answers = []
         for node in nodes:

@@ -1,6 +1,6 @@
 """/v3/identity/map after salt rotation, as the reference's mapping tests pin it (REFERENCE_CASES.md): a rotated
-bucket answers the raw UID of its previous salt as `p`, and a refresh_from already in the past is answered as the
-next UTC midnight. One server of its own: buckets are rotated with the CLI while it serves."""
+bucket answers the raw UID of its previous salt as `p`, and its refresh_from, which a salt run always sets in the
+future, as `r`. One server of its own: buckets are rotated with the CLI while it serves."""
 
 import pytest
 
@@ -9,14 +9,13 @@ from ops_support import cli_json, make_operator, wait_for
 from wire import db_rows, now_ms
 
 MAP_V3 = "/v3/identity/map"
-DAY_S = 86_400
 RELOAD_WAIT_S = 120
 
 
 @pytest.fixture(scope="module")
 def rotated(tmp_path_factory):
-    """A server whose buckets were partly rotated with --min-age-days 0 (refresh_from = today's UTC midnight, i.e.
-    already past), with identities that fell into rotated buckets and what v3 answered for them before."""
+    """A server whose buckets were partly rotated (a forced run), with identities that fell into rotated buckets and
+    what v3 answered for them before."""
     op = make_operator(tmp_path_factory.mktemp("reference-salts"))
     emails = [f"salt.ref.{i}.{now_ms()}@example.com" for i in range(2000)]
     r, resp = v2_call(op, MAP_V3, {"email": emails})
@@ -48,8 +47,10 @@ def test_rotated_bucket_answers_the_previous_raw_uid_as_p(rotated):
         assert elem["p"] == before[e]["u"], f"p must be the raw UID answered before the rotation: {elem}"
 
 
-def test_refresh_from_in_the_past_is_answered_as_the_next_utc_midnight(rotated):
-    """v3 map: a bucket whose refresh_from has passed answers r = the next UTC midnight (epoch seconds)."""
+def test_rotated_bucket_answers_its_refresh_from_in_the_future(rotated):
+    """v3 map: `r` is the bucket's stored refresh_from while it lies ahead (the reference's rule; a passed one
+    would be answered as the next UTC midnight, pinned in SaltScheduleTests). A salt run always moves the
+    buckets it touches to a refresh_from in the future, so rotated buckets answer exactly that."""
     op, hit, _ = rotated
     t0 = now_ms()
     r, resp = v2_call(op, MAP_V3, {"email": hit})
@@ -57,5 +58,6 @@ def test_refresh_from_in_the_past_is_answered_as_the_next_utc_midnight(rotated):
     assert r.status == 200, str(r)
     for e, elem in zip(hit, resp["body"]["email"]):
         entry = op.salts.mapping("email", e, op.scope, False, t1)["entry"]
-        assert entry["refresh_from"] < t0, f"the rotation was meant to leave refresh_from in the past: {entry}"
-        assert elem["r"] in ((t0 // 1000 // DAY_S + 1) * DAY_S, (t1 // 1000 // DAY_S + 1) * DAY_S), (e, elem)
+        assert entry["refresh_from"] > t1, f"a salt run left refresh_from in the past: {entry}"
+        assert elem["r"] == entry["refresh_from"] // 1000, (e, elem)
+        assert elem["r"] * 1000 > t0
