@@ -25,14 +25,16 @@ struct SiteCommand: AsyncParsableCommand {
     }
 
     struct Enable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enable a site.")
+        static let configuration = CommandConfiguration(abstract: "Enable a site again, with its clients and key pairs.")
         @OptionGroup var store: StoreOptions
         @Option(help: "The site's id.") var siteId: Int32
         func run() async throws { try await SiteCommand.setEnabled(true, siteID: siteId, store: store) }
     }
 
     struct Disable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable a site.")
+        static let configuration = CommandConfiguration(
+            abstract: "Disable a site: its clients get 401 and its client-side key pairs stop working (running nodes apply it within their sync interval)."
+        )
         @OptionGroup var store: StoreOptions
         @Option(help: "The site's id.") var siteId: Int32
         func run() async throws { try await SiteCommand.setEnabled(false, siteID: siteId, store: store) }

@@ -47,6 +47,28 @@ import UIDProtocol
         #expect(client.roles == Set(Role.clientRoles))
     }
 
+    @Test func disabledClientsAndClientsOfDisabledSitesAreNotAuthorized() throws {
+        var (contents, credentials) = Fixtures.contents()
+        let (other, otherCredentials) = InitialDataset.newClient(scope: .uid2, environment: .test, siteID: 1234, roles: [.mapper], name: "o", nowSeconds: 0)
+        contents.clients.append(other)
+        let enabled = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        #expect(enabled.authorizedClient(apiKey: credentials.apiKey, roles: [.generator])?.keyID == credentials.keyID)
+        #expect(enabled.authorizedClient(apiKey: credentials.apiKey, roles: [.optout, .mapper]) != nil)
+        #expect(enabled.authorizedClient(apiKey: otherCredentials.apiKey, roles: [.generator]) == nil, "lacks the role")
+        #expect(enabled.authorizedClient(apiKey: otherCredentials.apiKey, roles: [.mapper]) != nil, "a site the store does not list counts as enabled")
+
+        contents.sites = contents.sites.map { var site = $0; site.enabled = site.id != Fixtures.siteID; return site }
+        let siteDisabled = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        #expect(!siteDisabled.isSiteEnabled(Fixtures.siteID))
+        #expect(siteDisabled.authorizedClient(apiKey: credentials.apiKey, roles: [.generator]) == nil)
+        #expect(siteDisabled.authorizedClient(apiKey: otherCredentials.apiKey, roles: [.mapper]) != nil, "other sites are untouched")
+
+        contents.sites = contents.sites.map { var site = $0; site.enabled = true; return site }
+        contents.clients[0].disabled = true
+        let clientDisabled = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        #expect(clientDisabled.authorizedClient(apiKey: credentials.apiKey, roles: [.generator]) == nil)
+    }
+
     @Test func rolesParseCaseInsensitivelyAndUnknownsAreKept() {
         #expect(Role(parsing: "generator") == .generator)
         #expect(Role(parsing: "OPTOUT_CHECKER") == .unknown)

@@ -12,9 +12,9 @@ import UIDProtocol
     static let clientPublic = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE92+xlW2eIrXsDzV4cSfldDKxLXHsMmjLIqpdwOqJ29pWTNnZMaY2ycZHFpxbp6UlQ6vVSpKwImTKr3uikm9yCw=="
     static let policy = OriginPolicy(publicSuffixList: PublicSuffixList(text: "com\norg\n"))
 
-    func snapshot(disabled: Bool = false, config: OperatorConfig = OperatorConfig()) throws -> OperatorSnapshot {
+    func snapshot(disabled: Bool = false, siteEnabled: Bool = true, config: OperatorConfig = OperatorConfig()) throws -> OperatorSnapshot {
         var (contents, _) = Fixtures.contents()
-        contents.sites = [Site(id: 999, name: "pub", domainNames: ["example.com"], appNames: ["com.example.app"])]
+        contents.sites = [Site(id: 999, name: "pub", enabled: siteEnabled, domainNames: ["example.com"], appNames: ["com.example.app"])]
         contents.keypairs = [ClientSideKeypair(subscriptionID: "4WvryDGbR5", siteID: 999, publicKeyText: Self.serverPublic,
                                                privateKeyText: Self.serverPrivate, createdSeconds: 0, disabled: disabled)!]
         return try OperatorSnapshot(config: config, contents: contents)
@@ -65,7 +65,9 @@ import UIDProtocol
         var unknown = try request(#"{"email_hash":"\#(hash)"}"#)
         unknown.subscriptionID = "nope"
         #expect(failure(unknown) == .clientError("bad subscription_id"))
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#), in: try self.snapshot(disabled: true))?.kind == .unauthorized)
+        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#), in: try self.snapshot(disabled: true)) == OperatorFailure(.unauthorized, "Unauthorized"))
+        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#), in: try self.snapshot(siteEnabled: false)) == OperatorFailure(.unauthorized, "Unauthorized"),
+                "a disabled site's key pairs answer as a disabled key pair")
         #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, origin: "https://evil.com"))?.kind == .invalidHTTPOrigin)
         #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, origin: nil))?.kind == .invalidHTTPOrigin)
         #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, appName: "com.other", origin: nil))?.kind == .invalidAppName)

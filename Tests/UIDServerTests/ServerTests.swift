@@ -19,10 +19,12 @@ import UIDStore
         let snapshot: OperatorSnapshot
         let store: SQLiteStore
         let holder: SnapshotHolder
+        let contents: StoreContents
 
         init(scope: IdentityScope = .uid2, extraClients: [ClientKey] = []) throws {
             var (contents, credentials) = InitialDataset.generate(scope: scope, environment: .test, nowMillis: ServerTests.now, bucketCount: 7)
             contents.clients += extraClients
+            self.contents = contents
             snapshot = try OperatorSnapshot(config: OperatorConfig(scope: scope), contents: contents)
             self.credentials = credentials
             store = try SQLiteStore(path: FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString).sqlite").path)
@@ -112,6 +114,28 @@ import UIDStore
             try await client.execute(uri: "/v2/token/generate", method: .post,
                                      headers: [.authorization: "  bEaReR \(harness.credentials.apiKey)  "], body: body) { response in
                 #expect(response.status == .ok, "scheme is case-insensitive and the header is trimmed")
+            }
+        }
+    }
+
+    /// `site disable` reaches the API with the next snapshot: every client of the site gets the same
+    /// 401 as a disabled client, and enabling the site again lets them back in.
+    @Test func clientsOfADisabledSiteAre401UntilItIsEnabledAgain() async throws {
+        let harness = try Harness()
+        var contents = harness.contents
+        contents.sites = contents.sites.map { var site = $0; site.enabled = site.id != harness.credentials.siteID; return site }
+        let disabledSite = try OperatorSnapshot(config: harness.snapshot.config, contents: contents)
+        try await harness.app.test(.router) { client in
+            let calls = [("/v2/token/generate", #"{"email":"a@b.com"}"#), ("/v3/identity/map", #"{"email":["a@b.com"]}"#), ("/v2/key/sharing", "{}")]
+            for (snapshot, status) in [(disabledSite, HTTPResponse.Status.unauthorized), (harness.snapshot, .ok)] {
+                harness.holder.replace(with: snapshot)
+                for (path, json) in calls {
+                    let body = ByteBuffer(string: Base64.encode(harness.envelope(json)))
+                    try await client.execute(uri: path, method: .post, headers: harness.headers(), body: body) { response in
+                        #expect(response.status == status, "\(path)")
+                        if status == .unauthorized { #expect(Self.text(response) == #"{"status":"unauthorized"}"#) }
+                    }
+                }
             }
         }
     }

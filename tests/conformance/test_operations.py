@@ -378,9 +378,38 @@ def test_keypair_and_site_domains_while_serving(op):
     assert_within("keypair enable -> client-side generation works", delay, CONFIG_BOUND_S)
 
 
-def test_site_disable_has_no_effect_to_test():
-    pytest.skip("the server does not use a site's `enabled` flag (no use case reads it; the reference's operator "
-                "does not either), so `site disable` has no observable effect on the API to test")
+def test_site_disable_turns_off_its_clients_and_key_pairs_while_serving(op):
+    """`site disable` stops every client and client-side key pair of the site within the sync interval, with the
+    answers of a disabled client (401 unauthorized) and of a disabled key pair (401 "Unauthorized"); other sites are
+    untouched, and `site enable` brings them back."""
+    email = f"site.live.{tag()}@example.com"
+    site_id = 5000 + int(tag()) % 1_000_000
+    cli_json(op, "site", "create", "--site-id", str(site_id), "--name", f"live {site_id}", "--domain-names", "live-a.com")
+    member = Client.from_json(cli_json(op, "client", "create", "--site-id", str(site_id), "--roles", "GENERATOR"))
+    kp = cli_json(op, "keypair", "create", "--site-id", str(site_id))
+    wait_for("new site's client and key pair work",
+             lambda: pub(op, member).generate_token(TokenGenerateInput.from_email(email)).is_success()
+             and cstg_ok(op, kp, email, ORIGIN_A), WAIT_S)
+
+    cli(op, "site", "disable", "--site-id", str(site_id))
+    since = time.monotonic()
+    _, delay = wait_for("disabled site's client answered 401",
+                        lambda: v2_call(op, GENERATE, {"email": email}, client=member)[0].status == 401, WAIT_S,
+                        since=since)
+    assert_within("site disable -> 401", delay, CONFIG_BOUND_S)
+    r, _ = v2_call(op, GENERATE, {"email": email}, client=member)
+    assert_json_error(r, 401, UNAUTHORIZED)
+    _, r = cstg_post(op, kp, email, ORIGIN_A)
+    assert_json_error(r, 401, {"status": "unauthorized", "message": "Unauthorized"})
+    assert pub(op).generate_token(TokenGenerateInput.from_email(email)).is_success(), "another site's client failed"
+    assert [s for s in cli_json(op, "site", "list") if s["id"] == site_id][0]["enabled"] is False
+
+    cli(op, "site", "enable", "--site-id", str(site_id))
+    since = time.monotonic()
+    _, delay = wait_for("re-enabled site's client and key pair work",
+                        lambda: pub(op, member).generate_token(TokenGenerateInput.from_email(email)).is_success()
+                        and cstg_ok(op, kp, email, ORIGIN_A), WAIT_S, since=since)
+    assert_within("site enable -> client and key pair work", delay, CONFIG_BOUND_S)
 
 
 # ------------------------------------------------------------------ salts

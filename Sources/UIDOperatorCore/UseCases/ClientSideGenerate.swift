@@ -35,7 +35,8 @@ extension OperatorSnapshot {
         _ request: ClientSideGenerateRequest, originPolicy: OriginPolicy, nowMillis now: Int64
     ) -> Result<ClientSideGenerateResult, OperatorFailure> {
         guard let keypair = keypairs[request.subscriptionID] else { return .failure(.clientError("bad subscription_id")) }
-        guard !keypair.disabled else { return .failure(OperatorFailure(.unauthorized, "Unauthorized")) }
+        // A disabled key pair, or any key pair of a disabled site, is refused alike.
+        guard !keypair.disabled, isSiteEnabled(keypair.siteID) else { return .failure(OperatorFailure(.unauthorized, "Unauthorized")) }
         let site = sites[keypair.siteID]
         if let appName = request.appName {
             guard originPolicy.isAllowed(appName: appName, allowedAppNames: site?.appNames ?? []) else {

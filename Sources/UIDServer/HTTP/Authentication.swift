@@ -26,12 +26,10 @@ enum Authentication {
         return String(trimmed.dropFirst(7))
     }
 
-    /// An enabled client holding at least one of `roles`, or nil (→ 401).
+    /// The caller's client if the core lets it call an endpoint open to `roles`, or nil (→ 401).
     static func authorize(_ request: Request, roles: [Role], in snapshot: OperatorSnapshot) -> ClientKey? {
-        guard let key = apiKey(from: request), let client = snapshot.clients.client(forAPIKey: key),
-              !client.disabled, client.hasAnyRole(roles)
-        else { return nil }
-        return client
+        guard let key = apiKey(from: request) else { return nil }
+        return snapshot.authorizedClient(apiKey: key, roles: roles)
     }
 
     /// Refresh accepts any known key, even a disabled client's, as "authenticated" (the reference's rule).
