@@ -49,6 +49,7 @@ let package = Package(
         .target(
             name: "UIDStore",
             dependencies: [
+                "UIDProtocol",
                 "UIDOperatorCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -61,6 +62,7 @@ let package = Package(
         .target(
             name: "UIDServer",
             dependencies: [
+                "UIDProtocol",
                 "UIDOperatorCore",
                 "UIDStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -74,9 +76,13 @@ let package = Package(
         .executableTarget(
             name: "UIDOperatorCLI",
             dependencies: [
-                "UIDServer",
+                "UIDProtocol",
+                "UIDOperatorCore",
                 "UIDStore",
+                "UIDServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -113,17 +119,33 @@ let package = Package(
             swiftSettings: instrumented
         ),
         .testTarget(name: "UIDFuzzTargetsTests", dependencies: ["UIDFuzzTargets"], exclude: ["Regressions"]),
-        .testTarget(name: "UIDProtocolTests", dependencies: ["UIDProtocol"]),
-        .testTarget(name: "UIDOperatorCoreTests", dependencies: ["UIDOperatorCore"]),
+        .testTarget(
+            name: "UIDProtocolTests",
+            dependencies: ["UIDProtocol", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "UIDOperatorCoreTests",
+            dependencies: ["UIDProtocol", "UIDOperatorCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "UIDStoreTests",
-            dependencies: ["UIDStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "UIDProtocol",
+                "UIDOperatorCore",
+                "UIDStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "UIDServerTests",
             dependencies: [
-                "UIDServer",
+                "UIDProtocol",
+                "UIDOperatorCore",
                 "UIDStore",
+                "UIDServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -114,7 +114,7 @@ enum EndpointTargets {
             let input = FuzzInput(bytes)
             let choice = Int(input.selector) / 2 % (EndpointHarness.keyedPaths.count + 1)
             guard choice < EndpointHarness.keyedPaths.count else {
-                // /v2/token/refresh takes the refresh envelope (or a bare legacy token) as its body.
+                // /v2/token/refresh takes the sealed refresh token (or a bare legacy token) as its body.
                 return EndpointHarness.check(harness.send(path: "/v2/token/refresh", body: input.rest, headers: [:]), "token/refresh")
             }
             let path = EndpointHarness.keyedPaths[choice]

@@ -27,7 +27,7 @@ enum TokenTargets {
         return bytes
     }
 
-    /// The refresh envelope's `scope(1) ‖ key id(4)`.
+    /// The sealed refresh token's `scope(1) ‖ key id(4)`.
     private static func envelopeHeader(keyID: Int32) -> [UInt8] {
         var bytes: [UInt8] = [0]
         bytes.appendBigEndian(keyID)
@@ -44,11 +44,11 @@ enum TokenTargets {
         return AESCBCLegacy.seal(plain, key: key.symmetricKey) ?? []
     }
 
-    // MARK: Refresh envelope
+    // MARK: Sealed refresh token
 
     static let refreshEnvelope = FuzzTarget(
         name: "refresh-envelope",
-        summary: "388-character refresh envelope: framing, refresh-key-only opening, inner JSON, response key",
+        summary: "388-character sealed refresh token: framing, refresh-key-only opening, inner JSON, response key",
         seeds: {
             let world = FuzzWorld.shared
             let inner = #"{"refresh_response_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","refresh_token":"x"}"#
@@ -63,15 +63,15 @@ enum TokenTargets {
             let input = FuzzInput(bytes)
             switch input.selector % 3 {
             case 0:
-                _ = try? RefreshEnvelope.open(String(decoding: input.rest, as: UTF8.self), keys: world.keys)
+                _ = try? SealedRefreshToken.open(String(decoding: input.rest, as: UTF8.self), keys: world.keys)
             case 1:
                 let envelope = Base64.encode(envelopeHeader(keyID: keyIDs.refresh) + gcm(input.rest, world.refreshKey))
-                _ = try? RefreshEnvelope.open(envelope, keys: world.keys)
+                _ = try? SealedRefreshToken.open(envelope, keys: world.keys)
             default:
                 // Sealed under a key every DSP downloads: must never open.
                 let envelope = Base64.encode(envelopeHeader(keyID: keyIDs.master) + gcm(input.rest, world.masterKey))
-                if (try? RefreshEnvelope.open(envelope, keys: world.keys)) != nil {
-                    return "a refresh envelope sealed under the master key was opened"
+                if (try? SealedRefreshToken.open(envelope, keys: world.keys)) != nil {
+                    return "a refresh token sealed under the master key was opened"
                 }
             }
             return nil
@@ -128,7 +128,7 @@ enum TokenTargets {
             }
             // The whole refresh use case on what decoded, wrapped as a browser would send it.
             if let refreshKey = world.refreshKey {
-                let envelope = RefreshEnvelope.seal(
+                let envelope = SealedRefreshToken.seal(
                     refreshToken: text, responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refreshKey
                 )
                 _ = world.snapshot.refreshToken(body: envelope, authenticated: false, nowMillis: FuzzWorld.nowMillis)

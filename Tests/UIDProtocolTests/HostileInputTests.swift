@@ -45,7 +45,7 @@ import Testing
         #expect(throws: TokenDecodingError.malformed) { try RefreshToken.decode(text, keys: ring) }
     }
 
-    /// Master and site keys are downloaded by every DSP and sharer: a refresh token or envelope
+    /// Master and site keys are downloaded by every DSP and sharer: a refresh token, bare or sealed,
     /// sealed under one of them must not open (it used to, and came back with fresh tokens).
     @Test(arguments: [Int32(1), 3, 4])
     func refreshTokensOpenOnlyUnderRefreshKeys(keyID: Int32) throws {
@@ -59,12 +59,12 @@ import Testing
         #expect(throws: TokenDecodingError.unknownKey(keyID)) { try RefreshToken.decode(v3, keys: ring) }
         let v2 = try legacyRefreshToken(identity: randomSecret(), keyID: keyID, ring: ring)
         #expect(throws: TokenDecodingError.unknownKey(keyID)) { try RefreshToken.decode(v2, keys: ring) }
-        let envelope = RefreshEnvelope.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: key)
-        #expect(throws: RefreshEnvelope.Failure.unknownKey(keyID)) { try RefreshEnvelope.open(envelope, keys: ring) }
+        let envelope = SealedRefreshToken.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: key)
+        #expect(throws: SealedRefreshToken.Failure.unknownKey(keyID)) { try SealedRefreshToken.open(envelope, keys: ring) }
         // The same tokens under the refresh key (id 2) open.
         let genuine = try #require(ring.key(id: 2))
         #expect((try? RefreshToken.decode(try legacyRefreshToken(identity: randomSecret(), keyID: 2, ring: ring), keys: ring)) != nil)
-        #expect((try? RefreshEnvelope.open(RefreshEnvelope.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: genuine), keys: ring)) != nil)
+        #expect((try? SealedRefreshToken.open(SealedRefreshToken.seal(refreshToken: v3, responseKey: randomSecret(), scope: .uid2, refreshKey: genuine), keys: ring)) != nil)
     }
 
     @Test func bucketIndexIsTotal() {

@@ -132,21 +132,21 @@ import Testing
     }
 
     @Test(arguments: IdentityScope.allCases)
-    func refreshEnvelopeIs388CharactersAndOpens(scope: IdentityScope) throws {
+    func sealedRefreshTokenIs388CharactersAndOpens(scope: IdentityScope) throws {
         let ring = sampleKeyRing()
         let token = sampleRefresh(scope: scope).encodeV3(refreshKey: ring.key(id: 2)!)
         let responseKey = randomSecret()
-        let envelope = RefreshEnvelope.seal(refreshToken: token, responseKey: responseKey, scope: scope, refreshKey: ring.key(id: 2)!)
-        #expect(envelope.count == RefreshEnvelope.textLength)
+        let envelope = SealedRefreshToken.seal(refreshToken: token, responseKey: responseKey, scope: scope, refreshKey: ring.key(id: 2)!)
+        #expect(envelope.count == SealedRefreshToken.textLength)
         #expect(Base64.decode(envelope)![0] == scope.rawValue << 4)
-        let contents = try RefreshEnvelope.open(envelope, keys: ring)
+        let contents = try SealedRefreshToken.open(envelope, keys: ring)
         #expect(contents.refreshToken == token && contents.responseKey.withUnsafeBytes { Array($0) } == responseKey)
         var bytes = Base64.decode(envelope)!
         bytes[100] ^= 1
-        #expect(throws: RefreshEnvelope.Failure.decryptionFailed) { try RefreshEnvelope.open(Base64.encode(bytes), keys: ring) }
+        #expect(throws: SealedRefreshToken.Failure.decryptionFailed) { try SealedRefreshToken.open(Base64.encode(bytes), keys: ring) }
         bytes[1...4] = [0, 0, 0, 77]
-        #expect(throws: RefreshEnvelope.Failure.unknownKey(77)) { try RefreshEnvelope.open(Base64.encode(bytes), keys: ring) }
-        #expect(throws: RefreshEnvelope.Failure.notBase64) { try RefreshEnvelope.open(String(repeating: "!", count: 388), keys: ring) }
+        #expect(throws: SealedRefreshToken.Failure.unknownKey(77)) { try SealedRefreshToken.open(Base64.encode(bytes), keys: ring) }
+        #expect(throws: SealedRefreshToken.Failure.notBase64) { try SealedRefreshToken.open(String(repeating: "!", count: 388), keys: ring) }
     }
 }
 

@@ -55,19 +55,19 @@ import UIDProtocol
         }
         try await harness.app.test(.router) { client in
             for forger in [master, site] {
-                let envelope = RefreshEnvelope.seal(refreshToken: token(under: forger), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: forger)
+                let envelope = SealedRefreshToken.seal(refreshToken: token(under: forger), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: forger)
                 try await client.execute(uri: "/v2/token/refresh", method: .post, body: ByteBuffer(string: envelope)) { response in
                     #expect(response.status == .badRequest)
                     #expect(ServerTests.json(response)["status"] == "client_error")
                 }
                 // The forged token inside a genuine envelope: the token itself is refused.
-                let wrapped = RefreshEnvelope.seal(refreshToken: token(under: forger), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refresh)
+                let wrapped = SealedRefreshToken.seal(refreshToken: token(under: forger), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refresh)
                 try await client.execute(uri: "/v2/token/refresh", method: .post, body: ByteBuffer(string: wrapped)) { response in
                     #expect(response.status == .badRequest)
                     #expect(ServerTests.json(response) == ["status": "error", "message": "Error refreshing token"])
                 }
             }
-            let genuine = RefreshEnvelope.seal(refreshToken: token(under: refresh), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refresh)
+            let genuine = SealedRefreshToken.seal(refreshToken: token(under: refresh), responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refresh)
             try await client.execute(uri: "/v2/token/refresh", method: .post, body: ByteBuffer(string: genuine)) { response in
                 #expect(response.status == .ok)
             }

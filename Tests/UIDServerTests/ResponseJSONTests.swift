@@ -35,7 +35,7 @@ import UIDProtocol
             refreshExpiresMillis: 1_702_592_000_123, refreshFromMillis: 1_700_003_600_123, refreshResponseKey: "k3y+/="
         )
         let written = try object(TokenOutcome.tokens(tokens).responseJSON())
-        let encoded = try #require(try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(Envelope.success(EncodedTokenBody(tokens)))) as? NSDictionary)
+        let encoded = try #require(try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(StatusResponse.success(EncodedTokenBody(tokens)))) as? NSDictionary)
         #expect(written == encoded)
         #expect(try object(TokenOutcome.optOut.responseJSON()) == ["status": "optout"])
         #expect(try object(TokenOutcome.insufficientUserConsent.responseJSON()) == ["status": "insufficient_user_consent"])

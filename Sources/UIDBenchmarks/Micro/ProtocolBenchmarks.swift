@@ -53,8 +53,8 @@ enum ProtocolBenchmarks {
         else { fatalError("the fixture's token does not decode") }
         measure("advertising token V4 encode") { blackHole(advertising.encodeV4(masterKey: master, siteKey: site)) }
         measure("advertising token V4 decode") { blackHole(try? AdvertisingToken.decode(tokens.advertisingToken, keys: snapshot.keys)) }
-        measure("refresh envelope open + V3 decode") {
-            if let contents = try? RefreshEnvelope.open(tokens.refreshToken, keys: snapshot.keys) {
+        measure("sealed refresh token open + V3 decode") {
+            if let contents = try? SealedRefreshToken.open(tokens.refreshToken, keys: snapshot.keys) {
                 blackHole(try? RefreshToken.decode(contents.refreshToken, keys: snapshot.keys))
             }
         }

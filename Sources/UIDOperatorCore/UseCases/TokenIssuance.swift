@@ -3,7 +3,7 @@ import UIDProtocol
 /// What generate, refresh and client-side generate return: the tokens and their times (epoch ms).
 public struct IdentityTokens: Sendable, Equatable {
     public var advertisingToken: String
-    /// The 388-character refresh envelope.
+    /// The 388-character sealed refresh token (`SealedRefreshToken`).
     public var refreshToken: String
     public var identityExpiresMillis: Int64
     public var refreshExpiresMillis: Int64
@@ -30,7 +30,7 @@ public struct TokenSubject: Sendable {
 }
 
 extension OperatorSnapshot {
-    /// Mints a V4 advertising token and a V3 refresh token in its 388-character envelope
+    /// Mints a V4 advertising token and a V3 refresh token sealed into its 388-character form
     /// (docs/PROTOCOL.md#token-generate).
     public func issueTokens(for subject: TokenSubject, nowMillis now: Int64) -> Result<IdentityTokens, OperatorFailure> {
         let nowSeconds = now / 1000
@@ -56,13 +56,13 @@ extension OperatorSnapshot {
             establishedMillis: subject.establishedMillis, firstLevelHash: subject.firstLevelHash
         )
         let responseKey = APIKeyHasher.randomBytes(32)
-        let envelope = RefreshEnvelope.seal(
+        let sealedRefreshToken = SealedRefreshToken.seal(
             refreshToken: refresh.encodeV3(refreshKey: refreshKey), responseKey: responseKey,
             scope: config.scope, refreshKey: refreshKey
         )
         return .success(IdentityTokens(
             advertisingToken: advertising.encodeV4(masterKey: masterKey, siteKey: siteKey),
-            refreshToken: envelope,
+            refreshToken: sealedRefreshToken,
             identityExpiresMillis: identityExpires,
             refreshExpiresMillis: refreshExpires,
             refreshFromMillis: now + lifetimes.refreshIdentityTokenAfterSeconds * 1000,

@@ -17,8 +17,8 @@ extension OperatorSnapshot {
     public func refreshToken(body: String, authenticated: Bool, nowMillis now: Int64) -> Result<RefreshResult, OperatorFailure> {
         var tokenText = body
         var responseKey: SymmetricKey?
-        if body.utf8.count == RefreshEnvelope.textLength {
-            switch Result(catching: { () throws(RefreshEnvelope.Failure) in try RefreshEnvelope.open(body, keys: keys) }) {
+        if body.utf8.count == SealedRefreshToken.textLength {
+            switch Result(catching: { () throws(SealedRefreshToken.Failure) in try SealedRefreshToken.open(body, keys: keys) }) {
             case .success(let contents):
                 tokenText = contents.refreshToken
                 responseKey = contents.responseKey

@@ -147,8 +147,9 @@ public enum ResponseEnvelope {
         return try? AESGCMBox.seal(plain, key: secret)
     }
 
-    /// Refresh answers carry no timestamp or nonce: the JSON is sealed with the response key alone.
-    public static func sealRefresh(json: [UInt8], responseKey: SymmetricKey) -> [UInt8]? {
-        try? AESGCMBox.seal(json, key: responseKey)
+    /// Refresh and client-side generate answers carry no timestamp or nonce: the JSON is sealed
+    /// with the key alone (the refresh response key, or the client-side ECDH secret).
+    public static func sealWithKeyOnly(json: [UInt8], key: SymmetricKey) -> [UInt8]? {
+        try? AESGCMBox.seal(json, key: key)
     }
 }

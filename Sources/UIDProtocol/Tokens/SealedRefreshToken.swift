@@ -3,8 +3,8 @@ import Foundation
 
 /// The 388-character string handed to clients as `refresh_token`: the V3 refresh token and a fresh
 /// `refresh_response_key`, sealed under the refresh key (docs/PROTOCOL.md#refresh-envelope). The response to a
-/// refresh is encrypted with the key inside, so only the holder of the envelope can read it.
-public enum RefreshEnvelope {
+/// refresh is encrypted with the key inside, so only the holder of the sealed token can read it.
+public enum SealedRefreshToken {
     public static let textLength = 388
 
     public enum Failure: Error, Sendable, Equatable {
@@ -16,11 +16,11 @@ public enum RefreshEnvelope {
 
     public struct Contents: Sendable {
         public var refreshToken: String
-        /// Checked to be an AES key when the envelope was opened.
+        /// Checked to be an AES key when the sealed token was opened.
         public var responseKey: SymmetricKey
     }
 
-    /// Returns the envelope text and the base64 `refresh_response_key`.
+    /// Returns the sealed text and the base64 `refresh_response_key`.
     public static func seal(refreshToken: String, responseKey: [UInt8], scope: IdentityScope, refreshKey: KeysetKey) -> String {
         let keyText = Base64.encode(responseKey)
         // Both values are base64 (no characters needing escapes), so the compact JSON is exact.
@@ -33,7 +33,7 @@ public enum RefreshEnvelope {
         return Base64.encode(bytes)
     }
 
-    /// Opens an envelope with a key of the refresh keyset only (see `KeyRing.refreshKey(id:)`).
+    /// Opens a sealed refresh token with a key of the refresh keyset only (see `KeyRing.refreshKey(id:)`).
     public static func open(_ text: String, keys: KeyRing) throws(Failure) -> Contents {
         guard let bytes = Base64.decode(text) else { throw .notBase64 }
         var reader = ByteReader(bytes)

@@ -6,7 +6,7 @@ import UIDOperatorCore
 enum APIResponse {
     static let maxBodyBytes = 1 << 20
     /// Endpoints that need no key take only what they carry, so an anonymous caller cannot make
-    /// the server hold a megabyte: a refresh envelope is 388 characters (a legacy token or a
+    /// the server hold a megabyte: a sealed refresh token is 388 characters (a legacy token or a
     /// form-encoded body a little more), a client-side generate request a few hundred bytes.
     static let maxRefreshBodyBytes = 4 << 10
     static let maxClientSideBodyBytes = 16 << 10
@@ -71,11 +71,11 @@ enum JSONCoding {
 }
 
 /// `{"status":"success","body":…}` or a body-less status such as `optout`.
-struct Envelope<Body: Encodable>: Encodable {
+struct StatusResponse<Body: Encodable>: Encodable {
     let status: String
     let body: Body?
 
-    static func success(_ body: Body) -> Envelope { Envelope(status: "success", body: body) }
+    static func success(_ body: Body) -> StatusResponse { StatusResponse(status: "success", body: body) }
 }
 
 extension TokenOutcome {

@@ -35,7 +35,7 @@ struct ClientSideRoutes: Sendable {
         case .failure(let failure):
             return APIResponse.failure(failure)
         case .success(let result):
-            let sealed = ResponseEnvelope.sealRefresh(json: result.outcome.responseJSON(), responseKey: result.sharedSecret)
+            let sealed = ResponseEnvelope.sealWithKeyOnly(json: result.outcome.responseJSON(), key: result.sharedSecret)
             return RequestBody.encryptedResponse(sealed, binary: false)
         }
     }

@@ -46,7 +46,7 @@ struct IdentityMapRoutes: Sendable {
                 return .failure(APIResponse.clientError("Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"))
             }
             guard let (kind, values) = nonEmpty.first else {
-                return .json(try JSONCoding.encoder.encode(Envelope.success(MapV2Body(mapped: [], unmapped: nil))))
+                return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(mapped: [], unmapped: nil))))
             }
             if let failure = snapshot.batchSizeFailure(values.count) { return .failure(APIResponse.failure(failure)) }
             var mapped = [MapV2Body.Mapped]()
@@ -65,7 +65,7 @@ struct IdentityMapRoutes: Sendable {
                     unmapped.append(.init(identifier: text, reason: "invalid identifier"))
                 }
             }
-            return .json(try JSONCoding.encoder.encode(Envelope.success(MapV2Body(mapped: mapped, unmapped: unmapped.isEmpty ? nil : unmapped))))
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(mapped: mapped, unmapped: unmapped.isEmpty ? nil : unmapped))))
         }
     }
 
@@ -79,7 +79,7 @@ struct IdentityMapRoutes: Sendable {
             let buckets = call.snapshot.bucketsUpdated(sinceMillis: millis).map {
                 BucketBody(bucket_id: $0.bucketID, last_updated: UTCDateTime.format(millis: $0.lastUpdatedMillis))
             }
-            return .json(try JSONCoding.encoder.encode(Envelope.success(buckets)))
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(buckets)))
         }
     }
 }

@@ -34,7 +34,7 @@ struct KeyRoutes: Sendable {
         await endpoint.respond(to: request, roles: roles) { call -> EncryptedEndpoint.Outcome in
             _ = try call.decode(AnyJSONObject.self)
             switch build(call.snapshot, call.client, call.nowMillis) {
-            case .success(let body): return .json(try JSONCoding.encoder.encode(Envelope.success(body)))
+            case .success(let body): return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
         }

@@ -34,7 +34,7 @@ struct OptOutRoutes: Sendable {
             endpoint.holder.update {
                 $0.addingOptOut(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
             }
-            return .json(try JSONCoding.encoder.encode(Envelope.success(["optout": "OK"])))
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(["optout": "OK"])))
         }
     }
 
@@ -49,7 +49,7 @@ struct OptOutRoutes: Sendable {
                 return .failure(APIResponse.failure(failure))
             case .success(let found):
                 let body = ["opted_out": found.map { OptedOut(advertising_id: $0.advertisingID, opted_out_since: $0.optedOutSinceMillis) }]
-                return .json(try JSONCoding.encoder.encode(Envelope.success(body)))
+                return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
             }
         }
     }

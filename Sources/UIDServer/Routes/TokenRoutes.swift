@@ -27,7 +27,7 @@ struct TokenRoutes: Sendable {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(ValidatePayload.self)
             switch call.snapshot.validateToken(payload.request, client: call.client) {
-            case .success(let matches): return .json(try JSONCoding.encoder.encode(Envelope.success(matches)))
+            case .success(let matches): return .json(try JSONCoding.encoder.encode(StatusResponse.success(matches)))
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
         }
@@ -49,7 +49,7 @@ struct TokenRoutes: Sendable {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
             return RequestBody.encryptedResponse(
-                ResponseEnvelope.sealRefresh(json: json, responseKey: key), binary: RequestBody.isBinary(request)
+                ResponseEnvelope.sealWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(request)
             )
         }
     }
