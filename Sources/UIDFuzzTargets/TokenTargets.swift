@@ -128,10 +128,13 @@ enum TokenTargets {
             }
             // The whole refresh use case on what decoded, wrapped as a browser would send it.
             if let refreshKey = world.refreshKey {
-                let envelope = SealedRefreshToken.seal(
+                let sealed = SealedRefreshToken.seal(
                     refreshToken: text, responseKey: Array(repeating: 1, count: 32), scope: .uid2, refreshKey: refreshKey
                 )
-                _ = world.snapshot.refreshToken(body: envelope, authenticated: false, nowMillis: FuzzWorld.nowMillis)
+                if case .success(let opened) = SealedRefreshToken.openRequestBody(sealed, keys: world.keys) {
+                    let request = TokenRefreshRequest(refreshToken: opened.refreshToken, authenticated: false)
+                    _ = world.snapshot.refreshToken(request, nowMillis: FuzzWorld.nowMillis)
+                }
             }
             return nil
         }

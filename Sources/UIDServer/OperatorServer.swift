@@ -39,14 +39,15 @@ public enum OperatorServer {
         router.add(middleware: ErrorMiddleware(knownPaths: paths))
         router.add(middleware: CORSMiddleware())
         let endpoint = EncryptedEndpoint(holder: dependencies.holder, clock: dependencies.clock)
+        let keyless = KeylessEndpoint(holder: dependencies.holder, clock: dependencies.clock)
         OpsRoutes(holder: dependencies.holder, status: dependencies.syncStatus, clock: dependencies.clock, staleLimitMillis: dependencies.staleLimitMillis)
             .register(on: router)
-        TokenRoutes(endpoint: endpoint).register(on: router)
+        TokenRoutes(endpoint: endpoint, keyless: keyless).register(on: router)
         IdentityMapRoutes(endpoint: endpoint).register(on: router)
         KeyRoutes(endpoint: endpoint).register(on: router)
         OptOutRoutes(endpoint: endpoint, store: dependencies.store, logger: dependencies.logger).register(on: router)
         if dependencies.holder.current.config.clientSideTokenGenerate {
-            ClientSideRoutes(holder: dependencies.holder, clock: dependencies.clock, originPolicy: dependencies.originPolicy).register(on: router)
+            ClientSideRoutes(keyless: keyless, originPolicy: dependencies.originPolicy).register(on: router)
         }
         if dependencies.benchmarkEchoRoute {
             BenchmarkRoutes().register(on: router)

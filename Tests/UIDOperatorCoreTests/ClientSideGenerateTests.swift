@@ -21,7 +21,7 @@ import UIDProtocol
     }
 
     /// What the JavaScript SDK does: ECDH, raw secret as the AES-GCM key, AAD `[timestamp(,"app")]`.
-    func request(_ json: String, appName: String? = nil, origin: String? = "https://www.example.com", tamper: Bool = false) throws -> ClientSideGenerateRequest {
+    func request(_ json: String, appName: String? = nil, tamper: Bool = false) throws -> ClientSideEnvelope.Sealed {
         let clientKey = try P256.KeyAgreement.PrivateKey(derRepresentation: Base64.decode(Self.clientPrivate)!)
         let serverKey = try P256.KeyAgreement.PublicKey(derRepresentation: Base64.decode(String(Self.serverPublic.dropFirst(9)))!)
         let secret = try clientKey.sharedSecretFromKeyAgreement(with: serverKey).withUnsafeBytes { Array($0) }
@@ -30,8 +30,31 @@ import UIDProtocol
         var box = [UInt8]()
         try AESGCMBox.seal(Array(json.utf8), key: SymmetricKey(data: secret), authenticating: Array(aad.utf8), appendingTo: &box)
         if tamper { box[20] ^= 1 }
-        return ClientSideGenerateRequest(payload: Base64.encode(box[12...]), iv: Base64.encode(box[..<12]), publicKey: Self.clientPublic,
-                                         timestamp: timestamp, subscriptionID: "4WvryDGbR5", appName: appName, origin: origin)
+        return ClientSideEnvelope.Sealed(payload: Base64.encode(box[12...]), iv: Base64.encode(box[..<12]), publicKey: Self.clientPublic,
+                                         timestamp: timestamp, appName: appName)
+    }
+
+    /// The server's steps: the core checks the key pair, the protocol opens the payload, the core
+    /// generates; each failure as the server answers it.
+    func generate(
+        _ sealed: ClientSideEnvelope.Sealed, subscriptionID: String = "4WvryDGbR5", origin: String? = "https://www.example.com",
+        in snapshot: OperatorSnapshot
+    ) -> Result<(outcome: TokenOutcome, secret: SymmetricKey), OperatorFailure> {
+        let keypair: ClientSideKeypair
+        switch snapshot.clientSideKeypair(subscriptionID: subscriptionID, appName: sealed.appName, origin: origin, originPolicy: Self.policy) {
+        case .success(let found): keypair = found
+        case .failure(let failure): return .failure(failure)
+        }
+        let opened: ClientSideEnvelope.Opened
+        switch ClientSideEnvelope.open(sealed, privateKey: keypair.privateKey) {
+        case .success(let result): opened = result
+        case .failure(let failure): return .failure(.clientError(failure.message))
+        }
+        guard let fields = (try? JSONSerialization.jsonObject(with: opened.payload)) as? [String: String] else {
+            return .failure(.clientError("encrypted payload contains invalid json"))
+        }
+        let request = ClientSideGenerateRequest(emailHash: fields["email_hash"], phoneHash: fields["phone_hash"])
+        return snapshot.clientSideGenerate(request, keypair: keypair, nowMillis: Fixtures.now).map { ($0, opened.sharedSecret) }
     }
 
     @Test func sharedSecretMatchesTheReferenceVector() throws {
@@ -39,18 +62,20 @@ import UIDProtocol
         let client = try P256.KeyAgreement.PublicKey(derRepresentation: Base64.decode(Self.clientPublic)!)
         let secret = try keypair.privateKey.sharedSecretFromKeyAgreement(with: client).withUnsafeBytes { Array($0) }
         #expect(Base64.encode(secret) == "Gq6SeZEoOPZ9Y3QBsILkl9BdtNDeTKHopTLxijhy5AM=")
+        #expect(ClientSideEnvelope.aad(timestamp: 12, appName: "com.example/app") == #"[12,"com.example/app"]"#)
     }
 
     @Test func browserAndMobileRequestsGetClientSideTokens() throws {
         let snapshot = try snapshot()
         let hash = Base64.encode(IdentityHash(kind: .email, value: "cstg@example.com")!.bytes)
-        for request in [try request(#"{"email_hash":"\#(hash)"}"#), try request(#"{"email_hash":"\#(hash)"}"#, appName: "COM.example.app", origin: nil)] {
-            let result = try snapshot.clientSideGenerate(request, originPolicy: Self.policy, nowMillis: Fixtures.now).get()
+        for (sealed, origin) in [(try request(#"{"email_hash":"\#(hash)"}"#), "https://www.example.com"),
+                                 (try request(#"{"email_hash":"\#(hash)"}"#, appName: "COM.example.app"), nil)] {
+            let result = try generate(sealed, origin: origin, in: snapshot).get()
             guard case .tokens(let tokens) = result.outcome else { Issue.record("expected tokens"); continue }
             let token = try AdvertisingToken.decode(tokens.advertisingToken, keys: snapshot.keys)
             #expect(token.privacyBits == .clientSideGenerated && token.publisher.siteID == 999)
-            #expect(Base64.encode(result.sharedSecret.withUnsafeBytes { Array($0) }) == "Gq6SeZEoOPZ9Y3QBsILkl9BdtNDeTKHopTLxijhy5AM=")
-            let refreshed = try snapshot.refreshToken(body: tokens.refreshToken, authenticated: false, nowMillis: Fixtures.now + 1).get()
+            #expect(Base64.encode(result.secret.withUnsafeBytes { Array($0) }) == "Gq6SeZEoOPZ9Y3QBsILkl9BdtNDeTKHopTLxijhy5AM=")
+            let refreshed = try snapshot.refresh(body: tokens.refreshToken, authenticated: false, nowMillis: Fixtures.now + 1).get()
             guard case .tokens(let next) = refreshed.outcome else { Issue.record("expected refresh"); continue }
             #expect(try AdvertisingToken.decode(next.advertisingToken, keys: snapshot.keys).privacyBits == .clientSideGenerated)
         }
@@ -59,28 +84,31 @@ import UIDProtocol
     @Test func errorsInTheReferencesOrder() throws {
         let snapshot = try snapshot()
         let hash = Base64.encode(IdentityHash(kind: .email, value: "cstg@example.com")!.bytes)
-        func failure(_ request: ClientSideGenerateRequest, in other: OperatorSnapshot? = nil) -> OperatorFailure? {
-            (other ?? snapshot).clientSideGenerate(request, originPolicy: Self.policy, nowMillis: Fixtures.now).failure
+        let valid = try request(#"{"email_hash":"\#(hash)"}"#)
+        func failure(_ sealed: ClientSideEnvelope.Sealed, subscriptionID: String = "4WvryDGbR5", origin: String? = "https://www.example.com",
+                     in other: OperatorSnapshot? = nil) -> OperatorFailure? {
+            generate(sealed, subscriptionID: subscriptionID, origin: origin, in: other ?? snapshot).failure
         }
-        var unknown = try request(#"{"email_hash":"\#(hash)"}"#)
-        unknown.subscriptionID = "nope"
-        #expect(failure(unknown) == .clientError("bad subscription_id"))
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#), in: try self.snapshot(disabled: true)) == OperatorFailure(.unauthorized, "Unauthorized"))
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#), in: try self.snapshot(siteEnabled: false)) == OperatorFailure(.unauthorized, "Unauthorized"),
+        #expect(failure(valid, subscriptionID: "nope") == .clientError("bad subscription_id"))
+        #expect(failure(valid, in: try self.snapshot(disabled: true)) == OperatorFailure(.unauthorized, "Unauthorized"))
+        #expect(failure(valid, in: try self.snapshot(siteEnabled: false)) == OperatorFailure(.unauthorized, "Unauthorized"),
                 "a disabled site's key pairs answer as a disabled key pair")
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, origin: "https://evil.com"))?.kind == .invalidHTTPOrigin)
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, origin: nil))?.kind == .invalidHTTPOrigin)
-        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, appName: "com.other", origin: nil))?.kind == .invalidAppName)
-        var missing = try request(#"{"email_hash":"\#(hash)"}"#)
+        #expect(failure(valid, origin: "https://evil.com")?.kind == .invalidHTTPOrigin)
+        #expect(failure(valid, origin: nil)?.kind == .invalidHTTPOrigin)
+        #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, appName: "com.other"), origin: nil)?.kind == .invalidAppName)
+        var missing = valid
         missing.iv = nil
         #expect(failure(missing) == .clientError("required parameters: payload, iv, public_key"))
-        var badKey = try request(#"{"email_hash":"\#(hash)"}"#)
+        var badKey = valid
         badKey.publicKey = "AAAA"
         #expect(failure(badKey) == .clientError("bad public key"))
-        var badIV = try request(#"{"email_hash":"\#(hash)"}"#)
+        var badIV = valid
         badIV.iv = Base64.encode([1, 2, 3])
         #expect(failure(badIV) == .clientError("bad iv"))
         #expect(failure(try request(#"{"email_hash":"\#(hash)"}"#, tamper: true)) == .clientError("payload decryption failed"))
+        var otherTime = valid
+        otherTime.timestamp += 1
+        #expect(failure(otherTime) == .clientError("payload decryption failed"), "the timestamp is authenticated")
         #expect(failure(try request("not json")) == .clientError("encrypted payload contains invalid json"))
         #expect(failure(try request(#"{"email_hash":"\#(hash)","phone_hash":"\#(hash)"}"#)) == .clientError("please provide exactly one of: email_hash, phone_hash"))
         #expect(failure(try request(#"{"email_hash":"abc"}"#)) == .clientError("Invalid Identifier"))
@@ -88,6 +116,6 @@ import UIDProtocol
         noPhones.phoneSupport = false
         #expect(failure(try request(#"{"phone_hash":"\#(hash)"}"#), in: try self.snapshot(config: noPhones)) == .clientError("phone support not enabled"))
         let optout = Base64.encode(IdentityHash(kind: .email, value: "optout@example.com")!.bytes)
-        #expect(try snapshot.clientSideGenerate(request(#"{"email_hash":"\#(optout)"}"#), originPolicy: Self.policy, nowMillis: Fixtures.now).get().outcome == .optOut)
+        #expect(try generate(request(#"{"email_hash":"\#(optout)"}"#), in: snapshot).get().outcome == .optOut)
     }
 }

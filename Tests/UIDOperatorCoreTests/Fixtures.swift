@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 import Foundation
 import UIDOperatorCore
 import UIDProtocol
@@ -31,5 +32,25 @@ extension Result {
     var failure: Failure? {
         if case .failure(let failure) = self { return failure }
         return nil
+    }
+}
+
+/// A refresh answer as the server builds it: the outcome and the key it is sealed with.
+struct RefreshAnswer {
+    var outcome: TokenOutcome
+    var responseKey: SymmetricKey?
+}
+
+extension OperatorSnapshot {
+    /// What the server does with a `/v2/token/refresh` body: the protocol opens the sealed refresh
+    /// token (its failures are `client_error`s), then the core refreshes the plain token.
+    func refresh(body: String, authenticated: Bool, nowMillis: Int64) -> Result<RefreshAnswer, OperatorFailure> {
+        switch SealedRefreshToken.openRequestBody(body, keys: keys) {
+        case .failure(let failure):
+            return .failure(.clientError(failure.message))
+        case .success(let opened):
+            return refreshToken(TokenRefreshRequest(refreshToken: opened.refreshToken, authenticated: authenticated), nowMillis: nowMillis)
+                .map { RefreshAnswer(outcome: $0, responseKey: opened.responseKey) }
+        }
     }
 }

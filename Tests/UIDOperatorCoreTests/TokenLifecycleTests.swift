@@ -73,7 +73,7 @@ import UIDProtocol
 
         // refresh-optout: tokens on generate, opt-out on refresh.
         let issued = try #require(tokens(generate(IdentityFields(email: .string("refresh-optout@example.com")))))
-        let refreshed = try #require(snapshot.refreshToken(body: issued.refreshToken, authenticated: false, nowMillis: now + 1000).value)
+        let refreshed = try #require(snapshot.refresh(body: issued.refreshToken, authenticated: false, nowMillis: now + 1000).value)
         #expect(refreshed.outcome == .optOut)
         #expect(refreshed.responseKey?.withUnsafeBytes { Array($0) } == Base64.decode(issued.refreshResponseKey), "opt-out answers are encrypted too")
     }
@@ -85,7 +85,7 @@ import UIDProtocol
         let firstUID = try AdvertisingToken.decode(current.advertisingToken, keys: snapshot.keys).rawUID
         for _ in 0..<3 {
             now += 60_000
-            let result = try #require(snapshot.refreshToken(body: current.refreshToken, authenticated: true, nowMillis: now).value)
+            let result = try #require(snapshot.refresh(body: current.refreshToken, authenticated: true, nowMillis: now).value)
             #expect(result.responseKey?.withUnsafeBytes { Array($0) } == Base64.decode(current.refreshResponseKey))
             guard case .tokens(let next) = result.outcome else { Issue.record("expected tokens"); return }
             #expect(next.refreshResponseKey != current.refreshResponseKey)
@@ -104,32 +104,32 @@ import UIDProtocol
         let issued = try #require(tokens(snapshot.generateToken(Fixtures.email("x@example.com"), client: client, nowMillis: now)))
         let expiry = now + snapshot.config.lifetimes.refreshTokenExpiresAfterSeconds * 1000
 
-        #expect(snapshot.refreshToken(body: issued.refreshToken, authenticated: true, nowMillis: expiry).value != nil, "expiry is inclusive")
-        #expect(snapshot.refreshToken(body: issued.refreshToken, authenticated: true, nowMillis: expiry + 1).failure
+        #expect(snapshot.refresh(body: issued.refreshToken, authenticated: true, nowMillis: expiry).value != nil, "expiry is inclusive")
+        #expect(snapshot.refresh(body: issued.refreshToken, authenticated: true, nowMillis: expiry + 1).failure
                 == OperatorFailure(.expiredToken, "Expired Token presented"))
-        #expect(snapshot.refreshToken(body: issued.refreshToken, authenticated: false, nowMillis: expiry + 1).failure
+        #expect(snapshot.refresh(body: issued.refreshToken, authenticated: false, nowMillis: expiry + 1).failure
                 == OperatorFailure(.refreshError, "Error refreshing token"))
-        #expect(snapshot.refreshToken(body: "garbage", authenticated: true, nowMillis: now).failure
+        #expect(snapshot.refresh(body: "garbage", authenticated: true, nowMillis: now).failure
                 == OperatorFailure(.invalidToken, "Invalid Token presented"))
-        #expect(snapshot.refreshToken(body: "", authenticated: false, nowMillis: now).failure
+        #expect(snapshot.refresh(body: "", authenticated: false, nowMillis: now).failure
                 == OperatorFailure(.refreshError, "Error refreshing token"))
 
         var tampered = Array(Base64.decode(issued.refreshToken)!)
         tampered[150] ^= 0x01
-        #expect(snapshot.refreshToken(body: Base64.encode(tampered), authenticated: true, nowMillis: now).failure
+        #expect(snapshot.refresh(body: Base64.encode(tampered), authenticated: true, nowMillis: now).failure
                 == .clientError("Invalid data: Check encryption method and encryption key."))
         tampered = Array(Base64.decode(issued.refreshToken)!)
         tampered[1...4] = [0x7F, 0, 0, 1]
-        #expect(snapshot.refreshToken(body: Base64.encode(tampered), authenticated: true, nowMillis: now).failure
+        #expect(snapshot.refresh(body: Base64.encode(tampered), authenticated: true, nowMillis: now).failure
                 == .clientError("Invalid key: Generator of this token (Key ID: 2130706433) does not exist."))
-        #expect(snapshot.refreshToken(body: String(repeating: "*", count: 388), authenticated: true, nowMillis: now).failure
+        #expect(snapshot.refresh(body: String(repeating: "*", count: 388), authenticated: true, nowMillis: now).failure
                 == .clientError("Invalid body: Body is not valid base64."))
 
         // A token of the other scope is invalid here.
         let euid = try OperatorSnapshot(config: OperatorConfig(scope: .euid), contents: StoreContents(
             sites: [], clients: [], keysets: Array(snapshot.keys.keysets.values), keys: Array(snapshot.keys.allKeys),
             salts: snapshot.salts, optOuts: OptOutIndex()))
-        #expect(euid.refreshToken(body: issued.refreshToken, authenticated: true, nowMillis: now).failure?.kind == .invalidToken)
+        #expect(euid.refresh(body: issued.refreshToken, authenticated: true, nowMillis: now).failure?.kind == .invalidToken)
     }
 
     @Test func bareLegacyRefreshTokenIsAnsweredInClear() throws {
@@ -139,7 +139,7 @@ import UIDProtocol
                                 publisher: PublisherIdentity(siteID: 999), privacyBits: .generated,
                                 establishedMillis: Fixtures.now, firstLevelHash: flh)
             .encodeV3(refreshKey: snapshot.keys.activeRefreshKey(atSeconds: Fixtures.now / 1000)!)
-        let result = try #require(snapshot.refreshToken(body: bare, authenticated: false, nowMillis: Fixtures.now).value)
+        let result = try #require(snapshot.refresh(body: bare, authenticated: false, nowMillis: Fixtures.now).value)
         #expect(result.responseKey == nil)
         guard case .tokens = result.outcome else { Issue.record("expected tokens"); return }
 
@@ -147,7 +147,7 @@ import UIDProtocol
                                    publisher: PublisherIdentity(siteID: 999), privacyBits: .generated,
                                    establishedMillis: 1_600_000_000_000, firstLevelHash: flh)
             .encodeV3(refreshKey: snapshot.keys.activeRefreshKey(atSeconds: Fixtures.now / 1000)!)
-        #expect(snapshot.refreshToken(body: ancient, authenticated: false, nowMillis: Fixtures.now).value?.outcome == .optOut)
+        #expect(snapshot.refresh(body: ancient, authenticated: false, nowMillis: Fixtures.now).value?.outcome == .optOut)
     }
 
     @Test func euidConsent() throws {

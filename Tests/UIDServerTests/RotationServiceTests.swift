@@ -58,8 +58,9 @@ import UIDStore
         let newMaster = try #require(after.keys.filter { $0.keysetID == Keyset.masterKeysetID }.max { $0.id < $1.id })
         let afterActivation = newMaster.activatesSeconds * 1000 + 1
         #expect(snapshot.keys.activeMasterKey(atSeconds: afterActivation / 1000)?.id == newMaster.id)
-        guard case .success(let refreshed) = snapshot.refreshToken(body: issued.refreshToken, authenticated: true, nowMillis: afterActivation),
-              case .tokens(let next) = refreshed.outcome
+        let opened = try SealedRefreshToken.open(issued.refreshToken, keys: snapshot.keys)
+        let request = TokenRefreshRequest(refreshToken: opened.refreshToken, authenticated: true)
+        guard case .success(.tokens(let next)) = snapshot.refreshToken(request, nowMillis: afterActivation)
         else { Issue.record("refresh across the rotation failed"); return }
         #expect(try AdvertisingToken.decode(next.advertisingToken, keys: snapshot.keys).masterKeyID == newMaster.id)
         #expect(try AdvertisingToken.decode(issued.advertisingToken, keys: snapshot.keys).rawUID.count == 32, "old tokens still decode")

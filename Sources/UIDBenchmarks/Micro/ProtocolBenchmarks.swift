@@ -67,7 +67,10 @@ enum ProtocolBenchmarks {
             blackHole(snapshot.generateToken(request, client: client, nowMillis: now))
         }
         measure("use case: token refresh") {
-            blackHole(snapshot.refreshToken(body: tokens.refreshToken, authenticated: false, nowMillis: now))
+            // What the server does: open the sealed refresh token, then the use case.
+            if case .success(let opened) = SealedRefreshToken.openRequestBody(tokens.refreshToken, keys: snapshot.keys) {
+                blackHole(snapshot.refreshToken(TokenRefreshRequest(refreshToken: opened.refreshToken, authenticated: false), nowMillis: now))
+            }
         }
         let emails = (0..<5_000).map(BenchmarkFixture.email)
         let mapRequest = IdentityMapRequest(inputs: [.email: emails])

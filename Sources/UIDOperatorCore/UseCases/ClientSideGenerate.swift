@@ -1,70 +1,46 @@
-@preconcurrency import Crypto
-import Foundation
 import UIDProtocol
 
-/// `/v2/token/client-generate` as sent by the JavaScript and mobile SDKs (docs/PROTOCOL.md#client-side-generate).
-public struct ClientSideGenerateRequest: Sendable {
-    public var payload: String?
-    public var iv: String?
-    public var publicKey: String?
-    public var timestamp: Int64
-    public var subscriptionID: String
-    public var appName: String?
-    /// The request's `Origin` header.
-    public var origin: String?
+/// `/v2/token/client-generate` once the server has opened the encrypted payload
+/// (docs/PROTOCOL.md#client-side-generate): hashes only, raw identities are never sent client-side.
+public struct ClientSideGenerateRequest: Sendable, Equatable {
+    public var emailHash: String?
+    public var phoneHash: String?
 
-    public init(payload: String?, iv: String?, publicKey: String?, timestamp: Int64, subscriptionID: String, appName: String?, origin: String?) {
-        self.payload = payload
-        self.iv = iv
-        self.publicKey = publicKey
-        self.timestamp = timestamp
-        self.subscriptionID = subscriptionID
-        self.appName = appName
-        self.origin = origin
+    public init(emailHash: String?, phoneHash: String?) {
+        self.emailHash = emailHash
+        self.phoneHash = phoneHash
     }
 }
 
-/// The outcome and the ECDH secret the answer must be sealed with.
-public struct ClientSideGenerateResult: Sendable {
-    public var outcome: TokenOutcome
-    public var sharedSecret: SymmetricKey
-}
-
 extension OperatorSnapshot {
-    public func clientSideGenerate(
-        _ request: ClientSideGenerateRequest, originPolicy: OriginPolicy, nowMillis now: Int64
-    ) -> Result<ClientSideGenerateResult, OperatorFailure> {
-        guard let keypair = keypairs[request.subscriptionID] else { return .failure(.clientError("bad subscription_id")) }
+    /// The key pair that opens a client-side request, if the caller may use it: a known
+    /// subscription, the key pair and its site enabled, and the page's origin (or the app's name)
+    /// one the site allows. Checked before anything is decrypted, in the reference's order.
+    public func clientSideKeypair(
+        subscriptionID: String, appName: String?, origin: String?, originPolicy: OriginPolicy
+    ) -> Result<ClientSideKeypair, OperatorFailure> {
+        guard let keypair = keypairs[subscriptionID] else { return .failure(.clientError("bad subscription_id")) }
         // A disabled key pair, or any key pair of a disabled site, is refused alike.
         guard !keypair.disabled, isSiteEnabled(keypair.siteID) else { return .failure(OperatorFailure(.unauthorized, "Unauthorized")) }
         let site = sites[keypair.siteID]
-        if let appName = request.appName {
+        if let appName {
             guard originPolicy.isAllowed(appName: appName, allowedAppNames: site?.appNames ?? []) else {
                 return .failure(OperatorFailure(.invalidAppName, "unexpected app name"))
             }
         } else {
-            guard originPolicy.isAllowed(origin: request.origin, allowedDomains: site?.domainNames ?? []) else {
+            guard originPolicy.isAllowed(origin: origin, allowedDomains: site?.domainNames ?? []) else {
                 return .failure(OperatorFailure(.invalidHTTPOrigin, "unexpected http origin"))
             }
         }
-        guard let payloadText = request.payload, let ivText = request.iv, let publicKeyText = request.publicKey else {
-            return .failure(.clientError("required parameters: payload, iv, public_key"))
-        }
-        guard let publicDER = Base64.decode(publicKeyText),
-              let clientKey = try? P256.KeyAgreement.PublicKey(derRepresentation: publicDER),
-              let secret = try? keypair.privateKey.sharedSecretFromKeyAgreement(with: clientKey)
-        else { return .failure(.clientError("bad public key")) }
-        guard let iv = Base64.decode(ivText), iv.count == 12 else { return .failure(.clientError("bad iv")) }
-        let sharedSecret = secret.withUnsafeBytes { SymmetricKey(data: $0) }
-        guard let ciphertext = Base64.decode(payloadText),
-              let plain = try? AESGCMBox.open(iv + ciphertext, key: sharedSecret, authenticating: Array(aad(for: request).utf8))
-        else { return .failure(.clientError("payload decryption failed")) }
-        guard let fields = try? JSONDecoder().decode(HashFields.self, from: plain) else {
-            return .failure(.clientError("encrypted payload contains invalid json"))
-        }
+        return .success(keypair)
+    }
 
+    /// Tokens for the identity in an opened request to `keypair` (from `clientSideKeypair`).
+    public func clientSideGenerate(
+        _ request: ClientSideGenerateRequest, keypair: ClientSideKeypair, nowMillis now: Int64
+    ) -> Result<TokenOutcome, OperatorFailure> {
         let identity: IdentityHash
-        switch (fields.emailHash, fields.phoneHash) {
+        switch (request.emailHash, request.phoneHash) {
         case (_, .some) where !config.phoneSupport:
             return .failure(.clientError("phone support not enabled"))
         case (.some(let hash), nil):
@@ -78,33 +54,11 @@ extension OperatorSnapshot {
         }
 
         let resolved = resolve(identity)
-        if isOptedOut(type: identity.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) {
-            return .success(ClientSideGenerateResult(outcome: .optOut, sharedSecret: sharedSecret))
-        }
+        if isOptedOut(type: identity.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) { return .success(.optOut) }
         let subject = TokenSubject(
             type: identity.type, firstLevelHash: resolved.firstLevelHash, publisher: PublisherIdentity(siteID: keypair.siteID),
             privacyBits: .clientSideGenerated, establishedMillis: now
         )
-        return issueTokens(for: subject, nowMillis: now).map { ClientSideGenerateResult(outcome: .tokens($0), sharedSecret: sharedSecret) }
-    }
-
-    /// `[timestamp]` or `[timestamp,"app_name"]`, compact, exactly as the SDKs build it.
-    func aad(for request: ClientSideGenerateRequest) -> String {
-        guard let appName = request.appName else { return "[\(request.timestamp)]" }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let encoded = (try? encoder.encode(appName)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
-        return "[\(request.timestamp),\(encoded)]"
-    }
-
-    /// The decrypted payload: hashes only, raw identities are never sent client-side.
-    private struct HashFields: Decodable {
-        let emailHash: String?
-        let phoneHash: String?
-
-        enum CodingKeys: String, CodingKey {
-            case emailHash = "email_hash"
-            case phoneHash = "phone_hash"
-        }
+        return issueTokens(for: subject, nowMillis: now).map(TokenOutcome.tokens)
     }
 }

@@ -20,9 +20,9 @@ public struct IdentityFields: Sendable, Equatable {
         if phoneSupport { candidates += [(.phone, phone), (.phoneHash, phoneHash)] }
         let provided = candidates.filter { $0.1.isProvided }
         guard provided.count == 1, let (kind, field) = provided.first else {
-            return .failure(.clientError(phoneSupport
-                ? "Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"
-                : "Required Parameter Missing: exactly one of email or email_hash must be specified"))
+            return .failure(phoneSupport
+                ? .exactlyOneIdentityKind
+                : .clientError("Required Parameter Missing: exactly one of email or email_hash must be specified"))
         }
         guard case .string(let value) = field else {
             return .failure(.clientError("Invalid Identifier: \(kind.fieldName) must be a JSON string"))

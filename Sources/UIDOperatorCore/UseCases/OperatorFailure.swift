@@ -12,6 +12,8 @@ public struct OperatorFailure: Error, Sendable, Equatable {
         case refreshError
         /// 500 `unknown`: the operator has no key to encrypt with.
         case noActiveKey
+        /// 500 `unknown`: the operator could not finish the request (a store write failed); retrying may work.
+        case internalError
         /// 401 `invalid_client`: a reserved site id calling a participant endpoint.
         case invalidClient
         /// 401 `unauthorized` with a message (client-side generation with a disabled key pair).
@@ -34,6 +36,10 @@ public struct OperatorFailure: Error, Sendable, Equatable {
 
     static let noActiveKey = OperatorFailure(.noActiveKey, "No active encryption key available")
     static let invalidIdentifier = OperatorFailure.clientError("Invalid Identifier")
+    /// Generate, validate and logout with phone support, and identity map v2 always.
+    static let exactlyOneIdentityKind = OperatorFailure.clientError(
+        "Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"
+    )
 }
 
 /// A JSON field as the caller sent it: the reference tells "absent" from "null" in places

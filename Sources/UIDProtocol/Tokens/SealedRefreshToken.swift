@@ -12,12 +12,28 @@ public enum SealedRefreshToken {
         case unknownKey(Int32)
         case decryptionFailed
         case invalidPayload
+
+        /// The reference's `client_error` message for each failure.
+        public var message: String {
+            switch self {
+            case .notBase64: "Invalid body: Body is not valid base64."
+            case .unknownKey(let id): "Invalid key: Generator of this token (Key ID: \(id)) does not exist."
+            case .decryptionFailed: "Invalid data: Check encryption method and encryption key."
+            case .invalidPayload: "Invalid format: Payload is not valid json or missing required data."
+            }
+        }
     }
 
     public struct Contents: Sendable {
         public var refreshToken: String
         /// Checked to be an AES key when the sealed token was opened.
         public var responseKey: SymmetricKey
+    }
+
+    /// A refresh request's token, and the key its answer is sealed with (nil: answered in clear).
+    public struct RequestBody: Sendable {
+        public var refreshToken: String
+        public var responseKey: SymmetricKey?
     }
 
     /// Returns the sealed text and the base64 `refresh_response_key`.
@@ -31,6 +47,15 @@ public enum SealedRefreshToken {
         bytes.appendBigEndian(refreshKey.id)
         try! AESGCMBox.seal(Array(json.utf8), key: refreshKey.symmetricKey, appendingTo: &bytes)
         return Base64.encode(bytes)
+    }
+
+    /// What a `/v2/token/refresh` body holds: a sealed refresh token (388 characters) is opened and
+    /// its answer must be sealed with the response key inside; any other body is taken as a bare
+    /// legacy refresh token, answered in clear (nil response key).
+    public static func openRequestBody(_ body: String, keys: KeyRing) -> Result<RequestBody, Failure> {
+        guard body.utf8.count == textLength else { return .success(RequestBody(refreshToken: body, responseKey: nil)) }
+        return Result { () throws(Failure) in try open(body, keys: keys) }
+            .map { RequestBody(refreshToken: $0.refreshToken, responseKey: $0.responseKey) }
     }
 
     /// Opens a sealed refresh token with a key of the refresh keyset only (see `KeyRing.refreshKey(id:)`).

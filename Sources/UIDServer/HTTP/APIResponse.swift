@@ -38,21 +38,34 @@ enum APIResponse {
 
     static let unauthorized = error(.unauthorized, "unauthorized")
 
-    static func clientError(_ message: String) -> Response { error(.badRequest, "client_error", message) }
-
+    /// The one place an `OperatorFailure` becomes HTTP: the status code and the reference's status string.
     static func failure(_ failure: OperatorFailure) -> Response {
         switch failure.kind {
         case .clientError: error(.badRequest, "client_error", failure.message)
         case .invalidToken: error(.badRequest, "invalid_token", failure.message)
         case .expiredToken: error(.badRequest, "expired_token", failure.message)
         case .refreshError: error(.badRequest, "error", failure.message)
-        case .noActiveKey: error(.internalServerError, "unknown", failure.message)
+        case .noActiveKey, .internalError: error(.internalServerError, "unknown", failure.message)
         case .invalidClient: error(.unauthorized, "invalid_client", failure.message)
         case .unauthorized: error(.unauthorized, "unauthorized", failure.message)
         case .invalidHTTPOrigin: error(.forbidden, "invalid_http_origin", failure.message)
         case .invalidAppName: error(.forbidden, "invalid_app_name", failure.message)
         }
     }
+
+    /// Runs an endpoint's work: an `OperatorFailure` it throws is answered with `failure(_:)`, and
+    /// anything else as a 500 rather than escaping to the framework.
+    static func answering(_ work: () async throws -> Response) async -> Response {
+        do {
+            return try await work()
+        } catch let operatorFailure as OperatorFailure {
+            return failure(operatorFailure)
+        } catch {
+            return unexpected
+        }
+    }
+
+    static let unexpected = error(.internalServerError, "unknown", "Unexpected error")
 
     static func plainText(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(status: status, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

@@ -5,17 +5,17 @@ import UIDOperatorCore
 import UIDProtocol
 
 /// The frame every authenticated v2 endpoint shares: body limit, API key and role, envelope open,
-/// then the handler's JSON sealed back with the caller's secret and nonce.
+/// then the handler's JSON sealed back with the caller's secret and nonce. Handlers throw
+/// `OperatorFailure`, answered here (see `APIResponse.answering`).
 struct EncryptedEndpoint: Sendable {
     let holder: SnapshotHolder
     let clock: OperatorClock
 
-    /// What a handler returns: JSON to encrypt, or a plain error response.
+    /// What a handler returns: JSON to encrypt.
     enum Outcome {
         case json(Data)
         /// JSON already in bytes (`ResponseJSON`), sealed without a copy.
         case jsonBytes([UInt8])
-        case failure(Response)
     }
 
     struct Call {
@@ -26,7 +26,7 @@ struct EncryptedEndpoint: Sendable {
 
         /// The request JSON as `T`; a payload that does not fit ends the request with the
         /// reference's error (see `PayloadDecoding`).
-        func decode<T: Decodable>(_ type: T.Type, shapeError: Response? = nil) throws(ResponseFailure) -> T {
+        func decode<T: Decodable>(_ type: T.Type, shapeError: OperatorFailure? = nil) throws(OperatorFailure) -> T {
             try PayloadDecoding.decode(type, from: envelope.payload, shapeError: shapeError).get()
         }
     }
@@ -39,29 +39,20 @@ struct EncryptedEndpoint: Sendable {
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
         guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let now = clock.nowMillis()
-        let envelope: RequestEnvelope
-        switch RequestEnvelope.open(
-            body: body, binary: RequestBody.isBinary(request), secret: client.secretKey,
-            nowMillis: now, window: snapshot.config.clockWindow
-        ) {
-        case .success(let opened): envelope = opened
-        case .failure(let error): return APIResponse.clientError(error.message(scope: snapshot.config.scope))
-        }
-        let outcome: Outcome
-        do {
-            outcome = try await handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
-        } catch let failure as ResponseFailure {
-            return failure.response
-        } catch {
-            return APIResponse.error(.internalServerError, "unknown", "Unexpected error")
-        }
-        switch outcome {
-        case .failure(let response):
-            return response
-        case .json(let json):
-            return seal(Array(json), envelope: envelope, client: client)
-        case .jsonBytes(let json):
-            return seal(json, envelope: envelope, client: client)
+        return await APIResponse.answering {
+            let envelope: RequestEnvelope
+            switch RequestEnvelope.open(
+                body: body, binary: RequestBody.isBinary(request), secret: client.secretKey,
+                nowMillis: now, window: snapshot.config.clockWindow
+            ) {
+            case .success(let opened): envelope = opened
+            case .failure(let error): throw OperatorFailure.clientError(error.message(scope: snapshot.config.scope))
+            }
+            let outcome = try await handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
+            switch outcome {
+            case .json(let json): return seal(Array(json), envelope: envelope, client: client)
+            case .jsonBytes(let json): return seal(json, envelope: envelope, client: client)
+            }
         }
     }
 
@@ -99,7 +90,7 @@ enum RequestBody {
     /// `sealed` is nil only if a key was not an AES key, which loading and envelope checks rule
     /// out: answered as a server error rather than trapping.
     static func encryptedResponse(_ sealed: [UInt8]?, binary: Bool) -> Response {
-        guard let sealed else { return APIResponse.error(.internalServerError, "unknown", "Unexpected error") }
+        guard let sealed else { return APIResponse.unexpected }
         if binary {
             return Response(
                 status: .ok, headers: [.contentType: "application/octet-stream"],

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import UIDOperatorCore
+import UIDProtocol
 
 /// Reads request JSON into `JSONField`s, so a wrong type is a clear 400 instead of a crash.
 struct AnyKey: CodingKey {
@@ -51,20 +52,16 @@ struct ValidatePayload: Decodable {
 }
 
 enum PayloadDecoding {
-    static let invalidJSON = APIResponse.clientError("Invalid payload in body: Data is not valid json string.")
+    /// (This message names no documentation host, so any scope gives it.)
+    static let invalidJSON = OperatorFailure.clientError(EnvelopeError.invalidJSON.message(scope: .uid2))
 
     /// An absent payload reads as `{}` (the reference treats it as a null request object). A payload
     /// that is not a JSON object gets the envelope's "not valid json" error; a JSON object of the
     /// wrong shape gets `shapeError` (or the same error when the endpoint has none of its own).
-    static func decode<T: Decodable>(_ type: T.Type, from payload: Data, shapeError: Response? = nil) -> Result<T, ResponseFailure> {
+    static func decode<T: Decodable>(_ type: T.Type, from payload: Data, shapeError: OperatorFailure? = nil) -> Result<T, OperatorFailure> {
         let data = payload.isEmpty ? Data("{}".utf8) : payload
         if let value = try? JSONDecoder().decode(T.self, from: data) { return .success(value) }
         let isObject = (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
-        return .failure(ResponseFailure(response: isObject ? (shapeError ?? invalidJSON) : invalidJSON))
+        return .failure(isObject ? (shapeError ?? invalidJSON) : invalidJSON)
     }
-}
-
-/// A ready-made error response carried through `Result`.
-struct ResponseFailure: Error {
-    let response: Response
 }

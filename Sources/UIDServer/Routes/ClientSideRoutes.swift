@@ -4,9 +4,10 @@ import UIDOperatorCore
 import UIDProtocol
 
 /// `/v2/token/client-generate`: pages and apps generate tokens with a site's public key, no API key.
+/// The server checks the key pair with the core, opens the encrypted payload, and seals the answer
+/// with the same ECDH secret.
 struct ClientSideRoutes: Sendable {
-    let holder: SnapshotHolder
-    let clock: OperatorClock
+    let keyless: KeylessEndpoint
     let originPolicy: OriginPolicy
 
     func register(on router: Router<BasicRequestContext>) {
@@ -14,30 +15,44 @@ struct ClientSideRoutes: Sendable {
     }
 
     func generate(_ request: Request) async -> Response {
-        guard let body = await RequestBody.read(request, limit: APIResponse.maxClientSideBodyBytes) else { return APIResponse.tooLarge }
-        guard !body.isEmpty else { return APIResponse.clientError("json payload expected but not found") }
-        let payload: ClientSidePayload
-        do {
-            payload = try JSONDecoder().decode(ClientSidePayload.self, from: Data(body))
-        } catch let error as ClientSidePayload.ShapeError {
-            return APIResponse.clientError(error.message)
-        } catch {
-            let isObject = (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any]
-            return APIResponse.clientError(isObject ? "request body contains invalid argument(s)" : "json payload is not valid")
+        await keyless.respond(to: request, bodyLimit: APIResponse.maxClientSideBodyBytes) { call in
+            let payload = try ClientSidePayload.decode(call.body)
+            let snapshot = call.snapshot
+            let keypair = try snapshot.clientSideKeypair(
+                subscriptionID: payload.subscriptionID ?? "", appName: payload.appName, origin: request.headers[.origin], originPolicy: originPolicy
+            ).get()
+            let sealed = ClientSideEnvelope.Sealed(
+                payload: payload.payload, iv: payload.iv, publicKey: payload.publicKey, timestamp: payload.timestamp ?? 0, appName: payload.appName
+            )
+            let opened: ClientSideEnvelope.Opened
+            switch ClientSideEnvelope.open(sealed, privateKey: keypair.privateKey) {
+            case .success(let result): opened = result
+            case .failure(let failure): throw OperatorFailure.clientError(failure.message)
+            }
+            guard let hashes = try? JSONDecoder().decode(ClientSideHashes.self, from: opened.payload) else {
+                throw OperatorFailure.clientError("encrypted payload contains invalid json")
+            }
+            let outcome = try snapshot.clientSideGenerate(hashes.request, keypair: keypair, nowMillis: call.nowMillis).get()
+            return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: outcome.responseJSON(), key: opened.sharedSecret), binary: false)
         }
-        let snapshot = holder.current
-        let now = clock.nowMillis()
-        let cstg = ClientSideGenerateRequest(
-            payload: payload.payload, iv: payload.iv, publicKey: payload.publicKey, timestamp: payload.timestamp ?? 0,
-            subscriptionID: payload.subscriptionID ?? "", appName: payload.appName, origin: request.headers[.origin]
+    }
+}
+
+/// The decrypted payload.
+struct ClientSideHashes: Decodable {
+    let request: ClientSideGenerateRequest
+
+    enum CodingKeys: String, CodingKey {
+        case emailHash = "email_hash"
+        case phoneHash = "phone_hash"
+    }
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        request = ClientSideGenerateRequest(
+            emailHash: try container.decodeIfPresent(String.self, forKey: .emailHash),
+            phoneHash: try container.decodeIfPresent(String.self, forKey: .phoneHash)
         )
-        switch snapshot.clientSideGenerate(cstg, originPolicy: originPolicy, nowMillis: now) {
-        case .failure(let failure):
-            return APIResponse.failure(failure)
-        case .success(let result):
-            let sealed = ResponseEnvelope.sealWithKeyOnly(json: result.outcome.responseJSON(), key: result.sharedSecret)
-            return RequestBody.encryptedResponse(sealed, binary: false)
-        }
     }
 }
 
@@ -56,6 +71,20 @@ struct ClientSidePayload: Decodable {
     let appName: String?
 
     static let fields = ["payload", "iv", "public_key", "timestamp", "subscription_id", "app_name"]
+
+    /// The body as JSON, or the reference's 400 for an empty body, a body that is not a JSON
+    /// object, and fields of the wrong type (named).
+    static func decode(_ body: [UInt8]) throws(OperatorFailure) -> ClientSidePayload {
+        guard !body.isEmpty else { throw .clientError("json payload expected but not found") }
+        do {
+            return try JSONDecoder().decode(ClientSidePayload.self, from: Data(body))
+        } catch let error as ShapeError {
+            throw .clientError(error.message)
+        } catch {
+            let isObject = (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any]
+            throw .clientError(isObject ? "request body contains invalid argument(s)" : "json payload is not valid")
+        }
+    }
 
     init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)

@@ -13,68 +13,28 @@ struct IdentityMapRoutes: Sendable {
         router.post("/v2/identity/buckets") { request, _ in await buckets(request) }
     }
 
-    static let kinds: [IdentityInputKind] = [.email, .emailHash, .phone, .phoneHash]
-
     func mapV3(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
-            let payload = try call.decode(MapV3Payload.self, shapeError: APIResponse.clientError("Incorrect request format"))
-            switch call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis) {
-            case .failure(let failure):
-                return .failure(APIResponse.failure(failure))
-            case .success(let results):
-                return .jsonBytes(MapV3Body(results: results).responseJSON())
-            }
+            let payload = try call.decode(MapV3Payload.self, shapeError: .clientError("Incorrect request format"))
+            let results = try call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis).get()
+            return .jsonBytes(MapV3Body(results: results).responseJSON())
         }
     }
 
     func mapV2(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV2Payload.self)
-            let snapshot = call.snapshot
-            var candidates = Self.kinds
-            if !snapshot.config.phoneSupport { candidates = [.email, .emailHash] }
-            for kind in candidates {
-                if case .notAnArray = payload.fields[kind] { return .failure(APIResponse.clientError("\(kind.fieldName) must be an array")) }
-                if case .notStrings = payload.fields[kind] { return .failure(APIResponse.clientError("\(kind.fieldName) must be an array of strings")) }
-            }
-            let present = candidates.compactMap { kind -> (IdentityInputKind, [MapInput])? in
-                guard case .values(let values) = payload.fields[kind] else { return nil }
-                return (kind, values)
-            }
-            let nonEmpty = present.filter { !$0.1.isEmpty }
-            guard !present.isEmpty, nonEmpty.count <= 1 else {
-                return .failure(APIResponse.clientError("Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified"))
-            }
-            guard let (kind, values) = nonEmpty.first else {
-                return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(mapped: [], unmapped: nil))))
-            }
-            if let failure = snapshot.batchSizeFailure(values.count) { return .failure(APIResponse.failure(failure)) }
-            var mapped = [MapV2Body.Mapped]()
-            var unmapped = [MapV2Body.Unmapped]()
-            for value in values {
-                guard case .string(let text) = value else {
-                    unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
-                    continue
-                }
-                switch snapshot.mapIdentity(kind: kind, value: text, nowMillis: call.nowMillis) {
-                case .mapped(let current, _, _, let bucketID):
-                    mapped.append(.init(identifier: text, advertising_id: Base64.encode(current), bucket_id: snapshot.publicBucketID(bucketID)))
-                case .optOut:
-                    unmapped.append(.init(identifier: text, reason: "optout"))
-                case .invalidIdentifier:
-                    unmapped.append(.init(identifier: text, reason: "invalid identifier"))
-                }
-            }
-            return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(mapped: mapped, unmapped: unmapped.isEmpty ? nil : unmapped))))
+            let result = try call.snapshot.mapIdentitiesV2(payload.request, nowMillis: call.nowMillis).get()
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(result))))
         }
     }
 
     func buckets(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(BucketsPayload.self)
-            guard let since = payload.since else { return .failure(APIResponse.clientError("missing parameter since_timestamp")) }
+            guard let since = payload.since else { throw OperatorFailure.clientError("missing parameter since_timestamp") }
             guard case .string(let text) = since, let millis = UTCDateTime.parseMillis(text) else {
-                return .failure(APIResponse.clientError("invalid date, must conform to ISO 8601"))
+                throw OperatorFailure.clientError("invalid date, must conform to ISO 8601")
             }
             let buckets = call.snapshot.bucketsUpdated(sinceMillis: millis).map {
                 BucketBody(bucket_id: $0.bucketID, last_updated: UTCDateTime.format(millis: $0.lastUpdatedMillis))
@@ -93,7 +53,7 @@ struct MapV3Payload: Decodable {
     init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
         var inputs = [IdentityInputKind: [String]]()
-        let known = Dictionary(uniqueKeysWithValues: IdentityMapRoutes.kinds.map { ($0.fieldName, $0) })
+        let known = Dictionary(uniqueKeysWithValues: IdentityInputKind.allCases.map { ($0.fieldName, $0) })
         for key in container.allKeys {
             guard let kind = known[key.stringValue] else {
                 throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "unknown key")
@@ -107,18 +67,12 @@ struct MapV3Payload: Decodable {
 
 /// v2 is lenient about unknown keys and reports shape errors per key.
 struct MapV2Payload: Decodable {
-    enum Field {
-        case values([MapInput])
-        case notAnArray
-        case notStrings
-    }
-
-    let fields: [IdentityInputKind: Field]
+    let request: IdentityMapV2Request
 
     init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
-        var fields = [IdentityInputKind: Field]()
-        for kind in IdentityMapRoutes.kinds {
+        var fields = [IdentityInputKind: IdentityMapV2Request.Field]()
+        for kind in IdentityInputKind.allCases {
             let key = AnyKey(kind.fieldName)
             // A null value is the same as an absent key (the reference reads both as "not given").
             guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { continue }
@@ -140,7 +94,7 @@ struct MapV2Payload: Decodable {
             }
             fields[kind] = valid ? .values(values) : .notStrings
         }
-        self.fields = fields
+        request = IdentityMapV2Request(fields: fields)
     }
 }
 
@@ -164,7 +118,7 @@ struct MapV3Body {
         let count = results.values.reduce(0) { $0 + $1.count }
         var json = ResponseJSON(capacity: 64 + count * 120)
         json.literal(#"{"status":"success","body":{"#)
-        for (position, kind) in IdentityMapRoutes.kinds.enumerated() {
+        for (position, kind) in IdentityInputKind.allCases.enumerated() {
             if position > 0 { json.literal(",") }
             json.string(kind.fieldName)
             json.literal(":[")
@@ -206,6 +160,12 @@ struct MapV2Body: Encodable {
 
     let mapped: [Mapped]
     let unmapped: [Unmapped]?
+
+    /// `unmapped` is left out when empty, as the reference does.
+    init(_ result: IdentityMapV2Result) {
+        mapped = result.mapped.map { Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: $0.bucketID) }
+        unmapped = result.unmapped.isEmpty ? nil : result.unmapped.map { Unmapped(identifier: $0.identifier, reason: $0.reason) }
+    }
 }
 
 struct BucketBody: Encodable {

@@ -33,10 +33,8 @@ struct KeyRoutes: Sendable {
     ) async -> Response {
         await endpoint.respond(to: request, roles: roles) { call -> EncryptedEndpoint.Outcome in
             _ = try call.decode(AnyJSONObject.self)
-            switch build(call.snapshot, call.client, call.nowMillis) {
-            case .success(let body): return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
-            case .failure(let failure): return .failure(APIResponse.failure(failure))
-            }
+            let body = try build(call.snapshot, call.client, call.nowMillis).get()
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
         }
     }
 }

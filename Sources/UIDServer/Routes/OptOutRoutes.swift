@@ -20,16 +20,12 @@ struct OptOutRoutes: Sendable {
     func logout(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.optout]) { call in
             let payload = try call.decode(GeneratePayload.self)
-            let record: OptOutRecord
-            switch call.snapshot.optOutRecord(for: payload.request.identity, nowMillis: call.nowMillis) {
-            case .success(let made): record = made
-            case .failure(let failure): return .failure(APIResponse.failure(failure))
-            }
+            let record = try call.snapshot.optOutRecord(for: payload.request.identity, nowMillis: call.nowMillis).get()
             do {
                 try await store.recordOptOut(record)
             } catch {
                 logger.error("Opt-out could not be stored", metadata: ["error": "\(error)"])
-                return .failure(APIResponse.error(.internalServerError, "unknown", "The opt-out could not be stored; retry the request"))
+                throw OperatorFailure(.internalError, "The opt-out could not be stored; retry the request")
             }
             endpoint.holder.update {
                 $0.addingOptOut(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
@@ -40,17 +36,11 @@ struct OptOutRoutes: Sendable {
 
     func status(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.mapper, .sharer, .idReader]) { call in
-            let payload = try call.decode(OptOutStatusPayload.self, shapeError: APIResponse.clientError("Invalid request body"))
-            guard let ids = payload.advertisingIDs else {
-                return .failure(APIResponse.clientError("Required Parameter Missing: advertising_ids"))
-            }
-            switch call.snapshot.optOutStatus(advertisingIDs: ids) {
-            case .failure(let failure):
-                return .failure(APIResponse.failure(failure))
-            case .success(let found):
-                let body = ["opted_out": found.map { OptedOut(advertising_id: $0.advertisingID, opted_out_since: $0.optedOutSinceMillis) }]
-                return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
-            }
+            let payload = try call.decode(OptOutStatusPayload.self, shapeError: .clientError("Invalid request body"))
+            guard let ids = payload.advertisingIDs else { throw OperatorFailure.clientError("Required Parameter Missing: advertising_ids") }
+            let found = try call.snapshot.optOutStatus(advertisingIDs: ids).get()
+            let body = ["opted_out": found.map { OptedOut(advertising_id: $0.advertisingID, opted_out_since: $0.optedOutSinceMillis) }]
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
         }
     }
 

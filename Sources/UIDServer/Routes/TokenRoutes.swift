@@ -6,6 +6,7 @@ import UIDProtocol
 /// `/v2/token/generate`, `/v2/token/refresh`, `/v2/token/validate`.
 struct TokenRoutes: Sendable {
     let endpoint: EncryptedEndpoint
+    let keyless: KeylessEndpoint
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v2/token/generate") { request, _ in await generate(request) }
@@ -16,41 +17,35 @@ struct TokenRoutes: Sendable {
     func generate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(GeneratePayload.self)
-            switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
-            case .success(let outcome): return .jsonBytes(outcome.responseJSON())
-            case .failure(let failure): return .failure(APIResponse.failure(failure))
-            }
+            return .jsonBytes(try call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis).get().responseJSON())
         }
     }
 
     func validate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(ValidatePayload.self)
-            switch call.snapshot.validateToken(payload.request, client: call.client) {
-            case .success(let matches): return .json(try JSONCoding.encoder.encode(StatusResponse.success(matches)))
-            case .failure(let failure): return .failure(APIResponse.failure(failure))
-            }
+            let matches = try call.snapshot.validateToken(payload.request, client: call.client).get()
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(matches)))
         }
     }
 
-    /// No API key needed; the answer is sealed with the `refresh_response_key` that came with the
-    /// token, or sent in clear for a bare legacy token.
+    /// No API key needed. The server opens the sealed refresh token and seals the answer with the
+    /// `refresh_response_key` inside it; a bare legacy token is answered in clear.
     func refresh(_ request: Request) async -> Response {
-        guard let body = await RequestBody.read(request, limit: APIResponse.maxRefreshBodyBytes) else { return APIResponse.tooLarge }
-        let snapshot = endpoint.holder.current
-        let authenticated = Authentication.isKnownClient(request, in: snapshot)
-        let text = String(decoding: body, as: UTF8.self)
-        switch snapshot.refreshToken(body: text, authenticated: authenticated, nowMillis: endpoint.clock.nowMillis()) {
-        case .failure(let failure):
-            return APIResponse.failure(failure)
-        case .success(let result):
-            let json = result.outcome.responseJSON()
-            guard let key = result.responseKey else {
+        await keyless.respond(to: request, bodyLimit: APIResponse.maxRefreshBodyBytes) { call in
+            let opened: SealedRefreshToken.RequestBody
+            switch SealedRefreshToken.openRequestBody(String(decoding: call.body, as: UTF8.self), keys: call.snapshot.keys) {
+            case .success(let body): opened = body
+            case .failure(let failure): throw OperatorFailure.clientError(failure.message)
+            }
+            let refresh = TokenRefreshRequest(
+                refreshToken: opened.refreshToken, authenticated: Authentication.isKnownClient(request, in: call.snapshot)
+            )
+            let json = try call.snapshot.refreshToken(refresh, nowMillis: call.nowMillis).get().responseJSON()
+            guard let key = opened.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
-            return RequestBody.encryptedResponse(
-                ResponseEnvelope.sealWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(request)
-            )
+            return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(request))
         }
     }
 }

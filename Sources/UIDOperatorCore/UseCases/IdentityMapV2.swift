@@ -1,0 +1,77 @@
+import UIDProtocol
+
+/// `/v2/identity/map`: one kind of identifier, each answered by value. Lenient like the reference:
+/// unknown keys are ignored, a null kind counts as absent, shape errors are reported per kind.
+public struct IdentityMapV2Request: Sendable, Equatable {
+    /// One kind's value as sent.
+    public enum Field: Sendable, Equatable {
+        case values([MapInput])
+        case notAnArray
+        /// An array holding something other than strings and nulls.
+        case notStrings
+    }
+
+    /// The kinds the caller named (absent or null ones left out).
+    public var fields: [IdentityInputKind: Field]
+
+    public init(fields: [IdentityInputKind: Field]) {
+        self.fields = fields
+    }
+}
+
+/// The v2 answer: identifiers mapped, and those not mapped with the reason.
+public struct IdentityMapV2Result: Sendable, Equatable {
+    public struct Mapped: Sendable, Equatable {
+        public var identifier: String
+        public var advertisingID: [UInt8]
+        /// The public bucket id (`publicBucketID`).
+        public var bucketID: String
+    }
+
+    public struct Unmapped: Sendable, Equatable {
+        public var identifier: String
+        /// `optout` or `invalid identifier`.
+        public var reason: String
+    }
+
+    public var mapped: [Mapped] = []
+    public var unmapped: [Unmapped] = []
+}
+
+extension OperatorSnapshot {
+    public func mapIdentitiesV2(_ request: IdentityMapV2Request, nowMillis now: Int64) -> Result<IdentityMapV2Result, OperatorFailure> {
+        let candidates: [IdentityInputKind] = config.phoneSupport ? IdentityInputKind.allCases : [.email, .emailHash]
+        for kind in candidates {
+            switch request.fields[kind] {
+            case .notAnArray: return .failure(.clientError("\(kind.fieldName) must be an array"))
+            case .notStrings: return .failure(.clientError("\(kind.fieldName) must be an array of strings"))
+            case .values, nil: continue
+            }
+        }
+        let present = candidates.compactMap { kind -> (IdentityInputKind, [MapInput])? in
+            guard case .values(let values) = request.fields[kind] else { return nil }
+            return (kind, values)
+        }
+        // Several kinds may be named as long as at most one has values.
+        let nonEmpty = present.filter { !$0.1.isEmpty }
+        guard !present.isEmpty, nonEmpty.count <= 1 else { return .failure(.exactlyOneIdentityKind) }
+        guard let (kind, values) = nonEmpty.first else { return .success(IdentityMapV2Result()) }
+        if let failure = batchSizeFailure(values.count) { return .failure(failure) }
+        var result = IdentityMapV2Result()
+        for value in values {
+            guard case .string(let text) = value else {
+                result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
+                continue
+            }
+            switch mapIdentity(kind: kind, value: text, nowMillis: now) {
+            case .mapped(let current, _, _, let bucketID):
+                result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID)))
+            case .optOut:
+                result.unmapped.append(.init(identifier: text, reason: "optout"))
+            case .invalidIdentifier:
+                result.unmapped.append(.init(identifier: text, reason: "invalid identifier"))
+            }
+        }
+        return .success(result)
+    }
+}
