@@ -121,7 +121,7 @@ struct ClientCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try await self.store.openExisting()
             let scope = try await self.store.scope(for: store)
-            let now = Clock.nowMillis() / 1000
+            let now = OperatorClock.system.nowMillis() / 1000
             if try await !store.loadSites().contains(where: { $0.id == siteId }) {
                 try await SiteCommand.addSite(Site(id: siteId, name: "Site \(siteId)", createdSeconds: now), to: store, expiry: try self.store.loadConfig().keyExpiry())
                 note("Created site \(siteId) with its own default keyset.")

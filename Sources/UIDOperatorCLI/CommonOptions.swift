@@ -64,7 +64,7 @@ struct StoreOptions: ParsableArguments {
         guard seed else { return try await openExisting(logger: logger) }
         let opened = try await connect(logger: logger)
         if let credentials = try await StoreBootstrap.seedIfEmpty(
-            opened, scope: scope, environment: environment, nowMillis: Clock.nowMillis(), keyExpiry: try loadConfig().keyExpiry()
+            opened, scope: scope, environment: environment, nowMillis: OperatorClock.system.nowMillis(), keyExpiry: try loadConfig().keyExpiry()
         ) {
             announce(credentials)
         } else {
@@ -161,10 +161,6 @@ struct StoreOptions: ParsableArguments {
             note("  Credentials not shown (stdout is not a terminal) and not written (no --data-dir); create a client with `uid-operator client create`.")
         }
     }
-}
-
-enum Clock {
-    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 struct CommandFailure: Error, CustomStringConvertible {

@@ -28,6 +28,7 @@ enum EffectiveSettings {
     static func entries(stored: RuntimeSettings, file: OperatorConfigFile, storeScope: IdentityScope?) -> [Entry] {
         let defaults = OperatorConfig()
         let rotation = RotationPolicy()
+        let schedule = BackgroundSchedule()
         func pick<T>(_ key: String, _ store: T?, _ fromFile: T?, _ fallback: T) -> Entry {
             if let store { return Entry(key: key, value: store, source: .store) }
             if let fromFile { return Entry(key: key, value: fromFile, source: .file) }
@@ -59,9 +60,9 @@ enum EffectiveSettings {
             pick("client_side_token_generate", nil, file.clientSideTokenGenerate, defaults.clientSideTokenGenerate),
             pick("allow_clock_skew_seconds", nil, file.allowClockSkewSeconds, defaults.allowClockSkewSeconds),
             pick("key_sharing_endpoint_provide_app_names", nil, file.keySharingEndpointProvideAppNames, defaults.keySharingProvidesAppNames),
-            pick("store_sync_interval_ms", nil, file.storeSyncIntervalMs, 500),
-            pick("rotation_enabled", nil, file.rotationEnabled, true),
-            pick("rotation_check_interval_seconds", nil, file.rotationCheckIntervalSeconds, Int64(60)),
+            pick("store_sync_interval_ms", nil, file.storeSyncIntervalMs, schedule.storeSyncIntervalMillis),
+            pick("rotation_enabled", nil, file.rotationEnabled, schedule.rotationEnabled),
+            pick("rotation_check_interval_seconds", nil, file.rotationCheckIntervalSeconds, schedule.rotationCheckIntervalSeconds),
             pick("key_rotation_interval_seconds", nil, file.keyRotationIntervalSeconds, rotation.keyIntervalSeconds),
             pick("key_activation_lead_seconds", nil, file.keyActivationLeadSeconds, rotation.activationLeadSeconds),
             pick("key_rotation_grace_seconds", nil, file.keyRotationGraceSeconds, rotation.graceSeconds),

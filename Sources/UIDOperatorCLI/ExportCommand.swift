@@ -22,7 +22,7 @@ struct ExportCommand: AsyncParsableCommand {
             let contents = try await source.loadIdentityData()
             let settings = try await source.runtimeSettings()
             let runtime = try Self.runtimeConfig(settings, scope: try await store.scope(for: source))
-            try CoreExport.write(contents, runtimeConfig: runtime, to: URL(fileURLWithPath: directory, isDirectory: true), nowMillis: Clock.nowMillis())
+            try CoreExport.write(contents, runtimeConfig: runtime, to: URL(fileURLWithPath: directory, isDirectory: true), nowMillis: OperatorClock.system.nowMillis())
             say("Exported \(contents.sites.count) sites, \(contents.clients.count) clients, \(contents.keysets.count) keysets, \(contents.keys.count) keys, \(contents.salts.count) salt buckets, \(contents.keypairs.count) client-side key pairs to \(directory).")
         }
 

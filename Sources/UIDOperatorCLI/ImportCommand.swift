@@ -25,7 +25,7 @@ struct ImportCommand: AsyncParsableCommand {
             let progress = Progress()
             let imported: CoreImport.Imported
             do {
-                imported = try CoreImport.read(directory: URL(fileURLWithPath: directory, isDirectory: true), nowMillis: Clock.nowMillis()) { stage, done, total in
+                imported = try CoreImport.read(directory: URL(fileURLWithPath: directory, isDirectory: true), nowMillis: OperatorClock.system.nowMillis()) { stage, done, total in
                     progress.show("\(stage): \(done)/\(total)")
                 }
             } catch {

@@ -16,7 +16,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let contents = try await store.openForAdministration().loadConfiguration()
-            let now = Clock.nowMillis() / 1000
+            let now = OperatorClock.system.nowMillis() / 1000
             let ring = try KeyRing(keysets: contents.keysets, keys: contents.keys)
             let keysets = contents.keysets.sorted { $0.id < $1.id }
             let objects: [[String: Any]] = keysets.map { keyset in
@@ -53,18 +53,20 @@ struct KeysCommand: AsyncParsableCommand {
         )
         @OptionGroup var store: StoreOptions
         @Option(parsing: .unconditional, help: "The keyset (-1 master, -2 refresh, 2 fallback publisher, or a site's).") var keysetId: Int32
-        @Option(help: "Seconds until the new key is used for encryption.") var activatesInSeconds: Int64 = 3_600
-        @Option(help: "Seconds the older keys stay valid after the new key activates.") var graceSeconds: Int64 = 2_592_000 + 86_400
+        @Option(help: "Seconds until the new key is used for encryption.") var activatesInSeconds: Int64 = RotationPolicy().activationLeadSeconds
+        /// By default the older keys outlive every refresh token they may have encrypted, by a day.
+        @Option(help: "Seconds the older keys stay valid after the new key activates.")
+        var graceSeconds: Int64 = TokenLifetimes.privateOperatorDefaults.refreshTokenExpiresAfterSeconds + 86_400
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() async throws {
             let expiry = try self.store.loadConfig().keyExpiry()
             let store = try await self.store.openForAdministration()
-            let now = Clock.nowMillis() / 1000
+            let now = OperatorClock.system.nowMillis() / 1000
             let activates = now + max(0, activatesInSeconds)
             let key = try await store.rotateKey(keysetID: keysetId, expireOthersAt: activates + max(0, graceSeconds)) { id in
-                KeysetKey(id: id, keysetID: keysetId, createdSeconds: now, activatesSeconds: activates,
-                          expiresSeconds: expiry.expiresSeconds(keysetID: keysetId, activatesSeconds: activates), secret: APIKeyHasher.randomBytes(32))!
+                InitialDataset.newKey(id: id, keysetID: keysetId, createdSeconds: now, activatesSeconds: activates,
+                                      expiresSeconds: expiry.expiresSeconds(keysetID: keysetId, activatesSeconds: activates))
             }
             try emit(json: json, ["keyset_id": keysetId, "key_id": key.id, "activates": key.activatesSeconds, "expires": key.expiresSeconds],
                      human: "Key \(key.id) added to keyset \(keysetId); it activates at \(HumanTime.iso8601(seconds: key.activatesSeconds)), older keys expire by \(HumanTime.iso8601(seconds: activates + max(0, graceSeconds))).")

@@ -102,6 +102,37 @@ struct OperatorConfigFile: Decodable {
 }
 
 extension OperatorConfigFile {
+    /// `defaults` with this file's settings laid over them: a key the file leaves out keeps its default.
+    func applied(to defaults: OperatorConfig) throws -> OperatorConfig {
+        var config = defaults
+        if let scope = try scope() { config.scope = scope }
+        if let environment = try environment() { config.environment = environment }
+        if let identityV3 { config.identityV3 = identityV3 }
+        if let enablePhoneSupport { config.phoneSupport = enablePhoneSupport }
+        if let tcfVendorId { config.tcfVendorID = tcfVendorId }
+        if let identityMapMaxBatchSize { config.identityMapMaxBatchSize = identityMapMaxBatchSize }
+        if let optoutStatusMaxRequestSize { config.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize }
+        if let clientSideTokenGenerate { config.clientSideTokenGenerate = clientSideTokenGenerate }
+        if let sharingTokenExpirySeconds { config.sharingTokenExpirySeconds = sharingTokenExpirySeconds }
+        if let maxBidstreamLifetimeSeconds { config.maxBidstreamLifetimeSeconds = maxBidstreamLifetimeSeconds }
+        if let maxSharingLifetimeSeconds { config.maxSharingLifetimeSeconds = maxSharingLifetimeSeconds }
+        if let allowClockSkewSeconds { config.allowClockSkewSeconds = allowClockSkewSeconds }
+        if let keySharingEndpointProvideAppNames { config.keySharingProvidesAppNames = keySharingEndpointProvideAppNames }
+        if let identityTokenExpiresAfterSeconds { config.lifetimes.identityTokenExpiresAfterSeconds = identityTokenExpiresAfterSeconds }
+        if let refreshTokenExpiresAfterSeconds { config.lifetimes.refreshTokenExpiresAfterSeconds = refreshTokenExpiresAfterSeconds }
+        if let refreshIdentityTokenAfterSeconds { config.lifetimes.refreshIdentityTokenAfterSeconds = refreshIdentityTokenAfterSeconds }
+        return config
+    }
+
+    /// `defaults` with this file's background settings laid over them.
+    func applied(to defaults: BackgroundSchedule) -> BackgroundSchedule {
+        var schedule = defaults
+        if let storeSyncIntervalMs { schedule.storeSyncIntervalMillis = storeSyncIntervalMs }
+        if let rotationEnabled { schedule.rotationEnabled = rotationEnabled }
+        if let rotationCheckIntervalSeconds { schedule.rotationCheckIntervalSeconds = rotationCheckIntervalSeconds }
+        return schedule
+    }
+
     func rotationPolicy() throws -> RotationPolicy {
         let defaults = RotationPolicy()
         let policy = RotationPolicy(

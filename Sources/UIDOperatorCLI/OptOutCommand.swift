@@ -32,7 +32,7 @@ struct OptOutCommand: AsyncParsableCommand {
             // One bucket, not the snapshot: a few rows whatever the size of the store.
             guard let resolved = try await store.resolve(hash) else { throw CommandFailure("The store has no salt bucket for this identity") }
             let record = OptOutRecord(firstLevelHash: resolved.firstLevelHash, advertisingID: resolved.currentRawUID(options: config.rawUIDOptions),
-                                      optedOutSinceSeconds: Clock.nowMillis() / 1000)
+                                      optedOutSinceSeconds: OperatorClock.system.nowMillis() / 1000)
             try await store.recordOptOut(record)
             try emit(json: json, ["first_level_hash": Base64.encode(record.firstLevelHash), "advertising_id": record.advertisingID.map { Base64.encode($0) } ?? "",
                                   "opted_out_since": record.optedOutSinceSeconds],

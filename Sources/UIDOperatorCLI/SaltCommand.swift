@@ -31,15 +31,11 @@ struct SaltCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await self.store.openForAdministration()
-            let now = Clock.nowMillis()
-            let schedule = SaltSchedule(fractionPerDay: fraction, minimumAgeDays: minAgeDays)
-            let forced = includeNotDue
+            let now = OperatorClock.system.nowMillis()
+            let run = SaltSchedule(fractionPerDay: fraction, minimumAgeDays: minAgeDays).manualRun(nowMillis: now, includeNotDue: includeNotDue)
             let outcome = try await store.rotateSalts(
-                nowMillis: now, dueBeforeMillis: includeNotDue ? Int64.max : SaltSchedule.dueBeforeMillis(nowMillis: now), skipIfRunSinceMillis: nil
-            ) { candidates, count in
-                var generator = SystemRandomNumberGenerator()
-                return schedule.plan(candidates: candidates, totalBuckets: count, nowMillis: now, forced: forced, using: &generator)
-            }
+                nowMillis: run.nowMillis, dueBeforeMillis: run.dueBeforeMillis, skipIfRunSinceMillis: run.skipIfRunSinceMillis, plan: run.plan
+            )
             let rotated = outcome?.rotated ?? 0
             let buckets = outcome?.buckets ?? 0
             let requested = SaltSchedule.bucketsPerRun(total: buckets, fraction: fraction)

@@ -25,22 +25,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Issue v3 raw UIDs (33 bytes, scope/type prefix) instead of v2.")
     var identityV3 = false
 
-    @Option(help: "Advertising token lifetime in seconds (default 86400).")
+    @Option(help: "Advertising token lifetime in seconds (default \(TokenLifetimes.privateOperatorDefaults.identityTokenExpiresAfterSeconds)).")
     var identityTokenExpiresAfterSeconds: Int64?
 
-    @Option(help: "Refresh token lifetime in seconds (default 2592000).")
+    @Option(help: "Refresh token lifetime in seconds (default \(TokenLifetimes.privateOperatorDefaults.refreshTokenExpiresAfterSeconds)).")
     var refreshTokenExpiresAfterSeconds: Int64?
 
-    @Option(help: "Seconds after which clients should refresh (default 3600).")
+    @Option(help: "Seconds after which clients should refresh (default \(TokenLifetimes.privateOperatorDefaults.refreshIdentityTokenAfterSeconds)).")
     var refreshIdentityTokenAfterSeconds: Int64?
 
-    @Option(help: "Most identifiers one identity-map request may carry (default 5000).")
+    @Option(help: "Most identifiers one identity-map request may carry (default \(OperatorConfig().identityMapMaxBatchSize)).")
     var identityMapMaxBatchSize: Int?
 
-    @Option(help: "Most advertising ids one opt-out status request may carry (default 5000).")
+    @Option(help: "Most advertising ids one opt-out status request may carry (default \(OperatorConfig().optOutStatusMaxRequestSize)).")
     var optoutStatusMaxRequestSize: Int?
 
-    @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds (default 500).")
+    @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds (default \(BackgroundSchedule().storeSyncIntervalMillis)).")
     var syncIntervalMs: Int?
 
     @Flag(inversion: .prefixedNo, help: "Rotate keys and salts on schedule (see the rotation settings of the config file).")
@@ -55,31 +55,17 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         // Randomness is opened now: a process short of descriptors fails here, not on a request.
         do { try SecureRandom.prepare() } catch { throw CommandFailure("Cannot start: \(error)") }
-        // Precedence: this node's flags, then the store's runtime settings, then the file, then defaults.
+        // Precedence: this node's flags, then the store's runtime settings, then the file, then the
+        // defaults (`OperatorConfig`, `BackgroundSchedule`).
         let file = try store.loadConfig()
-        var base = OperatorConfig()
-        base.scope = try file.scope() ?? .uid2
-        base.environment = try file.environment() ?? .test
-        base.identityV3 = file.identityV3 ?? false
-        base.phoneSupport = file.enablePhoneSupport ?? true
-        base.tcfVendorID = file.tcfVendorId ?? 21
-        base.identityMapMaxBatchSize = identityMapMaxBatchSize ?? file.identityMapMaxBatchSize ?? 5_000
-        base.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize ?? file.optoutStatusMaxRequestSize ?? 5_000
-        base.clientSideTokenGenerate = file.clientSideTokenGenerate ?? true
-        base.sharingTokenExpirySeconds = file.sharingTokenExpirySeconds ?? 2_592_000
-        base.maxBidstreamLifetimeSeconds = file.maxBidstreamLifetimeSeconds
-        base.maxSharingLifetimeSeconds = file.maxSharingLifetimeSeconds
-        base.allowClockSkewSeconds = file.allowClockSkewSeconds ?? 1_800
-        base.keySharingProvidesAppNames = file.keySharingEndpointProvideAppNames ?? false
+        var base = try file.applied(to: OperatorConfig())
+        if let identityMapMaxBatchSize { base.identityMapMaxBatchSize = identityMapMaxBatchSize }
+        if let optoutStatusMaxRequestSize { base.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize }
         guard base.identityMapMaxBatchSize > 0, base.optOutStatusMaxRequestSize > 0 else {
             throw ValidationError("Batch size limits must be positive")
         }
-        let defaults = TokenLifetimes.privateOperatorDefaults
-        base.lifetimes = TokenLifetimes(
-            identityTokenExpiresAfterSeconds: file.identityTokenExpiresAfterSeconds ?? defaults.identityTokenExpiresAfterSeconds,
-            refreshTokenExpiresAfterSeconds: file.refreshTokenExpiresAfterSeconds ?? defaults.refreshTokenExpiresAfterSeconds,
-            refreshIdentityTokenAfterSeconds: file.refreshIdentityTokenAfterSeconds ?? defaults.refreshIdentityTokenAfterSeconds
-        )
+        var schedule = file.applied(to: BackgroundSchedule())
+        if let syncIntervalMs { schedule.storeSyncIntervalMillis = syncIntervalMs }
         var flags = RuntimeSettings()
         flags.identityScope = store.scope?.name
         flags.identityEnvironment = identityEnvironment?.name
@@ -127,15 +113,15 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
-            interval: .milliseconds(max(syncIntervalMs ?? file.storeSyncIntervalMs ?? 500, 10)), logger: logger,
+            interval: .milliseconds(max(schedule.storeSyncIntervalMillis, 10)), logger: logger,
             initialVersion: state.version, initialWatermark: state.optOutWatermark,
             configuration: { state in try effective(state.runtimeSettings) }
         )
         var services: [any Service] = [sync]
-        if rotation && (file.rotationEnabled ?? true) {
+        if rotation && schedule.rotationEnabled {
             services.append(RotationService(
                 store: store, holder: dependencies.holder, policy: try file.rotationPolicy(),
-                checkInterval: .seconds(max(file.rotationCheckIntervalSeconds ?? 60, 1)), logger: logger
+                checkInterval: .seconds(max(schedule.rotationCheckIntervalSeconds, 1)), logger: logger
             ))
         }
         let app = OperatorServer.makeApplication(

@@ -98,7 +98,7 @@ struct SiteCommand: AsyncParsableCommand {
                 throw ValidationError("Site \(siteId) already exists; use `site update`")
             }
             let site = Site(id: siteId, name: name, domainNames: SiteCommand.list(domainNames) ?? [],
-                            appNames: SiteCommand.list(appNames) ?? [], createdSeconds: Clock.nowMillis() / 1000)
+                            appNames: SiteCommand.list(appNames) ?? [], createdSeconds: OperatorClock.system.nowMillis() / 1000)
             let keysetID = try await SiteCommand.addSite(site, to: store, expiry: try self.store.loadConfig().keyExpiry())
             try SiteCommand.show(site, keysetID: keysetID, json: json)
         }
@@ -185,7 +185,7 @@ struct KeypairCommand: AsyncParsableCommand {
             guard let site = try await store.loadSites().first(where: { $0.id == siteId }) else {
                 throw ValidationError("No site \(siteId); create it first with `site create`")
             }
-            let keypair = ClientSideKeypair.generate(siteID: siteId, scope: scope, environment: identityEnvironment, nowSeconds: Clock.nowMillis() / 1000)
+            let keypair = ClientSideKeypair.generate(siteID: siteId, scope: scope, environment: identityEnvironment, nowSeconds: OperatorClock.system.nowMillis() / 1000)
             try await store.addKeypair(keypair)
             if json {
                 let object: [String: Any] = ["subscription_id": keypair.subscriptionID, "public_key": keypair.publicKeyText, "site_id": siteId]

@@ -44,34 +44,21 @@ public struct RotationService: Service {
         let nowMillis = clock.nowMillis()
         let keysets = snapshot.keys.keysets.values.filter { $0.enabled }.map(\.id).sorted()
         let policy = self.policy
-        let advertisingLifetime = max(config.lifetimes.identityTokenExpiresAfterSeconds, config.maxBidstreamLifetimeSeconds ?? 0)
-        // Site keys also encrypt sharing tokens, which may live as long as the sharing lifetime.
-        let siteLifetime = max(advertisingLifetime, config.maxSharingLifetimeSeconds ?? config.sharingTokenExpirySeconds)
-        let refreshLifetime = config.lifetimes.refreshTokenExpiresAfterSeconds
         let added = try await store.rotateDueKeys(keysetIDs: keysets) { keysetID, keys in
-            let lifetime = switch keysetID {
-            case Keyset.refreshKeysetID: refreshLifetime
-            case Keyset.masterKeysetID: advertisingLifetime
-            default: siteLifetime
-            }
-            return policy.dueRotation(keys: keys, nowSeconds: nowMillis / 1000, tokenLifetimeSeconds: lifetime)
+            policy.dueRotation(keysetID: keysetID, keys: keys, nowSeconds: nowMillis / 1000, config: config)
         } makeKey: { id, keysetID, rotation in
-            KeysetKey(id: id, keysetID: keysetID, createdSeconds: nowMillis / 1000, activatesSeconds: rotation.activatesSeconds,
-                      expiresSeconds: rotation.expiresSeconds, secret: APIKeyHasher.randomBytes(32))!
+            InitialDataset.newKey(id: id, keysetID: keysetID, createdSeconds: nowMillis / 1000,
+                                  activatesSeconds: rotation.activatesSeconds, expiresSeconds: rotation.expiresSeconds)
         }
         for key in added {
             logger.info("Rotated key", metadata: ["keyset": "\(key.keysetID)", "key": "\(key.id)", "activates": "\(key.activatesSeconds)"])
         }
 
         // Once per UTC day: the first node to get here runs it, the others find it done.
-        let schedule = policy.saltSchedule
+        let run = policy.saltSchedule.dailyRun(nowMillis: nowMillis)
         let outcome = try await store.rotateSalts(
-            nowMillis: nowMillis, dueBeforeMillis: SaltSchedule.dueBeforeMillis(nowMillis: nowMillis),
-            skipIfRunSinceMillis: SaltSchedule.dayStart(nowMillis)
-        ) { candidates, total in
-            var generator = SystemRandomNumberGenerator()
-            return schedule.plan(candidates: candidates, totalBuckets: total, nowMillis: nowMillis, using: &generator)
-        }
+            nowMillis: run.nowMillis, dueBeforeMillis: run.dueBeforeMillis, skipIfRunSinceMillis: run.skipIfRunSinceMillis, plan: run.plan
+        )
         if let outcome {
             logger.info("Salt rotation run", metadata: [
                 "rotated": "\(outcome.rotated)", "rescheduled": "\(outcome.rescheduled)", "previous_salts_dropped": "\(outcome.previousSaltsDropped)",

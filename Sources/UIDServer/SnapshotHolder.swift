@@ -22,24 +22,3 @@ public final class SnapshotHolder: Sendable {
         state.withLock { $0 = transform($0) }
     }
 }
-
-/// Wall-clock milliseconds, injectable so tests can move time.
-public struct OperatorClock: Sendable {
-    public let nowMillis: @Sendable () -> Int64
-
-    public init(nowMillis: @escaping @Sendable () -> Int64) {
-        self.nowMillis = nowMillis
-    }
-
-    public static let system = OperatorClock {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

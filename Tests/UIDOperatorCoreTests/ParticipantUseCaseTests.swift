@@ -33,12 +33,41 @@ import UIDProtocol
         #expect(results[.email] == [] && results[.phoneHash] == [])
     }
 
+    @Test func identityMapV2AnswersByValueAndReportsShapesPerKind() throws {
+        let (snapshot, _) = try Fixtures.snapshot(optOuts: [(.email, "gone@example.com")])
+        func map(_ fields: [IdentityInputKind: IdentityMapV2Request.Field]) -> Result<IdentityMapV2Result, OperatorFailure> {
+            snapshot.mapIdentitiesV2(IdentityMapV2Request(fields: fields), nowMillis: Fixtures.now)
+        }
+        let result = try map([.email: .values([.string("a@example.com"), .string("gone@example.com"), .string("nope"), .null])]).get()
+        let expectedUID = snapshot.currentRawUID(snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!))
+        #expect(result.mapped.map(\.identifier) == ["a@example.com"] && result.mapped.first?.advertisingID == expectedUID)
+        #expect(result.mapped.first?.bucketID == snapshot.publicBucketID(snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!).bucket.id))
+        #expect(result.unmapped.map(\.identifier) == ["gone@example.com", "nope", "null"])
+        #expect(result.unmapped.map(\.reason) == ["optout", "invalid identifier", "invalid identifier"])
+
+        let exactlyOne = OperatorFailure.clientError("Required Parameter Missing: exactly one of [email, email_hash, phone, phone_hash] must be specified")
+        #expect(map([:]).failure == exactlyOne)
+        #expect(map([.email: .values([.string("a@b.com")]), .phone: .values([.string("+12345678901")])]).failure == exactlyOne)
+        #expect(try map([.email: .values([]), .phone: .values([.string("+12345678901")])]).get().mapped.count == 1, "an empty kind beside a full one is fine")
+        #expect(try map([.email: .values([])]).get() == IdentityMapV2Result(), "named but empty: nothing mapped")
+        #expect(map([.emailHash: .notAnArray]).failure == .clientError("email_hash must be an array"))
+        #expect(map([.phone: .notStrings]).failure == .clientError("phone must be an array of strings"))
+
+        var noPhones = OperatorConfig()
+        noPhones.phoneSupport = false
+        let (emailOnly, _) = try Fixtures.snapshot(config: noPhones)
+        #expect(emailOnly.mapIdentitiesV2(IdentityMapV2Request(fields: [.phone: .values([.string("+12345678901")])]), nowMillis: Fixtures.now).failure
+                == exactlyOne, "phones are not a kind without phone support")
+    }
+
     @Test func batchLimitIsEnforced() throws {
         var config = OperatorConfig()
         config.identityMapMaxBatchSize = 3
         let (snapshot, _) = try Fixtures.snapshot(config: config)
         let tooMany = IdentityMapRequest(inputs: [.email: ["a@b.com", "c@d.com"], .phone: ["+12345678901", "+12345678902"]])
         #expect(snapshot.mapIdentities(tooMany, nowMillis: Fixtures.now).failure?.message.hasPrefix("Request payload is too large") == true)
+        let tooManyV2 = IdentityMapV2Request(fields: [.email: .values([.string("a@b.com"), .string("c@d.com"), .string("e@f.com"), .null])])
+        #expect(snapshot.mapIdentitiesV2(tooManyV2, nowMillis: Fixtures.now).failure?.message.hasPrefix("Request payload is too large") == true)
     }
 
     @Test func bucketIDsUseTheFixtureHashids() throws {

@@ -51,8 +51,15 @@ public enum InitialDataset {
 
     /// A key that is active at once and expires after `expiry`'s period for its keyset.
     public static func newKey(id: Int32, keysetID: Int32, nowSeconds: Int64, expiry: KeyExpiry = .default) -> KeysetKey {
-        KeysetKey(id: id, keysetID: keysetID, createdSeconds: nowSeconds, activatesSeconds: nowSeconds,
-                  expiresSeconds: expiry.expiresSeconds(keysetID: keysetID, activatesSeconds: nowSeconds), secret: APIKeyHasher.randomBytes(32))!
+        newKey(id: id, keysetID: keysetID, createdSeconds: nowSeconds, activatesSeconds: nowSeconds,
+               expiresSeconds: expiry.expiresSeconds(keysetID: keysetID, activatesSeconds: nowSeconds))
+    }
+
+    /// A key with a fresh 32-byte secret: every new key (seeding, `keys rotate`, scheduled rotation) is made here.
+    public static func newKey(id: Int32, keysetID: Int32, createdSeconds: Int64, activatesSeconds: Int64, expiresSeconds: Int64) -> KeysetKey {
+        // 32 random bytes are always an AES key, so the initializer cannot fail here.
+        KeysetKey(id: id, keysetID: keysetID, createdSeconds: createdSeconds, activatesSeconds: activatesSeconds,
+                  expiresSeconds: expiresSeconds, secret: APIKeyHasher.randomBytes(32))!
     }
 
     /// A client with fresh key, salt and secret; the plaintext key exists only in the credentials.

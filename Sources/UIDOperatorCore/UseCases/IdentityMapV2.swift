@@ -36,6 +36,8 @@ public struct IdentityMapV2Result: Sendable, Equatable {
 
     public var mapped: [Mapped] = []
     public var unmapped: [Unmapped] = []
+
+    public init() {}
 }
 
 extension OperatorSnapshot {

@@ -44,6 +44,24 @@ public struct RotationPolicy: Sendable, Equatable {
                            expiresSeconds: activates + keyIntervalSeconds + tokenLifetimeSeconds + graceSeconds)
     }
 
+    /// `dueRotation` for keyset `keysetID`, whose keys protect tokens as long-lived as
+    /// `tokenLifetimeSeconds(keysetID:config:)` says.
+    public func dueRotation(keysetID: Int32, keys: [KeysetKey], nowSeconds now: Int64, config: OperatorConfig) -> KeyRotation? {
+        dueRotation(keys: keys, nowSeconds: now, tokenLifetimeSeconds: Self.tokenLifetimeSeconds(keysetID: keysetID, config: config))
+    }
+
+    /// The longest a token encrypted under a key of `keysetID` lives: refresh tokens for the refresh
+    /// keyset, advertising tokens (bidstream maximum included) for the master keyset, and for site
+    /// keysets also sharing tokens, which they encrypt too.
+    public static func tokenLifetimeSeconds(keysetID: Int32, config: OperatorConfig) -> Int64 {
+        let advertising = max(config.lifetimes.identityTokenExpiresAfterSeconds, config.maxBidstreamLifetimeSeconds ?? 0)
+        return switch keysetID {
+        case Keyset.refreshKeysetID: config.lifetimes.refreshTokenExpiresAfterSeconds
+        case Keyset.masterKeysetID: advertising
+        default: max(advertising, config.maxSharingLifetimeSeconds ?? config.sharingTokenExpirySeconds)
+        }
+    }
+
     /// The salt rotation schedule these settings describe.
     public var saltSchedule: SaltSchedule {
         SaltSchedule(fractionPerDay: saltFractionPerDay, minimumAgeDays: saltMinimumAgeDays)

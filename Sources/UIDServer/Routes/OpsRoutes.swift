@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import UIDOperatorCore
 
 /// Health for load balancers (public: it says only OK or why not) and a status page for the
 /// operator's staff, which names store errors and counts and so needs a `MAINTAINER` client's key.
