@@ -79,13 +79,14 @@ public enum InitialDataset {
         return (client, credentials)
     }
 
-    /// Fresh salts, with rotation times laid out by `SaltSchedule.seededTimes`.
+    /// Fresh salts (`SaltSchedule.newSalt`, the first-level salt and the bucket-id secret too), with
+    /// rotation times laid out by `SaltSchedule.seededTimes`.
     public static func newSaltTable(count: Int, nowMillis: Int64) -> SaltTable {
-        var table = SaltTable(
-            firstLevelSalt: Array(Base64.encode(APIKeyHasher.randomBytes(32)).utf8), idPrefix: "b",
-            idSecret: Base64.encode(APIKeyHasher.randomBytes(32)), expectedCount: count
-        )
         var generator = SystemRandomNumberGenerator()
+        var table = SaltTable(
+            firstLevelSalt: SaltSchedule.newSalt(using: &generator), idPrefix: "b",
+            idSecret: String(decoding: SaltSchedule.newSalt(using: &generator), as: UTF8.self), expectedCount: count
+        )
         for index in 0..<count {
             let times = SaltSchedule.seededTimes(position: index, nowMillis: nowMillis)
             table.append(SaltTable.Entry(

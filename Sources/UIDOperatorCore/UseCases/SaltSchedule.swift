@@ -14,7 +14,7 @@ import UIDProtocol
 public struct SaltSchedule: Sendable, Equatable {
     public static let dayMillis: Int64 = 86_400_000
     public static let cycleDays: Int64 = 30
-    public static let previousSaltRetentionDays: Int64 = 90
+    public static let previousSaltRetentionDays = SaltTable.Entry.previousRawUIDDays
     /// The reference's cap on how much of one run a single age window may take.
     static let maximumShareOfOneWindow = 0.8
     /// Times are clamped to year 0…9999 before arithmetic, so stored values cannot overflow it.

@@ -172,9 +172,13 @@ extension SaltTable.Entry {
         rawUID(salt: currentSalt, material: currentKey, flh: flh, type: type, options: options)
     }
 
+    /// Days after a rotation during which the previous raw UID is still reported.
+    public static let previousRawUIDDays: Int64 = 90
+
     /// The previous raw UID, only within 90 days of the bucket's rotation (docs/PROTOCOL.md#previous-uid-and-refresh_from).
     public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
-        guard (asOfMillis - lastUpdatedMillis) / 86_400_000 < 90 else { return nil }
+        let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
+        guard !overflow, age / 86_400_000 < Self.previousRawUIDDays else { return nil }
         return rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
     }
 
