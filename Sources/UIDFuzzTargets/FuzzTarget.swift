@@ -23,7 +23,7 @@ public struct FuzzTarget: Sendable {
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
         EnvelopeTargets.requestEnvelope,
-        TokenTargets.refreshEnvelope,
+        TokenTargets.sealedRefreshToken,
         TokenTargets.refreshToken,
         TokenTargets.advertisingToken,
         TextTargets.tcfConsent,

@@ -46,8 +46,8 @@ enum TokenTargets {
 
     // MARK: Sealed refresh token
 
-    static let refreshEnvelope = FuzzTarget(
-        name: "refresh-envelope",
+    static let sealedRefreshToken = FuzzTarget(
+        name: "sealed-refresh-token",
         summary: "388-character sealed refresh token: framing, refresh-key-only opening, inner JSON, response key",
         seeds: {
             let world = FuzzWorld.shared

@@ -38,7 +38,7 @@ import UIDProtocol
     }
 
     /// A refresh token minted under a key that participants download (master, site) is refused,
-    /// whether bare or inside a refresh envelope sealed under that key; a genuine one refreshes.
+    /// whether bare or sealed with the response key under that key; a genuine one refreshes.
     @Test func refreshTokensForgedUnderDownloadableKeysAreRefused() async throws {
         let harness = try ServerTests.Harness()
         let keys = harness.snapshot.keys

@@ -2,7 +2,7 @@
 import Foundation
 
 /// The 388-character string handed to clients as `refresh_token`: the V3 refresh token and a fresh
-/// `refresh_response_key`, sealed under the refresh key (docs/PROTOCOL.md#refresh-envelope). The response to a
+/// `refresh_response_key`, sealed under the refresh key (docs/PROTOCOL.md#sealed-refresh-token). The response to a
 /// refresh is encrypted with the key inside, so only the holder of the sealed token can read it.
 public enum SealedRefreshToken {
     public static let textLength = 388
