@@ -31,7 +31,7 @@ public enum SealedRefreshToken {
     }
 
     /// A refresh request's token, and the key its answer is sealed with (nil: answered in clear).
-    public struct RequestBody: Sendable {
+    public struct RequestToken: Sendable {
         public var refreshToken: String
         public var responseKey: SymmetricKey?
     }
@@ -52,10 +52,10 @@ public enum SealedRefreshToken {
     /// What a `/v2/token/refresh` body holds: a sealed refresh token (388 characters) is opened and
     /// its answer must be sealed with the response key inside; any other body is taken as a bare
     /// legacy refresh token, answered in clear (nil response key).
-    public static func openRequestBody(_ body: String, keys: KeyRing) -> Result<RequestBody, Failure> {
-        guard body.utf8.count == textLength else { return .success(RequestBody(refreshToken: body, responseKey: nil)) }
+    public static func openRequestBody(_ body: String, keys: KeyRing) -> Result<RequestToken, Failure> {
+        guard body.utf8.count == textLength else { return .success(RequestToken(refreshToken: body, responseKey: nil)) }
         return Result { () throws(Failure) in try open(body, keys: keys) }
-            .map { RequestBody(refreshToken: $0.refreshToken, responseKey: $0.responseKey) }
+            .map { RequestToken(refreshToken: $0.refreshToken, responseKey: $0.responseKey) }
     }
 
     /// Opens a sealed refresh token with a key of the refresh keyset only (see `KeyRing.refreshKey(id:)`).

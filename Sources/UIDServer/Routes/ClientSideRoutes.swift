@@ -75,14 +75,14 @@ struct ClientSidePayload: Decodable {
     /// The body as JSON, or the reference's 400 for an empty body, a body that is not a JSON
     /// object, and fields of the wrong type (named).
     static func decode(_ body: [UInt8]) throws(OperatorFailure) -> ClientSidePayload {
-        guard !body.isEmpty else { throw .clientError("json payload expected but not found") }
+        guard !body.isEmpty else { throw OperatorFailure.clientError("json payload expected but not found") }
         do {
             return try JSONDecoder().decode(ClientSidePayload.self, from: Data(body))
         } catch let error as ShapeError {
-            throw .clientError(error.message)
+            throw OperatorFailure.clientError(error.message)
         } catch {
             let isObject = (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any]
-            throw .clientError(isObject ? "request body contains invalid argument(s)" : "json payload is not valid")
+            throw OperatorFailure.clientError(isObject ? "request body contains invalid argument(s)" : "json payload is not valid")
         }
     }
 

@@ -33,7 +33,7 @@ struct TokenRoutes: Sendable {
     /// `refresh_response_key` inside it; a bare legacy token is answered in clear.
     func refresh(_ request: Request) async -> Response {
         await keyless.respond(to: request, bodyLimit: APIResponse.maxRefreshBodyBytes) { call in
-            let opened: SealedRefreshToken.RequestBody
+            let opened: SealedRefreshToken.RequestToken
             switch SealedRefreshToken.openRequestBody(String(decoding: call.body, as: UTF8.self), keys: call.snapshot.keys) {
             case .success(let body): opened = body
             case .failure(let failure): throw OperatorFailure.clientError(failure.message)
