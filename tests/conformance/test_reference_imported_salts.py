@@ -276,3 +276,51 @@ def test_logout_then_optout_status_lists_the_v4_advertising_id(imported):
     assert listed[0]["opted_out_since"] >= (t0_s - 5) * 1000
     refreshed = post_refresh(op, body["refresh_token"], op.dev.api_key)
     assert refreshed.status == 200 and decrypt_refresh(refreshed, body["refresh_response_key"]) == {"status": "optout"}
+
+
+# ---------------------------------------------------------------- a bucket that switched between salt and key material
+
+@pytest.fixture(scope="module")
+def switched(tmp_path_factory):
+    """Two UID2 operators holding the same keys, clients and first-level salt; every bucket has a salt on one and
+    v4 key material on the other, as a bucket has before and after a migration to v4 (or a rollback)."""
+    tmp = tmp_path_factory.mktemp("reference-salts-switched")
+    t = int(time.time())
+    entry, client = client_entry("uid2", SITE_ID, ALL_ROLES)
+    keysets = operator_keysets()
+    keys = [key_entry(i + 1, ks["keyset_id"], t - 60, t + 30 * 86400) for i, ks in enumerate(keysets)]
+    first_level = random_salt()
+    t_ms = t * 1000
+    salts = [random_salt() for _ in range(BUCKETS)]
+    lines = {"salt": [salt_line(p + 1, t_ms, t_ms + 29 * DAY_MS, salts[p]) for p in range(BUCKETS)],
+             "v4": [salt_line(p + 1, t_ms, t_ms + 29 * DAY_MS, "", salts[p], CURRENT_KEY) for p in range(BUCKETS)]}
+    ops = {}
+    for name, salt_lines in lines.items():
+        write_core_set(tmp / f"core-{name}", sites=[site_entry(SITE_ID)], clients=[entry], keysets=keysets,
+                       keys=keys, salt_lines=salt_lines, first_level=first_level)
+        ops[name] = serve_imported(tmp / name, tmp / f"core-{name}", client)
+    yield ops, first_level, salts
+    for op in ops.values():
+        op.stop()
+
+
+@pytest.mark.parametrize("before, after", [("salt", "v4"), ("v4", "salt")], ids=["migration", "rollback"])
+def test_refresh_after_the_bucket_switched_material_carries_the_new_raw_uid(switched, before, after):
+    """generate then refresh (v2 UID -> v4 refreshed UID, and back): the refreshed advertising token holds the raw
+    UID of the bucket's material at refresh time, not the one the first token carried."""
+    ops, first_level, salts = switched
+    email = "test@uid2.com"
+    flh = derive.first_level_hash(derive.identity_hash("email", email), first_level)
+    position = derive.bucket_index(flh, BUCKETS)
+    uids = {"salt": derive.raw_uid_v2(flh, salts[position]),
+            "v4": derive.raw_uid_v4(flh, *CURRENT_KEY, "uid2", "email", "test")}
+    keys = sdk_key_collection(ops[before].db_path, "uid2", SITE_ID)
+    r, resp = v2_call(ops[before], "/v2/token/generate", {"email": email})
+    assert r.status == 200 and resp["status"] == "success", str(r)
+    body = resp["body"]
+    assert sdk_decrypt(keys, body["advertising_token"]).uid == b64(uids[before])
+    refreshed = post_refresh(ops[after], body["refresh_token"], ops[after].dev.api_key)
+    assert refreshed.status == 200, str(refreshed)
+    new = decrypt_refresh(refreshed, body["refresh_response_key"])
+    assert new["status"] == "success", new
+    assert sdk_decrypt(keys, new["body"]["advertising_token"]).uid == b64(uids[after])
