@@ -296,18 +296,20 @@ def switched(tmp_path_factory):
              "v4": [salt_line(p + 1, t_ms, t_ms + 29 * DAY_MS, "", salts[p], CURRENT_KEY) for p in range(BUCKETS)]}
     ops = {}
     for name, salt_lines in lines.items():
-        write_core_set(tmp / f"core-{name}", sites=[site_entry(SITE_ID)], clients=[entry], keysets=keysets,
-                       keys=keys, salt_lines=salt_lines, first_level=first_level)
-        ops[name] = serve_imported(tmp / name, tmp / f"core-{name}", client)
+        write_core_set(tmp / f"core-{name}", sites=[site_entry(SITE_ID, domain_names=["example.com"])],
+                       clients=[entry], keysets=keysets, keys=keys, salt_lines=salt_lines, first_level=first_level)
+        ops[name] = serve_imported(tmp / name, tmp / f"core-{name}", client, keypair_site=SITE_ID)
     yield ops, first_level, salts
     for op in ops.values():
         op.stop()
 
 
+@pytest.mark.parametrize("style", ["generate", "client-generate"])
 @pytest.mark.parametrize("before, after", [("salt", "v4"), ("v4", "salt")], ids=["migration", "rollback"])
-def test_refresh_after_the_bucket_switched_material_carries_the_new_raw_uid(switched, before, after):
-    """generate then refresh (v2 UID -> v4 refreshed UID, and back): the refreshed advertising token holds the raw
-    UID of the bucket's material at refresh time, not the one the first token carried."""
+def test_refresh_after_the_bucket_switched_material_carries_the_new_raw_uid(switched, before, after, style):
+    """generate then refresh, and client-generate then refresh (v2 UID -> v4 refreshed UID, and back): the
+    refreshed advertising token holds the raw UID of the bucket's material at refresh time, not the one the first
+    token carried."""
     ops, first_level, salts = switched
     email = "test@uid2.com"
     flh = derive.first_level_hash(derive.identity_hash("email", email), first_level)
@@ -315,11 +317,18 @@ def test_refresh_after_the_bucket_switched_material_carries_the_new_raw_uid(swit
     uids = {"salt": derive.raw_uid_v2(flh, salts[position]),
             "v4": derive.raw_uid_v4(flh, *CURRENT_KEY, "uid2", "email", "test")}
     keys = sdk_key_collection(ops[before].db_path, "uid2", SITE_ID)
-    r, resp = v2_call(ops[before], "/v2/token/generate", {"email": email})
-    assert r.status == 200 and resp["status"] == "success", str(r)
-    body = resp["body"]
+    if style == "generate":
+        r, resp = v2_call(ops[before], "/v2/token/generate", {"email": email})
+        assert r.status == 200 and resp["status"] == "success", str(r)
+        body = resp["body"]
+        api_key = ops[after].dev.api_key
+    else:
+        box, r = client_generate(ops[before], {"email_hash": b64(derive.sha256(email))}, keypair=ops[before].keypair,
+                                 origin=ORIGIN)
+        body = success_body(box, r)
+        api_key = None  # browsers refresh without an API key
     assert sdk_decrypt(keys, body["advertising_token"]).uid == b64(uids[before])
-    refreshed = post_refresh(ops[after], body["refresh_token"], ops[after].dev.api_key)
+    refreshed = post_refresh(ops[after], body["refresh_token"], api_key)
     assert refreshed.status == 200, str(refreshed)
     new = decrypt_refresh(refreshed, body["refresh_response_key"])
     assert new["status"] == "success", new
