@@ -6,7 +6,7 @@ import UIDStore
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "List keysets and keys, and rotate keys.", subcommands: [List.self, Rotate.self]
+        commandName: "keys", abstract: "List keysets and keys, rotate keys and remove a key.", subcommands: [List.self, Rotate.self, Remove.self]
     )
 
     struct List: AsyncParsableCommand {

@@ -6,7 +6,7 @@ struct UIDOperatorCommand: AsyncParsableCommand {
         abstract: "A UID2/EUID identity token operator.",
         version: OperatorVersion.current,
         subcommands: [
-            ServeCommand.self, InitCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, SaltCommand.self, KeypairCommand.self,
+            ServeCommand.self, InitCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, KeysetCommand.self, SaltCommand.self, KeypairCommand.self,
             OptOutCommand.self, ImportCommand.self, ExportCommand.self, ConfigCommand.self, IdentityCommand.self,
         ]
     )

@@ -32,6 +32,15 @@ public protocol OperatorStore: Sendable {
     /// Adds a key to a keyset, built by `makeKey` from the next free key id, and sets every
     /// older key of that keyset to expire no later than `expireOthersAt` (epoch seconds).
     func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) async throws -> KeysetKey
+    /// Turns a keyset on or off (a disabled keyset encrypts nothing and is published to nobody);
+    /// false when there is no such keyset.
+    func setKeysetEnabled(keysetID: Int32, enabled: Bool) async throws -> Bool
+    /// Who else may download a keyset's keys: nil for every ID reader, [] for nobody, else these
+    /// sites; false when there is no such keyset.
+    func setKeysetAllowedSites(keysetID: Int32, allowedSites: [Int32]?) async throws -> Bool
+    /// Deletes one key, as the reference's admin tooling does to withdraw a key: it no longer
+    /// encrypts, decrypts or is published. False when there is no such key.
+    func removeKey(id: Int32) async throws -> Bool
     /// Scheduled rotation, safe with several nodes: each keyset is checked and rotated inside one
     /// exclusive write, so when nodes race only the first adds a key. `plan` decides from the
     /// keyset's current keys; `makeKey` builds the key from the next free id.

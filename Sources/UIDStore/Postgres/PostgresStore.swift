@@ -689,6 +689,26 @@ public final class PostgresStore: OperatorStore {
         }
     }
 
+    public func setKeysetEnabled(keysetID: Int32, enabled: Bool) async throws -> Bool {
+        try await withConnection { connection in
+            try await !self.rows("UPDATE keysets SET enabled = \(Self.flag(enabled)) WHERE keyset_id = \(keysetID) RETURNING 1", connection).isEmpty
+        }
+    }
+
+    public func setKeysetAllowedSites(keysetID: Int32, allowedSites: [Int32]?) async throws -> Bool {
+        let text = allowedSites.map(SQLiteStore.jsonArray)
+        return try await withConnection { connection in
+            try await !self.rows("UPDATE keysets SET allowed_sites = \(text) WHERE keyset_id = \(keysetID) RETURNING 1", connection).isEmpty
+        }
+    }
+
+    public func removeKey(id: Int32) async throws -> Bool {
+        try await transaction { connection in
+            try await self.lock(.keys, connection)
+            return try await !self.rows("DELETE FROM keyset_keys WHERE id = \(id) RETURNING 1", connection).isEmpty
+        }
+    }
+
     public func rotateKey(keysetID: Int32, expireOthersAt: Int64?, makeKey: (_ keyID: Int32) -> KeysetKey) async throws -> KeysetKey {
         try await transaction { connection in
             try await self.lock(.keys, connection)
