@@ -23,7 +23,7 @@ extension KeysCommand {
             let store = try await self.store.openForAdministration()
             let contents = try await store.loadConfiguration()
             guard let key = contents.keys.first(where: { $0.id == keyId }) else { throw ValidationError("No key \(keyId)") }
-            let now = Clock.nowMillis() / 1000
+            let now = OperatorClock.system.nowMillis() / 1000
             if Self.operatorKeysetIDs.contains(key.keysetID) {
                 let before = try KeyRing(keysets: contents.keysets, keys: contents.keys)
                 let after = try KeyRing(keysets: contents.keysets, keys: contents.keys.filter { $0.id != keyId })
