@@ -124,13 +124,17 @@ extension CoreImport {
         }
 
         /// The entries of a JSON store's data file, via its metadata.
-        func entries(_ store: StoreSpec, required: Bool) throws -> (file: String, entries: [JSONObject])? {
-            guard let (metadataFile, metadata) = try metadata(store.folder) else {
-                if required {
-                    throw Failure(file: "\(store.folder)/metadata.json", message: "missing: the directory must be a core store export (the folder holding clients/, keysets/, keyset_keys/, salts/ …)")
-                }
-                return nil
+        /// The entries of a store every export has.
+        func requiredEntries(_ store: StoreSpec) throws -> (file: String, entries: [JSONObject]) {
+            guard let found = try entries(store) else {
+                throw Failure(file: "\(store.folder)/metadata.json", message: "missing: the directory must be a core store export (the folder holding clients/, keysets/, keyset_keys/, salts/ …)")
             }
+            return found
+        }
+
+        /// The entries of a store, nil when the export has none.
+        func entries(_ store: StoreSpec) throws -> (file: String, entries: [JSONObject])? {
+            guard let (metadataFile, metadata) = try metadata(store.folder) else { return nil }
             let location = try Self.location(in: metadata, key: store.metadataKey)
             let file = try resolve(location: location, metadataFile: metadataFile)
             let value = try parseJSON(try load(file), file: file)

@@ -5,7 +5,7 @@ import UIDProtocol
 /// Reading each store of the core format but the salts.
 extension CoreImport.Reader {
     mutating func readClients() throws -> [ClientKey] {
-        let (_, entries) = try entries(CoreImport.clientsStore, required: true)!
+        let (_, entries) = try requiredEntries(CoreImport.clientsStore)
         var clients: [ClientKey] = []
         var seen = Set<String>()
         for entry in entries {
@@ -43,7 +43,7 @@ extension CoreImport.Reader {
     }
 
     mutating func readKeysets() throws -> [Keyset] {
-        let (file, entries) = try entries(CoreImport.keysetsStore, required: true)!
+        let (file, entries) = try requiredEntries(CoreImport.keysetsStore)
         var keysets: [Keyset] = []
         var seen = Set<Int32>()
         var defaults = [Int32: Int32]()
@@ -70,7 +70,7 @@ extension CoreImport.Reader {
     }
 
     mutating func readKeys(keysetIDs: Set<Int32>) throws -> [KeysetKey] {
-        let (file, entries) = try entries(CoreImport.keysetKeysStore, required: true)!
+        let (file, entries) = try requiredEntries(CoreImport.keysetKeysStore)
         var keys: [KeysetKey] = []
         var seen = Set<Int32>()
         var orphans: [Int32] = []
@@ -119,7 +119,7 @@ extension CoreImport.Reader {
     }
 
     mutating func readSites() throws -> [Site] {
-        guard let (_, entries) = try entries(CoreImport.sitesStore, required: false) else {
+        guard let (_, entries) = try entries(CoreImport.sitesStore) else {
             warnings.append("sites: no sites/metadata.json; no sites imported (client-side generation needs them)")
             return []
         }
@@ -140,7 +140,7 @@ extension CoreImport.Reader {
     }
 
     mutating func readKeypairs() throws -> [ClientSideKeypair] {
-        guard let (_, entries) = try entries(CoreImport.keypairsStore, required: false) else {
+        guard let (_, entries) = try entries(CoreImport.keypairsStore) else {
             warnings.append("client_side_keypairs: no client_side_keypairs/metadata.json; no key pairs imported")
             return []
         }

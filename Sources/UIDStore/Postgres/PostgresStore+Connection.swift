@@ -88,12 +88,15 @@ extension PostgresStore {
     func insert<R: StoreRow>(_ rows: [R], _ connection: PostgresConnection) async throws {
         let columns = R.table.columns.count
         let rowsPerStatement = Self.maximumBindParameters / columns
-        var statement: (rows: Int, sql: String)?
+        var sql = ""
+        var sqlRows = 0
         var start = 0
         while start < rows.count {
             let count = min(rowsPerStatement, rows.count - start)
-            let sql = statement?.rows == count ? statement?.sql ?? "" : R.table.insert(rows: count, .postgres)
-            statement = (count, sql)
+            if sqlRows != count {
+                sql = R.table.insert(rows: count, .postgres)
+                sqlRows = count
+            }
             var binds = PostgresBindings(capacity: count * columns)
             for row in rows[start..<(start + count)] {
                 for value in row.storeValues { try binds.append(value) }
