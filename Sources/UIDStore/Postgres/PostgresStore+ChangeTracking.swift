@@ -36,17 +36,13 @@ extension PostgresStore {
             else { return nil }
             var changes = SaltChanges(version: current, buckets: [])
             // One packed row (see `Bulk`), in the layout `loadSalts` reads, each bucket led by its position.
-            let rows = try await self.rows(PostgresQuery(unsafeSQL: """
+            try await self.readPacked(PostgresQuery(unsafeSQL: """
                 SELECT string_agg(int4send(position) || \(Self.packedBucket), ''::bytea ORDER BY position)
                 FROM salt_buckets WHERE changed_in > $1
-                """, binds: try Self.binds([.int64(version)])), connection)
-            guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return changes }
-            try blob.withUnsafeReadableBytes { bytes in
-                var reader = Bulk.Reader(bytes)
-                while !reader.isAtEnd {
-                    let position = Int(try reader.int32())
-                    changes.buckets.append((position, try Self.readBucket(&reader)))
-                }
+                """, binds: try Self.binds([.int64(version)])), connection) { reader in
+                let position = Int(try reader.int32())
+                changes.buckets.append((position, try Self.readBucket(&reader)))
+                return true
             }
             return changes
         }
@@ -69,27 +65,23 @@ extension PostgresStore {
         try await withConnection { connection in
             var batch = OptOutBatch(records: [], watermark: watermark)
             // One row holding the whole batch (see `Bulk`).
-            let rows = try await self.rows(PostgresQuery(unsafeSQL: """
+            try await self.readPacked(PostgresQuery(unsafeSQL: """
                 SELECT string_agg(int8send(id) || int8send(opted_out_since) || int8send(recorded_ms)
                     || int4send((recorded_ms > \(Self.transactionMillisSQL) - \(Self.optOutCommitGraceMillis))::integer)
                     || \(Bulk.field("flh")) || \(Bulk.field("advertising_id")), ''::bytea ORDER BY id)
                 FROM (SELECT * FROM optouts WHERE id > $1 ORDER BY id LIMIT \(Self.optOutBatchLimit)) AS batch
-                """, binds: try Self.binds([.int64(watermark)])), connection)
-            guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return batch }
-            try blob.withUnsafeReadableBytes { bytes in
-                var reader = Bulk.Reader(bytes)
-                while !reader.isAtEnd {
-                    let id = try reader.int64()
-                    let since = try reader.int64()
-                    let recorded = try reader.int64()
-                    let young = try reader.int32() != 0
-                    let flh = try reader.field()
-                    let advertisingID = try reader.field()
-                    if id != batch.watermark + 1 && young { break }
-                    batch.records.append((OptOutRecord(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) },
-                                                       optedOutSinceSeconds: since), recorded))
-                    batch.watermark = id
-                }
+                """, binds: try Self.binds([.int64(watermark)])), connection) { reader in
+                let id = try reader.int64()
+                let since = try reader.int64()
+                let recorded = try reader.int64()
+                let young = try reader.int32() != 0
+                let flh = try reader.field()
+                let advertisingID = try reader.field()
+                if id != batch.watermark + 1 && young { return false }
+                batch.records.append((OptOutRecord(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) },
+                                                   optedOutSinceSeconds: since), recorded))
+                batch.watermark = id
+                return true
             }
             return batch
         }
@@ -106,20 +98,16 @@ extension PostgresStore {
             """), connection) ?? 0
         // Usually a handful of rows; after a large import, all of them (hence one packed row).
         var watermark = settled
-        let rows = try await rows(PostgresQuery(unsafeSQL: """
+        try await readPacked(PostgresQuery(unsafeSQL: """
             SELECT string_agg(int8send(id) || int4send((recorded_ms > \(Self.transactionMillisSQL) - \(Self.optOutCommitGraceMillis))::integer),
                               ''::bytea ORDER BY id)
             FROM optouts WHERE id > $1
-            """, binds: try Self.binds([.int64(settled)])), connection)
-        guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return watermark }
-        try blob.withUnsafeReadableBytes { bytes in
-            var reader = Bulk.Reader(bytes)
-            while !reader.isAtEnd {
-                let id = try reader.int64()
-                let young = try reader.int32() != 0
-                if id != watermark + 1 && young { break }
-                watermark = id
-            }
+            """, binds: try Self.binds([.int64(settled)])), connection) { reader in
+            let id = try reader.int64()
+            let young = try reader.int32() != 0
+            if id != watermark + 1 && young { return false }
+            watermark = id
+            return true
         }
         return watermark
     }

@@ -76,6 +76,19 @@ extension PostgresStore {
         return try row.decode(T.self)
     }
 
+    /// Reads records packed server-side (see `Bulk`): each row of `query` holds many in its one
+    /// BYTEA column (NULL for none). `record` reads one and returns false to stop reading.
+    func readPacked(_ query: PostgresQuery, _ connection: PostgresConnection, _ record: (inout Bulk.Reader) throws -> Bool) async throws {
+        var more = true
+        for try await row in try await connection.query(query, logger: logger) {
+            guard more, let packed = try row.decode(ByteBuffer?.self) else { continue }
+            try packed.withUnsafeReadableBytes { bytes in
+                var reader = Bulk.Reader(bytes)
+                while more, !reader.isAtEnd { more = try record(&reader) }
+            }
+        }
+    }
+
     /// Every row of `R`'s table that makes a model, with `suffix` (a WHERE or ORDER BY) appended.
     func fetch<R: StoreRow>(
         _ type: R.Type, _ connection: PostgresConnection, _ suffix: String = "", _ values: [StoreValue] = []

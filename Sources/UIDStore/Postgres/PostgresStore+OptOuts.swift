@@ -41,20 +41,15 @@ extension PostgresStore {
     func loadOptOuts(_ connection: PostgresConnection) async throws -> OptOutIndex {
         let count = try await value(Int64.self, PostgresQuery(unsafeSQL: StoreSQL.optOutCount), connection) ?? 0
         var index = OptOutIndex(minimumCapacity: Int(count))
-        let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
+        try await readPacked(PostgresQuery(unsafeSQL: """
             SELECT string_agg(int8send(opted_out_since) || \(Bulk.field("flh")) || \(Bulk.field("advertising_id")), ''::bytea)
             FROM optouts GROUP BY id >> 16
-            """), logger: logger)
-        for try await row in chunks {
-            try row.decode(ByteBuffer.self).withUnsafeReadableBytes { bytes in
-                var reader = Bulk.Reader(bytes)
-                while !reader.isAtEnd {
-                    let since = try reader.int64()
-                    let flh = try reader.field()
-                    let advertisingID = try reader.field()
-                    index.insert(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) }, optedOutSinceSeconds: since)
-                }
-            }
+            """), connection) { reader in
+            let since = try reader.int64()
+            let flh = try reader.field()
+            let advertisingID = try reader.field()
+            index.insert(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) }, optedOutSinceSeconds: since)
+            return true
         }
         return index
     }

@@ -12,17 +12,12 @@ extension PostgresStore {
         let metadata = try await saltMetadata(connection)
         let count = try await value(Int64.self, PostgresQuery(unsafeSQL: StoreSQL.bucketCount), connection) ?? 0
         var table = metadata.emptyTable(expectedCount: Int(count))
-        let chunks = try await connection.query(PostgresQuery(unsafeSQL: """
+        try await readPacked(PostgresQuery(unsafeSQL: """
             SELECT string_agg(\(Self.packedBucket), ''::bytea ORDER BY position)
             FROM salt_buckets GROUP BY position >> 16 ORDER BY position >> 16
-            """), logger: logger)
-        for try await row in chunks {
-            try row.decode(ByteBuffer.self).withUnsafeReadableBytes { bytes in
-                var reader = Bulk.Reader(bytes)
-                while !reader.isAtEnd {
-                    table.append(try Self.readBucket(&reader))
-                }
-            }
+            """), connection) { reader in
+            table.append(try Self.readBucket(&reader))
+            return true
         }
         return table
     }
@@ -109,20 +104,16 @@ extension PostgresStore {
     /// The buckets due before `millis`, in one packed row: a day's due buckets are a 30th of the table.
     private func dueBuckets(before millis: Int64, _ connection: PostgresConnection) async throws -> [SaltSchedule.Bucket] {
         var candidates = [SaltSchedule.Bucket]()
-        let rows = try await rows(PostgresQuery(unsafeSQL: """
+        try await readPacked(PostgresQuery(unsafeSQL: """
             SELECT string_agg(int4send(position) || int8send(last_updated) || int8send(refresh_from)
                 || int4send((COALESCE(current_salt, '') <> '')::integer), ''::bytea ORDER BY position)
             FROM salt_buckets WHERE refresh_from < $1
-            """, binds: try Self.binds([.int64(millis)])), connection)
-        guard let blob = try rows.first?.decode(ByteBuffer?.self) else { return candidates }
-        try blob.withUnsafeReadableBytes { bytes in
-            var reader = Bulk.Reader(bytes)
-            while !reader.isAtEnd {
-                candidates.append(SaltSchedule.Bucket(
-                    position: Int(try reader.int32()), lastUpdatedMillis: try reader.int64(), refreshFromMillis: try reader.int64(),
-                    hasSalt: try reader.int32() != 0
-                ))
-            }
+            """, binds: try Self.binds([.int64(millis)])), connection) { reader in
+            candidates.append(SaltSchedule.Bucket(
+                position: Int(try reader.int32()), lastUpdatedMillis: try reader.int64(), refreshFromMillis: try reader.int64(),
+                hasSalt: try reader.int32() != 0
+            ))
+            return true
         }
         return candidates
     }
