@@ -22,7 +22,7 @@ enum StoreValue: Sendable, Equatable {
     static func json(_ values: [some Encodable]) -> StoreValue { .text(JSONList.encode(values)) }
 }
 
-/// Reads one stored row's columns by position, whatever the driver (`SQLiteRow`, `PostgresRow`).
+/// Reads one stored row's columns by position, whatever the driver (GRDB's `Row`, PostgresNIO's `PostgresRandomAccessRow`).
 protocol StoreRowReader {
     func int32(_ column: Int) throws -> Int32?
     func int64(_ column: Int) throws -> Int64?
