@@ -210,38 +210,6 @@ import UIDProtocol
         #expect(back.salts.idPrefix == original.salts.idPrefix && back.salts.idSecret == original.salts.idSecret)
     }
 
-    @Test func importIntoSQLiteAndLoadBack() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(directory: directory)
-        // A store with other data and an opt-out: the import replaces the former, keeps the latter.
-        let (seed, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: Self.now, bucketCount: 7)
-        try store.initialize(with: seed)
-        let flh = [UInt8](repeating: 7, count: 32)
-        #expect(try store.importOptOuts([OptOutRecord(firstLevelHash: flh, advertisingID: nil, optedOutSinceSeconds: 5)]) == 1)
-
-        let core = try GeneratedCore.make()
-        defer { core.remove() }
-        let imported = try CoreImport.read(directory: core.directory, nowMillis: Self.now).contents
-        let before = try await store.version()
-        try store.replaceContents(with: imported)
-        let after = try await store.version()
-        #expect(after.configuration > before.configuration && after.salts > before.salts, "running nodes notice the import")
-        let loaded = try store.loadContents()
-
-        #expect(loaded.optOuts.optedOutSince(firstLevelHash: flh) == 5)
-        // keyset_keys.id is the table's rowid, so keys come back in id order, not file order.
-        Self.expectSame(loaded, imported, keysInFileOrder: false)
-
-        // The reloaded store serves the exported client.
-        let snapshot = try OperatorSnapshot(config: OperatorConfig(), contents: loaded)
-        #expect(snapshot.clients.client(forAPIKey: core.credentials.apiKey)?.siteID == 999)
-
-        // Importing twice is the same as importing once.
-        try store.replaceContents(with: imported)
-        #expect(try store.loadContents().clients.count == 3)
-    }
-
     // MARK: - Salt snapshot choice and malformed input
 
     @Test func saltSnapshotInForce() {

@@ -12,13 +12,6 @@ enum PostgresSchema {
         var statements: [String]
     }
 
-    /// Tables whose changes make nodes rebuild their snapshot, with the counter each bumps:
-    /// 1 for configuration, 2 for salts (salt buckets have no trigger: a salt run bumps counter 2
-    /// itself when it changed a bucket; see v4).
-    static let versionedTables = [
-        ("sites", 1), ("clients", 1), ("keysets", 1), ("keyset_keys", 1), ("client_side_keypairs", 1), ("salt_metadata", 2),
-    ]
-
     static let createMigrationsTable = "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)"
 
     static var migrations: [Migration] {
@@ -129,7 +122,7 @@ enum PostgresSchema {
             // salt counter themselves when a bucket changed, `salt_metadata.updated` only records the run.
             Migration(name: "v4: only real changes bump the version", statements: [
                 "DROP TRIGGER IF EXISTS salt_metadata_update_bumps_version ON salt_metadata",
-            ] + (versionedTables.map(\.0) + ["runtime_config"]).filter { $0 != "salt_metadata" }.map { table in
+            ] + (StoreTable.versioned.map(\.table) + ["runtime_config"]).filter { $0 != "salt_metadata" }.map { table in
                 """
                 CREATE TRIGGER \(table)_skips_unchanged_rows BEFORE UPDATE ON \(table)
                 FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()
@@ -164,8 +157,8 @@ enum PostgresSchema {
             $$
             """,
         ]
-        for (table, counter) in versionedTables {
-            statements += versionTriggers(table: table, counter: counter)
+        for (table, counter) in StoreTable.versioned {
+            statements += versionTriggers(table: table, counter: counter.rawValue)
         }
         return statements
     }

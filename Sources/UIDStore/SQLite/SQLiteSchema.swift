@@ -3,12 +3,6 @@ import GRDB
 /// Schema migrations, applied at every open. Column names follow the reference's store files so
 /// imports and exports map one to one.
 enum SQLiteSchema {
-    /// Tables whose changes make nodes rebuild their snapshot, with the counter each bumps:
-    /// 1 for configuration, 2 for salts (reloading a million buckets is kept for when they change).
-    static let versionedTables = [
-        ("sites", 1), ("clients", 1), ("keysets", 1), ("keyset_keys", 1), ("client_side_keypairs", 1), ("salt_metadata", 2),
-    ]
-
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -111,7 +105,7 @@ enum SQLiteSchema {
                 DROP TABLE optouts;
                 ALTER TABLE optouts_v3 RENAME TO optouts;
                 """)
-            for (table, counter) in versionedTables {
+            for (table, counter) in StoreTable.versioned.map({ ($0.table, $0.counter.rawValue) }) {
                 for operation in ["INSERT", "UPDATE", "DELETE"] {
                     try db.execute(sql: """
                         CREATE TRIGGER \(table)_\(operation.lowercased())_bumps_version AFTER \(operation) ON \(table)
@@ -134,7 +128,7 @@ enum SQLiteSchema {
             // disabled again) must not make every node reload. Salt runs bump the salt counter
             // themselves when a bucket changed; `salt_metadata.updated` only records the run.
             try db.execute(sql: "DROP TRIGGER IF EXISTS salt_metadata_update_bumps_version")
-            for (table, counter) in versionedTables + [("runtime_config", 1)] where table != "salt_metadata" {
+            for (table, counter) in StoreTable.versioned.map({ ($0.table, $0.counter.rawValue) }) + [("runtime_config", 1)] where table != "salt_metadata" {
                 let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
                 let changed = columns.map { "OLD.\($0) IS NOT NEW.\($0)" }.joined(separator: " OR ")
                 try db.execute(sql: """

@@ -5,23 +5,21 @@ import UIDProtocol
 /// version triggers on both tables make every node rebuild its snapshot after a change.
 extension SQLiteStore {
     public func setKeysetEnabled(keysetID: Int32, enabled: Bool) throws -> Bool {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE keysets SET enabled = ? WHERE keyset_id = ?", arguments: [enabled, keysetID])
-            return db.changesCount > 0
-        }
+        try changes(StoreSQL.setKeysetEnabled(.sqlite), [enabled, keysetID])
     }
 
     public func setKeysetAllowedSites(keysetID: Int32, allowedSites: [Int32]?) throws -> Bool {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE keysets SET allowed_sites = ? WHERE keyset_id = ?",
-                           arguments: [allowedSites.map(Self.jsonArray), keysetID])
-            return db.changesCount > 0
-        }
+        try changes(StoreSQL.setKeysetAllowedSites(.sqlite), [allowedSites.map(JSONList.encode), keysetID])
     }
 
     public func removeKey(id: Int32) throws -> Bool {
+        try changes(StoreSQL.removeKey(.sqlite), [id])
+    }
+
+    /// Runs one statement; true when it changed a row.
+    private func changes(_ sql: String, _ arguments: StatementArguments) throws -> Bool {
         try pool.write { db in
-            try db.execute(sql: "DELETE FROM keyset_keys WHERE id = ?", arguments: [id])
+            try db.execute(sql: sql, arguments: arguments)
             return db.changesCount > 0
         }
     }
