@@ -16,7 +16,7 @@ struct IdentityMapRoutes: Sendable {
     static let kinds: [IdentityInputKind] = [.email, .emailHash, .phone, .phoneHash]
 
     func mapV3(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV3Payload.self, shapeError: APIResponse.clientError("Incorrect request format"))
             switch call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis) {
             case .failure(let failure):
@@ -28,7 +28,7 @@ struct IdentityMapRoutes: Sendable {
     }
 
     func mapV2(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV2Payload.self)
             let snapshot = call.snapshot
             var candidates = Self.kinds
@@ -70,16 +70,13 @@ struct IdentityMapRoutes: Sendable {
     }
 
     func buckets(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(BucketsPayload.self)
             guard let since = payload.since else { return .failure(APIResponse.clientError("missing parameter since_timestamp")) }
             guard case .string(let text) = since, let millis = UTCDateTime.parseMillis(text) else {
                 return .failure(APIResponse.clientError("invalid date, must conform to ISO 8601"))
             }
-            let buckets = call.snapshot.bucketsUpdated(sinceMillis: millis).map {
-                BucketBody(bucket_id: $0.bucketID, last_updated: UTCDateTime.format(millis: $0.lastUpdatedMillis))
-            }
-            return .json(try JSONCoding.encoder.encode(Envelope.success(buckets)))
+            return .jsonBytes(BucketAnswers.shared.responseJSON(for: call.snapshot, sinceMillis: millis))
         }
     }
 }

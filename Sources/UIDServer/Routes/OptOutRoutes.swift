@@ -26,10 +26,11 @@ struct OptOutRoutes: Sendable {
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
             do {
-                try await store.recordOptOut(record)
+                try await StoreDeadline.run { [store] in try await store.recordOptOut(record) }
             } catch {
+                // Not acknowledged, so the caller retries: the store is down or refusing writes.
                 logger.error("Opt-out could not be stored", metadata: ["error": "\(error)"])
-                return .failure(APIResponse.error(.internalServerError, "unknown", "The opt-out could not be stored; retry the request"))
+                return .failure(APIResponse.storeUnavailable)
             }
             endpoint.holder.update {
                 $0.addingOptOut(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
@@ -39,7 +40,7 @@ struct OptOutRoutes: Sendable {
     }
 
     func status(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper, .sharer, .idReader]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper, .sharer, .idReader]) { call in
             let payload = try call.decode(OptOutStatusPayload.self, shapeError: APIResponse.clientError("Invalid request body"))
             guard let ids = payload.advertisingIDs else {
                 return .failure(APIResponse.clientError("Required Parameter Missing: advertising_ids"))
