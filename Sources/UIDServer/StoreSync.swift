@@ -106,6 +106,7 @@ public struct StoreSync: Service {
                         $0.lastError = nil
                     }
                 } catch {
+                    if Task.isCancelled { return }   // shutting down, not a store failure
                     let now = clock.nowMillis()
                     status.update {
                         if $0.failingSinceMillis == nil { $0.failingSinceMillis = now }

@@ -2,8 +2,9 @@ import Synchronization
 import UIDOperatorCore
 import UIDProtocol
 
-/// `/v2/identity/buckets` answers without redoing per-bucket work: the public bucket ids (a
-/// Hashids encoding each) are computed once per salt table and reused until the salts change.
+/// `/v2/identity/buckets` answers without redoing per-bucket work: for large answers the public
+/// bucket ids (a Hashids encoding each) are computed once per salt table and reused until the
+/// salts change.
 /// An old `since_timestamp` still gets every bucket, as the reference answers it, but the
 /// answer is written straight into bytes on the batch pool, one at a time per pool thread.
 final class BucketAnswers: Sendable {
@@ -40,6 +41,13 @@ final class BucketAnswers: Sendable {
 
     private let cached = Mutex<Cached?>(nil)
 
+    /// Answers listing more buckets than this use (and build) the cache.
+    let cacheThreshold: Int
+
+    init(cacheThreshold: Int = 10_000) {
+        self.cacheThreshold = cacheThreshold
+    }
+
     /// Public ids by salt position for `snapshot`'s table.
     func publicIDs(for snapshot: OperatorSnapshot) -> [String] {
         let fingerprint = Fingerprint(snapshot.salts)
@@ -54,16 +62,17 @@ final class BucketAnswers: Sendable {
     /// at or after `sinceMillis`, in table order.
     func responseJSON(for snapshot: OperatorSnapshot, sinceMillis: Int64) -> [UInt8] {
         let salts = snapshot.salts
-        let ids = publicIDs(for: snapshot)
         var matching = 0
         for position in 0..<salts.count where salts.lastUpdatedMillis(at: position) >= sinceMillis { matching += 1 }
+        // A few buckets (a day's rotation) are encoded as they are listed; the cache pays off for large answers.
+        let cachedIDs = matching > cacheThreshold ? publicIDs(for: snapshot) : nil
         var json = ResponseJSON(capacity: 40 + matching * 64)
         json.literal(#"{"status":"success","body":["#)
         var first = true
         // Salt runs stamp many buckets with one time, so consecutive times are formatted once.
         var lastMillis: Int64?
         var lastText = ""
-        for position in 0..<min(salts.count, ids.count) {
+        for position in 0..<salts.count {
             let millis = salts.lastUpdatedMillis(at: position)
             guard millis >= sinceMillis else { continue }
             if millis != lastMillis {
@@ -73,7 +82,11 @@ final class BucketAnswers: Sendable {
             if !first { json.literal(",") }
             first = false
             json.literal(#"{"bucket_id":"#)
-            json.string(ids[position])
+            if let cachedIDs, position < cachedIDs.count {
+                json.string(cachedIDs[position])
+            } else {
+                json.string(snapshot.publicBucketID(salts.bucketID(at: position)))
+            }
             json.literal(#","last_updated":"#)
             json.string(lastText)
             json.literal("}")

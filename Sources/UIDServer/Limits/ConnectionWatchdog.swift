@@ -31,13 +31,22 @@ final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
             enter(.idle, served: false)
             return
         }
-        // After the rest of the pipeline is in place; written below the HTTP encoder, so raw.
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let context = loopBound.value
+        // After the rest of the pipeline is in place; written below the HTTP encoder, so raw. The
+        // write side is shut and what the client sends is read and dropped until it closes (or a
+        // moment passes): closing with its request unread would reset the connection and lose the 503.
+        context.eventLoop.assumeIsolated().execute {
             context.writeAndFlush(NIOAny(ByteBuffer(string: Self.refusal)), promise: nil)
-            context.close(promise: nil)
+            context.close(mode: .output, promise: nil)
+            self.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if refuse, case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     private static let refusal =
@@ -59,6 +68,7 @@ final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if refuse { return }
         if phase == .idle { enter(.readingHead, served: false) }
         context.fireChannelRead(data)
     }
