@@ -321,14 +321,15 @@ def main():
 
     errors = [r for r in results if not r[3]]
     windows = []
-    for w in range(int(seconds // WINDOW_S) + 1):
+    for w in range(int(seconds // WINDOW_S)):   # whole windows only
         lo, hi = started + w * WINDOW_S, started + (w + 1) * WINDOW_S
         lat = [r[2] for r in results if lo <= r[0] < hi]
         mem = [m for t, m in rss if lo <= t < hi]
         if not lat:
             continue
-        windows.append({"t": w * WINDOW_S, "rps": len(lat) / WINDOW_S, "p50_ms": 1000 * percentile(lat, 0.5),
-                        "p99_ms": 1000 * percentile(lat, 0.99), "rss_mib": (max(mem) / 1024) if mem else None})
+        windows.append({"t": w * WINDOW_S, "rps": round(len(lat) / WINDOW_S, 1),
+                        "p50_ms": round(1000 * percentile(lat, 0.5), 2), "p99_ms": round(1000 * percentile(lat, 0.99), 2),
+                        "rss_mib": round(max(mem) / 1024, 1) if mem else None})
     mems = [w["rss_mib"] for w in windows if w["rss_mib"]]
     warm = max(1, len(mems) // 5)
     after_warmup = statistics.mean(mems[warm:2 * warm]) if len(mems) >= 2 * warm else None
@@ -375,7 +376,7 @@ def draw(summary, path):
     axes[2].plot(t, [x["rss_mib"] for x in w])
     axes[2].set_ylabel("resident memory (MiB)")
     axes[2].set_xlabel("minutes")
-    axes[2].set_ylim(bottom=0)
+    axes[2].set_ylim(0, 1.25 * max([x["rss_mib"] or 0 for x in w] + [1]))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
