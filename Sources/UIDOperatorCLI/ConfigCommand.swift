@@ -44,6 +44,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @Option(help: "uid2 or euid.") var identityScope: String?
         @Option(help: "true or false: issue v3 raw UIDs.") var identityV3: Bool?
         @Option(help: "test, integ or prod.") var identityEnvironment: String?
+        @Option(help: "Requests per second each API key may make (429 past it); 0 removes the limit.") var clientRequestsPerSecond: Int?
 
         func run() async throws {
             let target = try await store.openForAdministration()
@@ -57,6 +58,7 @@ struct ConfigCommand: AsyncParsableCommand {
             change.identityScope = identityScope
             change.identityV3 = identityV3
             change.identityEnvironment = identityEnvironment
+            change.clientRequestsPerSecond = clientRequestsPerSecond
             let merged = try await target.runtimeSettings().merging(change)
             // Check against the defaults a node would combine them with.
             do {

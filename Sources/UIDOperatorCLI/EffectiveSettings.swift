@@ -1,6 +1,7 @@
 import Foundation
 import UIDOperatorCore
 import UIDProtocol
+import UIDServer
 
 /// The settings a node would use, each with where its value comes from (for `config show`).
 enum EffectiveSettings {
@@ -70,6 +71,12 @@ enum EffectiveSettings {
             pick("salt_minimum_age_days", nil, file.saltMinimumAgeDays, rotation.saltMinimumAgeDays),
             pick("master_key_expires_after_seconds", nil, file.masterKeyExpiresAfterSeconds, KeyExpiry.defaultSeconds),
             pick("site_key_expires_after_seconds", nil, file.siteKeyExpiresAfterSeconds, KeyExpiry.defaultSeconds),
+            pick("http_idle_timeout_seconds", nil, file.httpIdleTimeoutSeconds, ConnectionLimitOptions.defaultSeconds.idle),
+            pick("http_header_timeout_seconds", nil, file.httpHeaderTimeoutSeconds, ConnectionLimitOptions.defaultSeconds.header),
+            pick("http_body_timeout_seconds", nil, file.httpBodyTimeoutSeconds, ConnectionLimitOptions.defaultSeconds.body),
+            pick("http_max_connections", nil, file.httpMaxConnections, ConnectionLimits.defaults.maxConnections),
+            pick("max_in_flight_requests", nil, file.maxInFlightRequests, LoadShedder.defaultMaxInFlight),
+            pick("shutdown_grace_seconds", nil, file.shutdownGraceSeconds, ConnectionLimitOptions.defaultSeconds.shutdownGrace),
         ]
     }
 }

@@ -31,6 +31,12 @@ struct OperatorConfigFile: Decodable {
     var storeSyncIntervalMs: Int?
     var masterKeyExpiresAfterSeconds: Int64?
     var siteKeyExpiresAfterSeconds: Int64?
+    var httpIdleTimeoutSeconds: Int64?
+    var httpHeaderTimeoutSeconds: Int64?
+    var httpBodyTimeoutSeconds: Int64?
+    var httpMaxConnections: Int?
+    var shutdownGraceSeconds: Int64?
+    var maxInFlightRequests: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case identityScope = "identity_scope"
@@ -59,6 +65,12 @@ struct OperatorConfigFile: Decodable {
         case storeSyncIntervalMs = "store_sync_interval_ms"
         case masterKeyExpiresAfterSeconds = "master_key_expires_after_seconds"
         case siteKeyExpiresAfterSeconds = "site_key_expires_after_seconds"
+        case httpIdleTimeoutSeconds = "http_idle_timeout_seconds"
+        case httpHeaderTimeoutSeconds = "http_header_timeout_seconds"
+        case httpBodyTimeoutSeconds = "http_body_timeout_seconds"
+        case httpMaxConnections = "http_max_connections"
+        case shutdownGraceSeconds = "shutdown_grace_seconds"
+        case maxInFlightRequests = "max_in_flight_requests"
     }
 
     static func load(path: String) throws -> OperatorConfigFile {

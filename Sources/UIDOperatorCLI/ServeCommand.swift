@@ -49,6 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Public Suffix List used to check client-side generation origins.")
     var publicSuffixList = PublicSuffixList.defaultPath
 
+    @OptionGroup(title: "Connections") var connections: ConnectionLimitOptions
+
     @Flag(help: "Add POST /bench/echo, which answers with the request body: the baseline `uid-bench` compares endpoints with.")
     var benchmarkEchoRoute = false
 
@@ -58,6 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Precedence: this node's flags, then the store's runtime settings, then the file, then the
         // defaults (`OperatorConfig`, `BackgroundSchedule`).
         let file = try store.loadConfig()
+        var connectionLimits = try connections.limits(file: file)
+        let shutdownGrace = try connections.shutdownGrace(file: file)
         var base = try file.applied(to: OperatorConfig())
         if let identityMapMaxBatchSize { base.identityMapMaxBatchSize = identityMapMaxBatchSize }
         if let optoutStatusMaxRequestSize { base.optOutStatusMaxRequestSize = optoutStatusMaxRequestSize }
@@ -85,8 +89,13 @@ struct ServeCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "uid-operator")
         logger.logLevel = .info
+        let descriptors = DescriptorLimit.raiseSoftLimit()
+        connectionLimits.maxConnections = DescriptorLimit.connectionCap(requested: connectionLimits.maxConnections, softLimit: descriptors)
         try await PortCheck.ensureAvailable(host: host, port: port)
         logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: ["store": "\(self.store.storeDescription)", "address": "\(host):\(port)"])
+        logger.info("Connection limits", metadata: [
+            "max_connections": "\(connectionLimits.maxConnections)", "open_files": "\(descriptors.map(String.init) ?? "unknown")",
+        ])
         let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
         let started = Date()
         let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
@@ -107,10 +116,11 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("Cannot read the Public Suffix List at \(publicSuffixList) (install Debian's publicsuffix package, or pass --public-suffix-list): \(error)")
         }
-        let dependencies = OperatorServer.Dependencies(
+        var dependencies = OperatorServer.Dependencies(
             holder: SnapshotHolder(snapshot), store: store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger,
             benchmarkEchoRoute: benchmarkEchoRoute
         )
+        dependencies.loadShedder = try connections.loadShedder(file: file)
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
             interval: .milliseconds(max(schedule.storeSyncIntervalMillis, 10)), logger: logger,
@@ -125,12 +135,12 @@ struct ServeCommand: AsyncParsableCommand {
             ))
         }
         let app = OperatorServer.makeApplication(
-            dependencies, host: host, port: port, services: services,
+            dependencies, host: host, port: port, services: services, connectionLimits: connectionLimits,
             onServerRunning: { [host, config] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
             }
         )
-        try await app.runService()
+        try await GracefulRun.run(app, grace: shutdownGrace, logger: logger)
         logger.info("uid-operator stopped")
     }
 }

@@ -16,6 +16,8 @@ public enum OperatorServer {
         public var staleLimitMillis: Int64
         /// Adds `POST /bench/echo`, the benchmark's baseline.
         public var benchmarkEchoRoute: Bool
+        /// Bounds requests in progress per class of endpoint.
+        public var loadShedder = LoadShedder()
 
         public init(
             holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger,
@@ -38,6 +40,7 @@ public enum OperatorServer {
         if dependencies.benchmarkEchoRoute { paths.insert(BenchmarkRoutes.echoPath) }
         router.add(middleware: ErrorMiddleware(knownPaths: paths))
         router.add(middleware: CORSMiddleware())
+        router.add(middleware: LoadSheddingMiddleware(shedder: dependencies.loadShedder))
         let endpoint = EncryptedEndpoint(holder: dependencies.holder, clock: dependencies.clock)
         let keyless = KeylessEndpoint(holder: dependencies.holder, clock: dependencies.clock)
         OpsRoutes(holder: dependencies.holder, status: dependencies.syncStatus, clock: dependencies.clock, staleLimitMillis: dependencies.staleLimitMillis)
@@ -68,10 +71,12 @@ public enum OperatorServer {
 
     public static func makeApplication(
         _ dependencies: Dependencies, host: String, port: Int, services: [any Service] = [],
+        connectionLimits: ConnectionLimits = .defaults,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(dependencies),
+            server: .guardedHTTP1(limits: connectionLimits, registry: ConnectionRegistry(maxConnections: connectionLimits.maxConnections)),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "uid-operator"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

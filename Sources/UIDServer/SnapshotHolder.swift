@@ -17,8 +17,19 @@ public final class SnapshotHolder: Sendable {
     }
 
     /// Derives the next snapshot from the current one atomically, so concurrent updates (two
-    /// opt-outs at once) cannot lose each other.
+    /// opt-outs at once) cannot lose each other. `transform` runs outside the lock (folding the
+    /// opt-out overlay into the main index copies it), so readers never wait for it; an update
+    /// that lost a race is derived again from the winner.
     public func update(_ transform: (OperatorSnapshot) -> OperatorSnapshot) {
-        state.withLock { $0 = transform($0) }
+        while true {
+            let base = current
+            let next = transform(base)
+            let swapped = state.withLock { snapshot in
+                guard snapshot === base else { return false }
+                snapshot = next
+                return true
+            }
+            if swapped { return }
+        }
     }
 }

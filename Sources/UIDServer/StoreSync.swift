@@ -96,6 +96,8 @@ public struct StoreSync: Service {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 do {
+                    // A quick probe first: a store that went away is noticed within seconds.
+                    _ = try await StoreDeadline.run { [store] in try await store.version() }
                     try await poll(&progress)
                     let now = clock.nowMillis()
                     status.update {
@@ -104,6 +106,7 @@ public struct StoreSync: Service {
                         $0.lastError = nil
                     }
                 } catch {
+                    if Task.isCancelled { return }   // shutting down, not a store failure
                     let now = clock.nowMillis()
                     status.update {
                         if $0.failingSinceMillis == nil { $0.failingSinceMillis = now }
@@ -172,7 +175,10 @@ public struct StoreSync: Service {
         }
         let fresh: OperatorSnapshot
         do {
-            fresh = try OperatorSnapshot(config: configuration(state), contents: state.contents)
+            // Building a snapshot over a million buckets takes a while: not on the request threads.
+            fresh = try await BatchWorkPool.shared.runBackground { [configuration, state] in
+                try OperatorSnapshot(config: configuration(state), contents: state.contents)
+            }
         } catch {
             // Bad data (two default keysets for one site, lifetimes out of order) must not take the node down.
             logger.error("Rejected a configuration change; keeping the previous snapshot", metadata: ["error": "\(error)"])

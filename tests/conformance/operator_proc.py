@@ -120,6 +120,7 @@ class Operator:
     started_at_ms: int = None      # first successful start of serve
     store_url: str = None          # PostgreSQL store (the binary is then a wrapper that sets UID_OPERATOR_STORE)
     mirror: object = field(default=None, repr=False)
+    preexec: object = field(default=None, repr=False)   # run in the serve process before exec (e.g. a lower ulimit)
 
     def need(self, attr: str):
         """The value of a launch-time setup item, or fail the test with the CLI error that prevented it."""
@@ -189,7 +190,7 @@ class Operator:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self._serve_args(), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self._serve_args(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec)
         log.close()
         deadline = time.time() + STARTUP_TIMEOUT_S
         while time.time() < deadline:

@@ -66,6 +66,8 @@ public struct OperatorConfig: Sendable, Equatable {
     public var allowClockSkewSeconds: Int64 = 1_800
     /// Whether `site_data` also lists app names.
     public var keySharingProvidesAppNames: Bool = false
+    /// Requests per second each API key may make (a second's worth may come at once); nil: no limit.
+    public var clientRequestsPerSecond: Int?
 
     public init(
         scope: IdentityScope = .uid2, identityV3: Bool = false, environment: IdentityEnvironment = .test,

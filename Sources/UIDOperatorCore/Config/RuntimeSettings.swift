@@ -13,6 +13,8 @@ public struct RuntimeSettings: Codable, Equatable, Sendable {
     public var identityScope: String?
     public var identityV3: Bool?
     public var identityEnvironment: String?
+    /// Per-API-key request rate; 0 removes the limit.
+    public var clientRequestsPerSecond: Int?
 
     public init() {}
 
@@ -26,6 +28,7 @@ public struct RuntimeSettings: Codable, Equatable, Sendable {
         case identityScope = "identity_scope"
         case identityV3 = "identity_v3"
         case identityEnvironment = "identity_environment"
+        case clientRequestsPerSecond = "client_requests_per_second"
     }
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
@@ -53,6 +56,10 @@ public struct RuntimeSettings: Codable, Equatable, Sendable {
             }
             config.environment = environment
         }
+        if let rate = clientRequestsPerSecond {
+            guard rate >= 0 else { throw Invalid(description: "client_requests_per_second must not be negative") }
+            config.clientRequestsPerSecond = rate == 0 ? nil : rate
+        }
         do {
             try config.lifetimes.validate()
         } catch {
@@ -77,6 +84,7 @@ public struct RuntimeSettings: Codable, Equatable, Sendable {
         merged.identityScope = other.identityScope ?? identityScope
         merged.identityV3 = other.identityV3 ?? identityV3
         merged.identityEnvironment = other.identityEnvironment ?? identityEnvironment
+        merged.clientRequestsPerSecond = other.clientRequestsPerSecond ?? clientRequestsPerSecond
         return merged
     }
 }

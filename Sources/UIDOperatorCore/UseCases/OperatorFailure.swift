@@ -12,8 +12,9 @@ public struct OperatorFailure: Error, Sendable, Equatable {
         case refreshError
         /// 500 `unknown`: the operator has no key to encrypt with.
         case noActiveKey
-        /// 500 `unknown`: the operator could not finish the request (a store write failed); retrying may work.
-        case internalError
+        /// 503 `unknown` with `Retry-After`: the operator is busy, or its store refused a write;
+        /// nothing was done, and retrying after that many seconds may work.
+        case unavailable(retryAfterSeconds: Int)
         /// 401 `invalid_client`: a reserved site id calling a participant endpoint.
         case invalidClient
         /// 401 `unauthorized` with a message (client-side generation with a disabled key pair).
@@ -33,6 +34,13 @@ public struct OperatorFailure: Error, Sendable, Equatable {
     }
 
     public static func clientError(_ message: String) -> OperatorFailure { OperatorFailure(.clientError, message) }
+
+    /// A logout whose opt-out the store did not take (PostgreSQL gone, SQLite read-only or locked).
+    public static let storeUnavailable = OperatorFailure(.unavailable(retryAfterSeconds: 5), "The opt-out could not be stored; retry the request")
+    /// Past what the operator admits at once: refused at once rather than queued.
+    public static func busy(retryAfterSeconds: Int = 1) -> OperatorFailure {
+        OperatorFailure(.unavailable(retryAfterSeconds: retryAfterSeconds), "The operator is busy; retry after \(retryAfterSeconds) s")
+    }
 
     static let noActiveKey = OperatorFailure(.noActiveKey, "No active encryption key available")
     static let invalidIdentifier = OperatorFailure.clientError("Invalid Identifier")

@@ -148,6 +148,9 @@ public struct SaltTable: Sendable {
     /// Cheap access for scans that need only the rotation time.
     public func lastUpdatedMillis(at position: Int) -> Int64 { lastUpdated[position] }
 
+    /// The bucket id at `position`, without copying its salts.
+    public func bucketID(at position: Int) -> Int64 { ids[position] }
+
     public func bucketIndex(firstLevelHash flh: [UInt8]) -> Int {
         HashChain.bucketIndex(firstLevelHash: flh, bucketCount: count)
     }

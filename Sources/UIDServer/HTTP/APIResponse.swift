@@ -45,12 +45,19 @@ enum APIResponse {
         case .invalidToken: error(.badRequest, "invalid_token", failure.message)
         case .expiredToken: error(.badRequest, "expired_token", failure.message)
         case .refreshError: error(.badRequest, "error", failure.message)
-        case .noActiveKey, .internalError: error(.internalServerError, "unknown", failure.message)
+        case .noActiveKey: error(.internalServerError, "unknown", failure.message)
+        case .unavailable(let seconds): retryable(error(.serviceUnavailable, "unknown", failure.message), afterSeconds: seconds)
         case .invalidClient: error(.unauthorized, "invalid_client", failure.message)
         case .unauthorized: error(.unauthorized, "unauthorized", failure.message)
         case .invalidHTTPOrigin: error(.forbidden, "invalid_http_origin", failure.message)
         case .invalidAppName: error(.forbidden, "invalid_app_name", failure.message)
         }
+    }
+
+    private static func retryable(_ response: Response, afterSeconds seconds: Int) -> Response {
+        var response = response
+        response.headers[.retryAfter] = String(seconds)
+        return response
     }
 
     /// Runs an endpoint's work: an `OperatorFailure` it throws is answered with `failure(_:)`, and

@@ -10,15 +10,16 @@ import UIDProtocol
 struct EncryptedEndpoint: Sendable {
     let holder: SnapshotHolder
     let clock: OperatorClock
+    let rateLimiter = ClientRateLimiter()
 
     /// What a handler returns: JSON to encrypt.
-    enum Outcome {
+    enum Outcome: Sendable {
         case json(Data)
         /// JSON already in bytes (`ResponseJSON`), sealed without a copy.
         case jsonBytes([UInt8])
     }
 
-    struct Call {
+    struct Call: Sendable {
         let snapshot: OperatorSnapshot
         let client: ClientKey
         let envelope: RequestEnvelope
@@ -37,6 +38,7 @@ struct EncryptedEndpoint: Sendable {
         if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return APIResponse.tooLarge }
         let snapshot = holder.current
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
+        if let refusal = rateLimiter.refusal(for: client, config: snapshot.config, nowMillis: clock.nowMillis()) { return refusal }
         guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let now = clock.nowMillis()
         return await APIResponse.answering {

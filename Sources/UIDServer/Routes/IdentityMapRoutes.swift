@@ -14,7 +14,7 @@ struct IdentityMapRoutes: Sendable {
     }
 
     func mapV3(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV3Payload.self, shapeError: .clientError("Incorrect request format"))
             let results = try call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis).get()
             return .jsonBytes(MapV3Body(results: results).responseJSON())
@@ -22,7 +22,7 @@ struct IdentityMapRoutes: Sendable {
     }
 
     func mapV2(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV2Payload.self)
             let result = try call.snapshot.mapIdentitiesV2(payload.request, nowMillis: call.nowMillis).get()
             return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(result))))
@@ -30,16 +30,13 @@ struct IdentityMapRoutes: Sendable {
     }
 
     func buckets(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(BucketsPayload.self)
             guard let since = payload.since else { throw OperatorFailure.clientError("missing parameter since_timestamp") }
             guard case .string(let text) = since, let millis = UTCDateTime.parseMillis(text) else {
                 throw OperatorFailure.clientError("invalid date, must conform to ISO 8601")
             }
-            let buckets = call.snapshot.bucketsUpdated(sinceMillis: millis).map {
-                BucketBody(bucket_id: $0.bucketID, last_updated: UTCDateTime.format(millis: $0.lastUpdatedMillis))
-            }
-            return .json(try JSONCoding.encoder.encode(StatusResponse.success(buckets)))
+            return .jsonBytes(BucketAnswers.shared.responseJSON(for: call.snapshot, sinceMillis: millis))
         }
     }
 }

@@ -22,10 +22,11 @@ struct OptOutRoutes: Sendable {
             let payload = try call.decode(GeneratePayload.self)
             let record = try call.snapshot.optOutRecord(for: payload.request.identity, nowMillis: call.nowMillis).get()
             do {
-                try await store.recordOptOut(record)
+                try await StoreDeadline.run { [store] in try await store.recordOptOut(record) }
             } catch {
+                // Not acknowledged, so the caller retries: the store is down or refusing writes.
                 logger.error("Opt-out could not be stored", metadata: ["error": "\(error)"])
-                throw OperatorFailure(.internalError, "The opt-out could not be stored; retry the request")
+                throw OperatorFailure.storeUnavailable
             }
             endpoint.holder.update {
                 $0.addingOptOut(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
@@ -35,7 +36,7 @@ struct OptOutRoutes: Sendable {
     }
 
     func status(_ request: Request) async -> Response {
-        await endpoint.respond(to: request, roles: [.mapper, .sharer, .idReader]) { call in
+        await endpoint.respondOnBatchPool(to: request, roles: [.mapper, .sharer, .idReader]) { call in
             let payload = try call.decode(OptOutStatusPayload.self, shapeError: .clientError("Invalid request body"))
             guard let ids = payload.advertisingIDs else { throw OperatorFailure.clientError("Required Parameter Missing: advertising_ids") }
             let found = try call.snapshot.optOutStatus(advertisingIDs: ids).get()

@@ -61,6 +61,8 @@ extension PostgresStore {
             }
             var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
             configuration.options.additionalStartupParameters = Self.startupParameters
+            // A server that went away is reported within seconds, not after the pool's long default.
+            configuration.options.connectTimeout = .seconds(3)
             return configuration
         }
 

@@ -1,0 +1,151 @@
+import HummingbirdCore
+import NIOCore
+
+/// First in a connection's pipeline, so it sees the first byte of each request: closes the
+/// connection when a stage outlives its deadline (idle, head, body; see `ConnectionLimits`) and
+/// keeps the registry's view of the connection current. `RequestProgressHandler`, after the HTTP
+/// decoder, tells it where each request is.
+final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let limits: ConnectionLimits
+    private let registry: ConnectionRegistry
+    private var context: ChannelHandlerContext?
+    private var phase = ConnectionRegistry.Phase.idle
+    private var openRequests = 0
+    private var deadline: Scheduled<Void>?
+
+    /// Past the cap with every connection busy: answer 503 and close.
+    private let refuse: Bool
+
+    init(limits: ConnectionLimits, registry: ConnectionRegistry, refuse: Bool) {
+        self.limits = limits
+        self.registry = registry
+        self.refuse = refuse
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        guard refuse else {
+            enter(.idle, served: false)
+            return
+        }
+        // After the rest of the pipeline is in place; written below the HTTP encoder, so raw. The
+        // write side is shut and what the client sends is read and dropped until it closes (or a
+        // moment passes): closing with its request unread would reset the connection and lose the 503.
+        context.eventLoop.assumeIsolated().execute {
+            context.writeAndFlush(NIOAny(ByteBuffer(string: Self.refusal)), promise: nil)
+            context.close(mode: .output, promise: nil)
+            self.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if refuse, case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private static let refusal =
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 28\r\n"
+        + "Connection: close\r\n\r\nToo many open connections.\r\n"
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        self.context = nil
+        registry.remove(context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        registry.remove(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if refuse { return }
+        if phase == .idle { enter(.readingHead, served: false) }
+        context.fireChannelRead(data)
+    }
+
+    func headReceived() {
+        openRequests += 1
+        enter(.readingBody, served: false)
+    }
+
+    func requestEnded() {
+        if phase == .readingBody { enter(.responding, served: false) }
+    }
+
+    func responseEnded() {
+        openRequests = max(0, openRequests - 1)
+        if openRequests == 0 { enter(.idle, served: true) }
+    }
+
+    private func enter(_ next: ConnectionRegistry.Phase, served: Bool) {
+        phase = next
+        deadline?.cancel()
+        deadline = nil
+        guard let context else { return }
+        registry.update(context.channel, phase: next, served: served)
+        let timeout: TimeAmount? = switch next {
+        case .idle: limits.idleTimeout
+        case .readingHead: limits.headerTimeout
+        case .readingBody: limits.bodyTimeout
+        case .responding: nil
+        }
+        guard let timeout else { return }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.deadlinePassed()
+        }
+    }
+
+    private func deadlinePassed() {
+        deadline = nil
+        context?.close(promise: nil)
+    }
+}
+
+/// After the HTTP decoder: reports request heads and ends, and response ends, to the
+/// connection's `ConnectionWatchdog`.
+final class RequestProgressHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPConnectionStateHandler.InboundIn
+    typealias InboundOut = HTTPConnectionStateHandler.InboundIn
+    typealias OutboundIn = HTTPConnectionStateHandler.OutboundIn
+    typealias OutboundOut = HTTPConnectionStateHandler.OutboundIn
+
+    private var watchdog: ConnectionWatchdog?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        watchdog = try? context.pipeline.syncOperations.handler(type: ConnectionWatchdog.self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        watchdog = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: watchdog?.headReceived()
+        case .end: watchdog?.requestEnded()
+        case .body: break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { watchdog?.responseEnded() }
+        context.write(data, promise: promise)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionWatchdog: Sendable {}
+
+@available(*, unavailable)
+extension RequestProgressHandler: Sendable {}
