@@ -12,10 +12,10 @@ struct UIDBench: AsyncParsableCommand {
     )
 
     enum Part: String, ExpressibleByArgument, CaseIterable {
-        case http, micro, scale
+        case http, micro, scale, observability
     }
 
-    @Option(help: "Parts to run (repeatable): http, micro, scale. Default: all.")
+    @Option(help: "Parts to run (repeatable): http, micro, scale, observability. Default: all.")
     var part: [Part] = []
 
     @Flag(help: "A short run that only proves the suite works (CI): 1 s per endpoint, 100k opt-outs, short micro-benchmarks.")
@@ -73,6 +73,13 @@ struct UIDBench: AsyncParsableCommand {
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
                 mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize,
                 only: only, serverWrapper: serverWrapper.map { $0.split(separator: " ").map(String.init) } ?? []
+            ).run { log("  \($0)") }
+        }
+        if parts.contains(.observability) {
+            log("Observability cost: token/generate with metrics on and off, \(smoke ? 1 : 3) rounds")
+            report.observability = try await ObservabilityCost(
+                operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
+                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize, rounds: smoke ? 1 : 3
             ).run { log("  \($0)") }
         }
         if parts.contains(.micro) {

@@ -13,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    @OptionGroup(title: "Logs and metrics") var observability: ObservabilityOptions
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -97,8 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("Invalid settings: \(error)")
         }
 
+        observability.bootstrapLogging()
         var logger = Logger(label: "uid-operator")
-        logger.logLevel = .info
+        logger.logLevel = observability.logLevel
         try await PortCheck.ensureAvailable(host: host, port: port)
         logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: ["store": "\(self.store.storeDescription)", "address": "\(host):\(port)"])
         let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
@@ -121,10 +124,12 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("Cannot read the Public Suffix List at \(publicSuffixList) (install Debian's publicsuffix package, or pass --public-suffix-list): \(error)")
         }
-        let dependencies = OperatorServer.Dependencies(
+        var dependencies = OperatorServer.Dependencies(
             holder: SnapshotHolder(snapshot), store: store, originPolicy: OriginPolicy(publicSuffixList: suffixes), logger: logger,
             benchmarkEchoRoute: benchmarkEchoRoute
         )
+        let loadSeconds = Date().timeIntervalSince(started)
+        observability.configure(&dependencies, clientSide: config.clientSideTokenGenerate, benchmarkEchoRoute: benchmarkEchoRoute)
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
             interval: .milliseconds(max(syncIntervalMs ?? file.storeSyncIntervalMs ?? 500, 10)), logger: logger,
@@ -133,15 +138,21 @@ struct ServeCommand: AsyncParsableCommand {
         )
         var services: [any Service] = [sync]
         if rotation && (file.rotationEnabled ?? true) {
-            services.append(RotationService(
+            var rotation = RotationService(
                 store: store, holder: dependencies.holder, policy: try file.rotationPolicy(),
                 checkInterval: .seconds(max(file.rotationCheckIntervalSeconds ?? 60, 1)), logger: logger
-            ))
+            )
+            rotation.metrics = dependencies.metrics
+            services.append(rotation)
         }
+        services += try await observability.services(dependencies, host: host)
         let app = OperatorServer.makeApplication(
             dependencies, host: host, port: port, services: services,
-            onServerRunning: { [host, config] port in
+            onServerRunning: { [host, config, logger, observability, storeDescription = self.store.storeDescription] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
+                logger.info("Serving", metadata: observability.startupMetadata(
+                    snapshot: snapshot, store: storeDescription, address: "\(host):\(port)", loadSeconds: loadSeconds
+                ))
             }
         )
         try await app.runService()

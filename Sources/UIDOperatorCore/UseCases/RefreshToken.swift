@@ -6,6 +6,14 @@ import UIDProtocol
 public struct RefreshResult: Sendable {
     public var outcome: TokenOutcome
     public var responseKey: SymmetricKey?
+    /// What the presented token said about itself, for metrics (nothing that identifies a person).
+    public var token: RefreshedTokenFacts?
+}
+
+public struct RefreshedTokenFacts: Sendable, Equatable {
+    public var siteID: Int32
+    public var version: TokenVersion
+    public var createdMillis: Int64
 }
 
 extension OperatorSnapshot {
@@ -39,8 +47,9 @@ extension OperatorSnapshot {
         guard let token = try? UIDProtocol.RefreshToken.decode(tokenText, keys: keys), token.scope == config.scope else {
             return .failure(invalid)
         }
+        let facts = RefreshedTokenFacts(siteID: token.publisher.siteID, version: token.version, createdMillis: token.createdMillis)
         if token.establishedMillis < Self.refreshCutoffMillis {
-            return .success(RefreshResult(outcome: .optOut, responseKey: responseKey))
+            return .success(RefreshResult(outcome: .optOut, responseKey: responseKey, token: facts))
         }
         if token.expiresMillis < now {
             return .failure(authenticated
@@ -48,12 +57,12 @@ extension OperatorSnapshot {
                 : OperatorFailure(.refreshError, "Error refreshing token"))
         }
         if isOptedOut(type: token.type, firstLevelHash: token.firstLevelHash, forRefresh: true) {
-            return .success(RefreshResult(outcome: .optOut, responseKey: responseKey))
+            return .success(RefreshResult(outcome: .optOut, responseKey: responseKey, token: facts))
         }
         let subject = TokenSubject(
             type: token.type, firstLevelHash: token.firstLevelHash, publisher: token.publisher,
             privacyBits: token.privacyBits, establishedMillis: token.establishedMillis
         )
-        return issueTokens(for: subject, nowMillis: now).map { RefreshResult(outcome: .tokens($0), responseKey: responseKey) }
+        return issueTokens(for: subject, nowMillis: now).map { RefreshResult(outcome: .tokens($0), responseKey: responseKey, token: facts) }
     }
 }

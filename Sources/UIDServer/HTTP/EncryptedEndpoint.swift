@@ -37,6 +37,7 @@ struct EncryptedEndpoint: Sendable {
         if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return APIResponse.tooLarge }
         let snapshot = holder.current
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
+        RequestObservation.current?.authenticated(client)
         guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let now = clock.nowMillis()
         let envelope: RequestEnvelope

@@ -31,7 +31,11 @@ struct ClientSideRoutes: Sendable {
             payload: payload.payload, iv: payload.iv, publicKey: payload.publicKey, timestamp: payload.timestamp ?? 0,
             subscriptionID: payload.subscriptionID ?? "", appName: payload.appName, origin: request.headers[.origin]
         )
-        switch snapshot.clientSideGenerate(cstg, originPolicy: originPolicy, nowMillis: now) {
+        let result = snapshot.clientSideGenerate(cstg, originPolicy: originPolicy, nowMillis: now)
+        RequestObservation.current?.tokenResponse(
+            .clientSideGenerate, siteID: snapshot.keypairs[cstg.subscriptionID]?.siteID, outcome: result.map(\.outcome), request: request
+        )
+        switch result {
         case .failure(let failure):
             return APIResponse.failure(failure)
         case .success(let result):

@@ -22,6 +22,7 @@ struct IdentityMapRoutes: Sendable {
             case .failure(let failure):
                 return .failure(APIResponse.failure(failure))
             case .success(let results):
+                RequestObservation.current?.identityMappedV3(results)
                 return .jsonBytes(MapV3Body(results: results).responseJSON())
             }
         }
@@ -65,6 +66,10 @@ struct IdentityMapRoutes: Sendable {
                     unmapped.append(.init(identifier: text, reason: "invalid identifier"))
                 }
             }
+            let optedOut = unmapped.count { $0.reason == "optout" }
+            RequestObservation.current?.identityMapped(
+                path: "/v2/identity/map", inputs: [(kind.fieldName, values.count)], invalid: unmapped.count - optedOut, optedOut: optedOut
+            )
             return .json(try JSONCoding.encoder.encode(Envelope.success(MapV2Body(mapped: mapped, unmapped: unmapped.isEmpty ? nil : unmapped))))
         }
     }

@@ -48,6 +48,7 @@ struct OptOutRoutes: Sendable {
             case .failure(let failure):
                 return .failure(APIResponse.failure(failure))
             case .success(let found):
+                RequestObservation.current?.optOutStatusAnswered(inputs: ids.count, optedOut: found.count)
                 let body = ["opted_out": found.map { OptedOut(advertising_id: $0.advertisingID, opted_out_since: $0.optedOutSinceMillis) }]
                 return .json(try JSONCoding.encoder.encode(Envelope.success(body)))
             }

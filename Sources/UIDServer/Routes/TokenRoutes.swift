@@ -16,7 +16,9 @@ struct TokenRoutes: Sendable {
     func generate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(GeneratePayload.self)
-            switch call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis) {
+            let result = call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis)
+            RequestObservation.current?.tokenResponse(.generate, siteID: call.client.siteID, outcome: result, request: request)
+            switch result {
             case .success(let outcome): return .jsonBytes(outcome.responseJSON())
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
@@ -26,7 +28,9 @@ struct TokenRoutes: Sendable {
     func validate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(ValidatePayload.self)
-            switch call.snapshot.validateToken(payload.request, client: call.client) {
+            let result = call.snapshot.validateToken(payload.request, client: call.client)
+            RequestObservation.current?.validated(result, siteID: call.client.siteID)
+            switch result {
             case .success(let matches): return .json(try JSONCoding.encoder.encode(Envelope.success(matches)))
             case .failure(let failure): return .failure(APIResponse.failure(failure))
             }
@@ -40,7 +44,16 @@ struct TokenRoutes: Sendable {
         let snapshot = endpoint.holder.current
         let authenticated = Authentication.isKnownClient(request, in: snapshot)
         let text = String(decoding: body, as: UTF8.self)
-        switch snapshot.refreshToken(body: text, authenticated: authenticated, nowMillis: endpoint.clock.nowMillis()) {
+        let now = endpoint.clock.nowMillis()
+        let result = snapshot.refreshToken(body: text, authenticated: authenticated, nowMillis: now)
+        if let observation = RequestObservation.current {
+            let token = try? result.get().token
+            if let token {
+                observation.refreshed(token, identityLifetimeSeconds: snapshot.config.lifetimes.identityTokenExpiresAfterSeconds, nowMillis: now, request: request)
+            }
+            observation.tokenResponse(.refresh, siteID: token?.siteID, outcome: result.map(\.outcome), request: request)
+        }
+        switch result {
         case .failure(let failure):
             return APIResponse.failure(failure)
         case .success(let result):
