@@ -28,6 +28,9 @@ struct TokenCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON (times in epoch milliseconds, key times in epoch seconds).")
         var json = false
 
+        @Option(help: "Seconds after creation a refresh token's identity should be refreshed, when serve overrides the store's setting with this flag.")
+        var refreshIdentityTokenAfterSeconds: Int64?
+
         func run() async throws {
             let text = try readToken()
             let opened = try await store.openExisting()
@@ -35,7 +38,9 @@ struct TokenCommand: AsyncParsableCommand {
             let state = try await opened.loadState(includingSalts: true, includingOptOuts: true)
             let config: OperatorConfig
             do {
-                config = try state.runtimeSettings.applied(to: OperatorConfig(scope: scope))
+                var flags = RuntimeSettings()
+                flags.refreshIdentityTokenAfterSeconds = refreshIdentityTokenAfterSeconds
+                config = try state.runtimeSettings.merging(flags).applied(to: OperatorConfig(scope: scope))
             } catch {
                 throw CommandFailure("The store's runtime settings are invalid: \(error)")
             }
@@ -80,7 +85,7 @@ struct TokenCommand: AsyncParsableCommand {
             add("created", time(inspection.created))
             add("established", time(inspection.established))
             add("refreshed", time(inspection.refreshed))
-            add("refresh from", time(inspection.refreshFrom).map { $0 + " (by the store's current settings)" })
+            add("refresh from", time(inspection.refreshFrom).map { $0 + " (by the current refresh-after setting)" })
             add("expires", time(inspection.expires).map { $0 + (inspection.expired == true ? " — EXPIRED" : "") })
             for key in inspection.keys {
                 let place = key.inStore

@@ -86,7 +86,7 @@ import UIDStore
             #expect(Self.sample(text, #"uid_http_requests_total{path="other",code="404",status="not_found"}"#) == 1)
             #expect(Self.sample(text, #"uid_http_request_duration_seconds_count{path="/v2/token/generate"}"#) == 5)
             let site = harness.credentials.siteID
-            #expect(Self.sample(text, #"uid2_token_response_status_count{site_id="\#(site)",token_endpoint="GenerateV2",token_response_status="Success",advertising_token_version="V4",cstg="false",platform_type="Other"}"#) == 2)
+            #expect(Self.sample(text, #"uid2_token_response_status_count_total{site_id="\#(site)",token_endpoint="GenerateV2",token_response_status="Success",advertising_token_version="V4",cstg="false",platform_type="Other"}"#) == 2)
             #expect(Self.sample(text, "uid_salt_buckets") == 7)
             #expect(Self.sample(text, "uid_healthy") == 1)
             // The scrape counts itself only after it has answered.

@@ -75,7 +75,7 @@ def test_generate_moves_request_counter_histogram_and_site_counter(operator, pub
     assert moved(before, after, "uid_http_request_duration_seconds_bucket", path=GENERATE, le="+Inf") == 3
     assert value(after, "uid_http_request_duration_seconds_sum", path=GENERATE) > \
         value(before, "uid_http_request_duration_seconds_sum", path=GENERATE)
-    assert moved(before, after, "uid2_token_response_status_count", site_id=operator.dev.site_id,
+    assert moved(before, after, "uid2_token_response_status_count_total", site_id=operator.dev.site_id,
                  token_endpoint="GenerateV2", token_response_status="Success", advertising_token_version="V4",
                  cstg="false", platform_type="Other") == 3
     # The SDK names itself in X-UID2-Client-Version.
@@ -92,7 +92,7 @@ def test_optout_answer_is_counted_by_its_status(operator, publisher):
     after = scrape(operator)
     assert moved(before, after, "uid_http_requests_total", path=GENERATE, code=200, status="optout") == 1
     assert moved(before, after, "uid_http_requests_total", path=GENERATE, code=200, status="success") == 0
-    assert moved(before, after, "uid2_token_response_status_count", site_id=operator.dev.site_id,
+    assert moved(before, after, "uid2_token_response_status_count_total", site_id=operator.dev.site_id,
                  token_endpoint="GenerateV2", token_response_status="OptOut", advertising_token_version="null",
                  cstg="false", platform_type="Other") == 1
 
@@ -119,7 +119,7 @@ def test_refresh_moves_refresh_metrics(operator, publisher):
     after = scrape(operator)
     site = operator.dev.site_id
     assert moved(before, after, "uid_http_requests_total", path="/v2/token/refresh", code=200, status="success") == 1
-    assert moved(before, after, "uid2_token_response_status_count", site_id=site, token_endpoint="RefreshV2",
+    assert moved(before, after, "uid2_token_response_status_count_total", site_id=site, token_endpoint="RefreshV2",
                  token_response_status="Success", advertising_token_version="V4", cstg="false",
                  platform_type="Other") == 1
     assert moved(before, after, "uid2_token_refresh_duration_seconds_count", site_id=site,
@@ -266,8 +266,10 @@ def test_access_log_names_site_and_client_key_not_the_key(operator, publisher):
 # ------------------------------------------------------------------ token inspect, envelope
 
 def inspect(op, token: str, expect_ok=True) -> dict:
-    p = subprocess.run([op.binary, "token", "inspect", "--data-dir", str(op.data_dir), "--json", "-"],
-                       input=token, capture_output=True, text=True, timeout=180)
+    # serve's lifetime flags are not in the store: refresh_from needs the one this operator runs with.
+    args = [op.binary, "token", "inspect", "--data-dir", str(op.data_dir), "--json",
+            "--refresh-identity-token-after-seconds", str(op.lifetimes[2]), "-"]
+    p = subprocess.run(args, input=token, capture_output=True, text=True, timeout=180)
     assert (p.returncode == 0) == expect_ok, p.stderr
     return json.loads(p.stdout)
 

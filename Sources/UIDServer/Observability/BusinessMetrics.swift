@@ -91,7 +91,7 @@ final class BusinessMetrics: Sendable {
     let optOutStatusOptedOut: CoreMetrics.Recorder
 
     init(factory: PrometheusMetricsFactory, dropped: CoreMetrics.Counter) {
-        tokenResponses = CounterFamily("uid2_token_response_status_count", factory: factory, dropped: dropped) { key in
+        tokenResponses = CounterFamily("uid2_token_response_status_count_total", factory: factory, dropped: dropped) { key in
             [
                 ("site_id", String(key.siteID)), ("token_endpoint", key.endpoint.rawValue), ("token_response_status", key.status),
                 ("advertising_token_version", key.tokenVersion), ("cstg", key.endpoint == .clientSideGenerate ? "true" : "false"),
