@@ -45,6 +45,12 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "A command the server runs under, for profiling, e.g. \"valgrind --tool=callgrind\".")
     var serverWrapper: String?
 
+    @Option(help: "A uid-operator build to compare with in the observability part (e.g. one from before metrics existed).")
+    var compareBinary: String?
+
+    @Option(help: "Rounds of the observability part (default 3; 1 with --smoke).")
+    var observabilityRounds: Int?
+
     @Option(help: "Opt-outs in the scale run's store.")
     var optOuts: Int?
 
@@ -76,10 +82,12 @@ struct UIDBench: AsyncParsableCommand {
             ).run { log("  \($0)") }
         }
         if parts.contains(.observability) {
-            log("Observability cost: token/generate with metrics on and off, \(smoke ? 1 : 3) rounds")
+            let rounds = observabilityRounds ?? (smoke ? 1 : 3)
+            log("Observability cost: token/generate with metrics on and off, \(rounds) rounds")
             report.observability = try await ObservabilityCost(
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
-                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize, rounds: smoke ? 1 : 3
+                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize, rounds: rounds,
+                beforeBinary: compareBinary.map { URL(fileURLWithPath: $0) }
             ).run { log("  \($0)") }
         }
         if parts.contains(.micro) {

@@ -163,6 +163,24 @@ import UIDStore
         #expect(Self.sample(text, "uid_metrics_series_dropped_total") == 2)
     }
 
+    /// A refresh token claims its own creation time; the extremes are counted, not trapped on.
+    @Test(arguments: [Int64.min, Int64.max, 0])
+    func refreshAgeOfAnyClaimedCreationTime(_ created: Int64) throws {
+        let metrics = OperatorMetrics(version: "test", paths: [])
+        let observation = RequestObservation(requestID: "r", metrics: metrics)
+        let request = Request(
+            head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/v2/token/refresh"),
+            body: RequestBody(buffer: ByteBuffer())
+        )
+        observation.refreshed(
+            RefreshedTokenFacts(siteID: 7, version: .v3, createdMillis: created), identityLifetimeSeconds: 3600,
+            nowMillis: ServerTests.now, request: request
+        )
+        let text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(Self.sample(text, #"uid2_token_refresh_duration_seconds_count{site_id="7",has_origin_header="false"}"#) == 1)
+        #expect(Self.sample(text, #"uid2_advertising_token_expired_on_refresh_total{site_id="7",has_origin_header="false",is_expired="\#(created == Int64.max ? "false" : "true")"}"#) == 1)
+    }
+
     @Test(arguments: [
         ("abc-123", true), ("A.b:c_d-1", true), ("", false), ("a b", false), ("x\ny", false), (String(repeating: "a", count: 129), false),
         ("é", false),

@@ -7,6 +7,8 @@ struct ObservabilityCost {
     struct Setting {
         let name: String
         let arguments: [String]
+        /// Another build to serve with (the one before observability existed), else the suite's.
+        var binary: URL?
     }
 
     struct Result {
@@ -30,14 +32,20 @@ struct ObservabilityCost {
     let warmupSeconds: Int
     let mapBatchSize: Int
     let rounds: Int
+    /// `--compare-binary`: served with its defaults as the first setting.
+    var beforeBinary: URL?
 
     func run(progress: (String) -> Void) async throws -> [Result] {
-        var results = Self.settings.map { Result(setting: $0) }
+        var settings = Self.settings
+        if let beforeBinary {
+            settings.insert(Setting(name: "before: `\(beforeBinary.lastPathComponent)` (its defaults)", arguments: [], binary: beforeBinary), at: 0)
+        }
+        var results = settings.map { Result(setting: $0) }
         for round in 1...max(rounds, 1) {
             for index in results.indices {
                 progress("round \(round): \(results[index].setting.name)")
                 var benchmark = HTTPBenchmark(
-                    operatorBinary: operatorBinary, fixture: fixture, load: load, warmupSeconds: warmupSeconds, mapBatchSize: mapBatchSize,
+                    operatorBinary: results[index].setting.binary ?? operatorBinary, fixture: fixture, load: load, warmupSeconds: warmupSeconds, mapBatchSize: mapBatchSize,
                     only: ["/v2/token/generate"]
                 )
                 benchmark.serverArguments = results[index].setting.arguments
@@ -65,7 +73,7 @@ struct ObservabilityCost {
         lines.append("")
         lines.append("| setting | req/s | req/s ratio to echo | vs. off | server CPU / request | p99 |")
         lines.append("|---|---:|---:|---:|---:|---:|")
-        let off = results.first.flatMap { median($0.ratiosToEcho) }
+        let off = results.first { $0.setting.arguments == ["--no-metrics"] }.flatMap { median($0.ratiosToEcho) }
         for result in results {
             let ratio = median(result.ratiosToEcho)
             var versusOff = ""

@@ -14,6 +14,12 @@ public struct RefreshedTokenFacts: Sendable, Equatable {
     public var siteID: Int32
     public var version: TokenVersion
     public var createdMillis: Int64
+
+    public init(siteID: Int32, version: TokenVersion, createdMillis: Int64) {
+        self.siteID = siteID
+        self.version = version
+        self.createdMillis = createdMillis
+    }
 }
 
 extension OperatorSnapshot {

@@ -46,7 +46,9 @@ extension RequestObservation {
         site(token.siteID)
         guard let metrics else { return }
         let hasOrigin = request.headers[.origin] != nil
-        let sinceRefreshSeconds = max(nowMillis - token.createdMillis, 0) / 1000
+        // The creation time is the token's to claim: anything in Int64 must count, not trap.
+        let (elapsed, overflow) = nowMillis.subtractingReportingOverflow(token.createdMillis)
+        let sinceRefreshSeconds = overflow ? (token.createdMillis < 0 ? Int64.max / 1000 : 0) : max(elapsed, 0) / 1000
         metrics.business.refreshDurations.record(.init(siteID: token.siteID, hasOrigin: hasOrigin), Double(sinceRefreshSeconds))
         metrics.business.expiredOnRefresh.increment(.init(
             siteID: token.siteID, hasOrigin: hasOrigin, expired: sinceRefreshSeconds > identityLifetimeSeconds

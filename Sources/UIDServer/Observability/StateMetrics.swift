@@ -79,11 +79,11 @@ final class StateMetrics: Sendable {
             configurationVersion.record(versions[0])
             saltsVersion.record(versions[1])
         }
-        snapshotAge.record(seconds(now - sync.lastSuccessMillis))
+        snapshotAge.record((Double(now) - Double(sync.lastSuccessMillis)) / 1000)
         if let reload = sync.lastConfigurationReloadMillis { lastReloadDuration.record(seconds(reload)) }
         storeFailing.record(sync.failingSinceMillis == nil ? 0 : 1)
         // The healthcheck's rule: unhealthy only while the store fails and the snapshot is too old.
-        healthy.record(sync.failingSinceMillis != nil && now - sync.lastSuccessMillis > staleLimitMillis ? 0 : 1)
+        healthy.record(sync.failingSinceMillis != nil && now &- sync.lastSuccessMillis > staleLimitMillis ? 0 : 1)
         if let lag = sync.lastOptOutLagMillis { optOutLag.record(seconds(lag)) }
         if let lag = sync.maxOptOutLagMillis { optOutLagMax.record(seconds(lag)) }
         optOuts.record(snapshot.optOuts.count + snapshot.recentOptOuts.count)
@@ -108,7 +108,7 @@ final class StateMetrics: Sendable {
             return (low, high)
         }
         if let range {
-            oldestSaltAge.record(seconds(now - range.min))
+            oldestSaltAge.record((Double(now) - Double(range.min)) / 1000)
             saltLastUpdatedMin.record(range.min)
             saltLastUpdatedMax.record(range.max)
         }
@@ -117,10 +117,10 @@ final class StateMetrics: Sendable {
         for keyset in snapshot.keys.keysets.values {
             let keysetKeys = snapshot.keys.keys(inKeyset: keyset.id)
             if let newest = keysetKeys.max(by: { $0.createdSeconds < $1.createdSeconds }) {
-                newestKeyAge.set(keyset.id, Double(nowSeconds - newest.createdSeconds))
+                newestKeyAge.set(keyset.id, Double(nowSeconds) - Double(newest.createdSeconds))
             }
             if let active = snapshot.keys.activeKey(keysetID: keyset.id, atSeconds: nowSeconds) {
-                activeKeyAge.set(keyset.id, Double(nowSeconds - active.activatesSeconds))
+                activeKeyAge.set(keyset.id, Double(nowSeconds) - Double(active.activatesSeconds))
                 activeKeyActivates.set(keyset.id, Double(active.activatesSeconds))
             }
         }
