@@ -12,10 +12,10 @@ struct UIDBench: AsyncParsableCommand {
     )
 
     enum Part: String, ExpressibleByArgument, CaseIterable {
-        case http, micro, scale
+        case http, micro, scale, observability
     }
 
-    @Option(help: "Parts to run (repeatable): http, micro, scale. Default: all.")
+    @Option(help: "Parts to run (repeatable): http, micro, scale, observability. Default: all.")
     var part: [Part] = []
 
     @Flag(help: "A short run that only proves the suite works (CI): 1 s per endpoint, 100k opt-outs, short micro-benchmarks.")
@@ -45,6 +45,12 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "A command the server runs under, for profiling, e.g. \"valgrind --tool=callgrind\".")
     var serverWrapper: String?
 
+    @Option(help: "A uid-operator build to compare with in the observability part (e.g. one from before metrics existed).")
+    var compareBinary: String?
+
+    @Option(help: "Rounds of the observability part (default 3; 1 with --smoke).")
+    var observabilityRounds: Int?
+
     @Option(help: "Opt-outs in the scale run's store.")
     var optOuts: Int?
 
@@ -73,6 +79,15 @@ struct UIDBench: AsyncParsableCommand {
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
                 mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize,
                 only: only, serverWrapper: serverWrapper.map { $0.split(separator: " ").map(String.init) } ?? []
+            ).run { log("  \($0)") }
+        }
+        if parts.contains(.observability) {
+            let rounds = observabilityRounds ?? (smoke ? 1 : 3)
+            log("Observability cost: token/generate with metrics on and off, \(rounds) rounds")
+            report.observability = try await ObservabilityCost(
+                operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
+                mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize, rounds: rounds,
+                beforeBinary: compareBinary.map { URL(fileURLWithPath: $0) }
             ).run { log("  \($0)") }
         }
         if parts.contains(.micro) {

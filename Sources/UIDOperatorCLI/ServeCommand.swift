@@ -13,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    @OptionGroup(title: "Logs and metrics") var observability: ObservabilityOptions
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -87,8 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("Invalid settings: \(error)")
         }
 
+        observability.bootstrapLogging()
         var logger = Logger(label: "uid-operator")
-        logger.logLevel = .info
+        logger.logLevel = observability.logLevel
         let descriptors = DescriptorLimit.raiseSoftLimit()
         connectionLimits.maxConnections = DescriptorLimit.connectionCap(requested: connectionLimits.maxConnections, softLimit: descriptors)
         try await PortCheck.ensureAvailable(host: host, port: port)
@@ -121,6 +124,8 @@ struct ServeCommand: AsyncParsableCommand {
             benchmarkEchoRoute: benchmarkEchoRoute
         )
         dependencies.loadShedder = try connections.loadShedder(file: file)
+        let loadSeconds = Date().timeIntervalSince(started)
+        observability.configure(&dependencies, clientSide: config.clientSideTokenGenerate, benchmarkEchoRoute: benchmarkEchoRoute)
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
             interval: .milliseconds(max(schedule.storeSyncIntervalMillis, 10)), logger: logger,
@@ -129,15 +134,21 @@ struct ServeCommand: AsyncParsableCommand {
         )
         var services: [any Service] = [sync]
         if rotation && schedule.rotationEnabled {
-            services.append(RotationService(
+            var rotation = RotationService(
                 store: store, holder: dependencies.holder, policy: try file.rotationPolicy(),
                 checkInterval: .seconds(max(schedule.rotationCheckIntervalSeconds, 1)), logger: logger
-            ))
+            )
+            rotation.metrics = dependencies.metrics
+            services.append(rotation)
         }
+        services += try await observability.services(dependencies, host: host)
         let app = OperatorServer.makeApplication(
             dependencies, host: host, port: port, services: services, connectionLimits: connectionLimits,
-            onServerRunning: { [host, config] port in
+            onServerRunning: { [host, config, logger, observability, storeDescription = self.store.storeDescription] port in
                 say("uid-operator serving \(config.scope.displayName) on http://\(host):\(port)")
+                logger.info("Serving", metadata: observability.startupMetadata(
+                    snapshot: snapshot, store: storeDescription, address: "\(host):\(port)", loadSeconds: loadSeconds
+                ))
             }
         )
         try await GracefulRun.run(app, grace: shutdownGrace, logger: logger)

@@ -7,7 +7,8 @@ struct UIDOperatorCommand: AsyncParsableCommand {
         version: OperatorVersion.current,
         subcommands: [
             ServeCommand.self, InitCommand.self, SiteCommand.self, ClientCommand.self, KeysCommand.self, KeysetCommand.self, SaltCommand.self, KeypairCommand.self,
-            OptOutCommand.self, ImportCommand.self, ExportCommand.self, ConfigCommand.self, IdentityCommand.self,
+            OptOutCommand.self, ImportCommand.self, ExportCommand.self, ConfigCommand.self, IdentityCommand.self, TokenCommand.self,
+            EnvelopeCommand.self,
         ]
     )
 }

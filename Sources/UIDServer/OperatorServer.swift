@@ -18,6 +18,12 @@ public enum OperatorServer {
         public var benchmarkEchoRoute: Bool
         /// Bounds requests in progress per class of endpoint.
         public var loadShedder = LoadShedder()
+        /// Request counts, latencies and state (nil: none kept, no `/metrics`).
+        public var metrics: OperatorMetrics?
+        /// Serve `GET /metrics` on the API's port (false when it has a port of its own).
+        public var metricsOnMainPort = true
+        /// Writes one line per request (never a key, secret, token or identity).
+        public var accessLog: Logger?
 
         public init(
             holder: SnapshotHolder, store: any OperatorStore, originPolicy: OriginPolicy, clock: OperatorClock = .system, logger: Logger,
@@ -38,6 +44,9 @@ public enum OperatorServer {
         let router = Router(context: BasicRequestContext.self)
         var paths = knownPaths(clientSide: dependencies.holder.current.config.clientSideTokenGenerate)
         if dependencies.benchmarkEchoRoute { paths.insert(BenchmarkRoutes.echoPath) }
+        let metricsRoute = dependencies.metricsOnMainPort ? metricsRoute(dependencies) : nil
+        if metricsRoute != nil { paths.insert(MetricsRoute.path) }
+        router.add(middleware: ObservabilityMiddleware(metrics: dependencies.metrics, accessLog: dependencies.accessLog, knownPaths: paths))
         router.add(middleware: ErrorMiddleware(knownPaths: paths))
         router.add(middleware: CORSMiddleware())
         router.add(middleware: LoadSheddingMiddleware(shedder: dependencies.loadShedder))
@@ -55,11 +64,32 @@ public enum OperatorServer {
         if dependencies.benchmarkEchoRoute {
             BenchmarkRoutes().register(on: router)
         }
+        metricsRoute?.register(on: router)
         return router
     }
 
+    static func metricsRoute(_ dependencies: Dependencies) -> MetricsRoute? {
+        dependencies.metrics.map {
+            MetricsRoute(
+                metrics: $0, holder: dependencies.holder, status: dependencies.syncStatus, clock: dependencies.clock,
+                staleLimitMillis: dependencies.staleLimitMillis
+            )
+        }
+    }
+
+    /// `GET /metrics` alone, for `serve --metrics-port`.
+    public static func makeMetricsApplication(_ dependencies: Dependencies, host: String, port: Int) -> (any Service)? {
+        guard let route = metricsRoute(dependencies) else { return nil }
+        let router = Router(context: BasicRequestContext.self)
+        route.register(on: router)
+        return Application(
+            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "uid-operator-metrics"),
+            logger: dependencies.logger
+        )
+    }
+
     /// Paths that exist, so a wrong method on them is a 405 rather than a 404.
-    static func knownPaths(clientSide: Bool) -> Set<String> {
+    public static func knownPaths(clientSide: Bool) -> Set<String> {
         var paths: Set<String> = [
             "/ops/healthcheck", "/ops/status", "/v2/token/generate", "/v2/token/refresh", "/v2/token/validate", "/v2/token/logout",
             "/v2/identity/map", "/v3/identity/map", "/v2/identity/buckets", "/v2/optout/status",

@@ -13,6 +13,8 @@ public struct RotationService: Service {
     let checkInterval: Duration
     let clock: OperatorClock
     let logger: Logger
+    /// Counts runs, failures and what they rotated.
+    public var metrics: OperatorMetrics?
 
     public init(store: any OperatorStore, holder: SnapshotHolder, policy: RotationPolicy, checkInterval: Duration, clock: OperatorClock = .system, logger: Logger) {
         self.store = store
@@ -29,7 +31,10 @@ public struct RotationService: Service {
             while !Task.isCancelled {
                 do {
                     try await rotateDue()
+                    metrics?.state.rotationRuns.increment()
                 } catch {
+                    metrics?.state.rotationRuns.increment()
+                    metrics?.state.rotationFailures.increment()
                     logger.warning("Scheduled rotation failed; will retry", metadata: ["error": "\(error)"])
                 }
                 try? await Task.sleep(for: checkInterval)
@@ -50,6 +55,7 @@ public struct RotationService: Service {
             InitialDataset.newKey(id: id, keysetID: keysetID, createdSeconds: nowMillis / 1000,
                                   activatesSeconds: rotation.activatesSeconds, expiresSeconds: rotation.expiresSeconds)
         }
+        if !added.isEmpty { metrics?.state.keysRotated.increment(by: added.count) }
         for key in added {
             logger.info("Rotated key", metadata: ["keyset": "\(key.keysetID)", "key": "\(key.id)", "activates": "\(key.activatesSeconds)"])
         }
@@ -60,6 +66,7 @@ public struct RotationService: Service {
             nowMillis: run.nowMillis, dueBeforeMillis: run.dueBeforeMillis, skipIfRunSinceMillis: run.skipIfRunSinceMillis, plan: run.plan
         )
         if let outcome {
+            metrics?.state.saltBucketsRotated.increment(by: outcome.rotated)
             logger.info("Salt rotation run", metadata: [
                 "rotated": "\(outcome.rotated)", "rescheduled": "\(outcome.rescheduled)", "previous_salts_dropped": "\(outcome.previousSaltsDropped)",
             ])

@@ -22,6 +22,8 @@ public final class SyncStatus: Sendable {
         public var reloads: Int = 0
         /// Salt buckets the last salt change applied (a few after a salt run; every one after a full load).
         public var lastSaltBucketsApplied: Int?
+        /// Polls of the store that failed, since start.
+        public var failures: Int = 0
 
         enum CodingKeys: String, CodingKey {
             case storeVersion = "store_version"
@@ -33,6 +35,7 @@ public final class SyncStatus: Sendable {
             case lastConfigurationReloadMillis = "last_configuration_reload_duration_ms"
             case reloads
             case lastSaltBucketsApplied = "last_salt_buckets_applied"
+            case failures
         }
     }
 
@@ -110,6 +113,7 @@ public struct StoreSync: Service {
                     let now = clock.nowMillis()
                     status.update {
                         if $0.failingSinceMillis == nil { $0.failingSinceMillis = now }
+                        $0.failures += 1
                         $0.lastError = String(describing: error)
                     }
                     logger.warning("Store unreachable; serving from the current snapshot", metadata: ["error": "\(error)"])

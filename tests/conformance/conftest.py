@@ -44,11 +44,17 @@ def fresh_postgres_database(name: str) -> str:
     return urllib.parse.urlunsplit(parsed._replace(path="/" + database))
 
 
+# The EUID operator logs JSON lines with the access log on, so that every request the suite makes to it is
+# in an access log, which test_zz_logs_hold_no_secrets.py then checks (the others log text, access log off).
+SERVE_ARGS = {"euid-v3": ["--log-format", "json", "--access-log"]}
+
+
 @pytest.fixture(scope="session", params=list(SERVER_CONFIGS), ids=list(SERVER_CONFIGS))
 def operator(request, tmp_path_factory) -> Operator:
     scope, v3, lifetimes = SERVER_CONFIGS[request.param]
     store_url = fresh_postgres_database("op") if request.param.endswith("-postgres") else None
-    op = launch(tmp_path_factory.mktemp(f"op-{request.param}"), scope, v3, lifetimes, store_url=store_url)
+    op = launch(tmp_path_factory.mktemp(f"op-{request.param}"), scope, v3, lifetimes, store_url=store_url,
+                extra_serve_args=SERVE_ARGS.get(request.param, ()))
     yield op
     op.stop()
 
@@ -63,7 +69,8 @@ def short_operator(tmp_path_factory) -> Operator:
 @pytest.fixture(scope="session")
 def limits_operator(tmp_path_factory) -> Operator:
     op = launch(tmp_path_factory.mktemp("op-limits"), "uid2", False, extra_clients=False,
-                extra_serve_args=["--identity-map-max-batch-size", str(LIMITS["identity_map"]),
+                extra_serve_args=["--access-log",  # text access log lines, for the log checks
+                                  "--identity-map-max-batch-size", str(LIMITS["identity_map"]),
                                   "--optout-status-max-request-size", str(LIMITS["optout_status"])])
     yield op
     op.stop()

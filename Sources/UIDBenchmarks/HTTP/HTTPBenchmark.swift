@@ -26,11 +26,13 @@ struct HTTPBenchmark {
     let mapBatchSize: Int
     var only: [String] = []
     var serverWrapper: [String] = []
+    /// More `serve` flags (the observability comparison turns metrics off with them).
+    var serverArguments: [String] = []
 
     func run(progress: (String) -> Void) async throws -> [Result] {
         let wrk = try Wrk(workDirectory: fixture.directory)
         let server = try OperatorProcess(
-            binary: operatorBinary, dataDirectory: fixture.directory, extraArguments: ["--benchmark-echo-route"], wrapper: serverWrapper
+            binary: operatorBinary, dataDirectory: fixture.directory, extraArguments: ["--benchmark-echo-route"] + serverArguments, wrapper: serverWrapper
         )
         defer { server.stop() }
         try await server.waitUntilServing(timeout: .seconds(serverWrapper.isEmpty ? 120 : 900))

@@ -11,6 +11,7 @@ struct MarkdownReport {
     var startup: ScaleBenchmark.StartupResult?
     var lookups: [ScaleBenchmark.LookupResult] = []
     var administration: [ScaleBenchmark.CommandResult] = []
+    var observability: [ObservabilityCost.Result] = []
 
     func render() -> String {
         var lines: [String] = []
@@ -35,6 +36,10 @@ struct MarkdownReport {
                 let p99Ratio = result.baseline.flatMap { comparable ? $0 : nil }.map { Format.ratio(result.summary.p99Micros / $0.p99Micros) } ?? ""
                 lines.append("| \(result.scenario.name) | \(Format.count(result.summary.requestsPerSecond)) | \(ratio) | \(Format.micros(result.cpuMicrosPerRequest)) | \(Format.micros(result.summary.p50Micros)) | \(Format.micros(result.summary.p99Micros)) | \(p99Ratio) | \(throughput) |")
             }
+        }
+        if !observability.isEmpty {
+            lines += ["", "## Cost of metrics and logs", ""]
+            lines += ObservabilityCost.render(observability, load: load)
         }
         if !micro.isEmpty {
             lines += ["", "## Protocol library and use cases (in process, one thread)", ""]

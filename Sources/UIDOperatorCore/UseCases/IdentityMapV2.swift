@@ -34,6 +34,8 @@ public struct IdentityMapV2Result: Sendable, Equatable {
         public var reason: String
     }
 
+    /// The kind that was mapped (nil when every named kind was empty).
+    public var kind: IdentityInputKind?
     public var mapped: [Mapped] = []
     public var unmapped: [Unmapped] = []
 
@@ -60,6 +62,7 @@ extension OperatorSnapshot {
         guard let (kind, values) = nonEmpty.first else { return .success(IdentityMapV2Result()) }
         if let failure = batchSizeFailure(values.count) { return .failure(failure) }
         var result = IdentityMapV2Result()
+        result.kind = kind
         for value in values {
             guard case .string(let text) = value else {
                 result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))

@@ -20,13 +20,19 @@ extension OperatorSnapshot {
         case .failure(let failure): return .failure(failure)
         }
         guard case .string(let text) = request.token, let token = try? AdvertisingToken.decode(text, keys: keys) else {
-            return .failure(.clientError("Invalid token"))
+            return .failure(.clientError(ValidateTokenMessages.invalidToken))
         }
         let tokenSite = keys.key(id: token.siteKeyID).flatMap { keys.keysets[$0.keysetID] }?.siteID
         guard tokenSite == client.siteID else {
-            return .failure(.clientError("Unauthorised to validate token"))
+            return .failure(.clientError(ValidateTokenMessages.unauthorised))
         }
         let expected = currentRawUID(resolve(identity))
         return .success(expected == token.rawUID)
     }
+}
+
+/// The validate endpoint's own refusals, named so metrics can tell them from bad input.
+public enum ValidateTokenMessages {
+    public static let invalidToken = "Invalid token"
+    public static let unauthorised = "Unauthorised to validate token"
 }

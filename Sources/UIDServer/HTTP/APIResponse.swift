@@ -22,6 +22,7 @@ enum APIResponse {
     /// `{"status":…,"message":…}` in that order, as the reference writes it (an encoder's key
     /// order is not guaranteed).
     static func error(_ status: HTTPResponse.Status, _ statusText: String, _ message: String? = nil) -> Response {
+        RequestObservation.current?.answered(statusText)
         var json = ResponseJSON(capacity: 32 + statusText.utf8.count + (message?.utf8.count ?? 0))
         json.literal(#"{"status":"#)
         json.string(statusText)

@@ -38,6 +38,7 @@ struct EncryptedEndpoint: Sendable {
         if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return APIResponse.tooLarge }
         let snapshot = holder.current
         guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
+        RequestObservation.current?.authenticated(client)
         if let refusal = rateLimiter.refusal(for: client, config: snapshot.config, nowMillis: clock.nowMillis()) { return refusal }
         guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
         let now = clock.nowMillis()

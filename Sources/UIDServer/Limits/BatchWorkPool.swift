@@ -62,7 +62,10 @@ extension EncryptedEndpoint {
         to request: Request, roles: [Role], pool: BatchWorkPool = .shared, handler: @escaping @Sendable (Call) throws -> Outcome
     ) async -> Response {
         await respond(to: request, roles: roles) { call in
-            guard let outcome = try await pool.run({ try handler(call) }) else { throw OperatorFailure.busy() }
+            // The pool's threads run outside this task: the request's observation goes along by hand.
+            let observation = RequestObservation.current
+            let work: @Sendable () throws -> Outcome = { try RequestObservation.$current.withValue(observation) { try handler(call) } }
+            guard let outcome = try await pool.run(work) else { throw OperatorFailure.busy() }
             return outcome
         }
     }

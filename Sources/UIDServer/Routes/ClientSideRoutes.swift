@@ -18,23 +18,38 @@ struct ClientSideRoutes: Sendable {
         await keyless.respond(to: request, bodyLimit: APIResponse.maxClientSideBodyBytes) { call in
             let payload = try ClientSidePayload.decode(call.body)
             let snapshot = call.snapshot
-            let keypair = try snapshot.clientSideKeypair(
-                subscriptionID: payload.subscriptionID ?? "", appName: payload.appName, origin: request.headers[.origin], originPolicy: originPolicy
-            ).get()
-            let sealed = ClientSideEnvelope.Sealed(
-                payload: payload.payload, iv: payload.iv, publicKey: payload.publicKey, timestamp: payload.timestamp ?? 0, appName: payload.appName
-            )
-            let opened: ClientSideEnvelope.Opened
-            switch ClientSideEnvelope.open(sealed, privateKey: keypair.privateKey) {
-            case .success(let result): opened = result
-            case .failure(let failure): throw OperatorFailure.clientError(failure.message)
+            let subscriptionID = payload.subscriptionID ?? ""
+            do throws(OperatorFailure) {
+                return try generate(payload, request: request, snapshot: snapshot, nowMillis: call.nowMillis)
+            } catch let failure {
+                RequestObservation.current?.tokenResponse(
+                    .clientSideGenerate, siteID: snapshot.keypairs[subscriptionID]?.siteID, outcome: .failure(failure), request: request
+                )
+                throw failure
             }
-            guard let hashes = try? JSONDecoder().decode(ClientSideHashes.self, from: opened.payload) else {
-                throw OperatorFailure.clientError("encrypted payload contains invalid json")
-            }
-            let outcome = try snapshot.clientSideGenerate(hashes.request, keypair: keypair, nowMillis: call.nowMillis).get()
-            return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: outcome.responseJSON(), key: opened.sharedSecret), binary: false)
         }
+    }
+
+    private func generate(
+        _ payload: ClientSidePayload, request: Request, snapshot: OperatorSnapshot, nowMillis: Int64
+    ) throws(OperatorFailure) -> Response {
+        let keypair = try snapshot.clientSideKeypair(
+            subscriptionID: payload.subscriptionID ?? "", appName: payload.appName, origin: request.headers[.origin], originPolicy: originPolicy
+        ).get()
+        let sealed = ClientSideEnvelope.Sealed(
+            payload: payload.payload, iv: payload.iv, publicKey: payload.publicKey, timestamp: payload.timestamp ?? 0, appName: payload.appName
+        )
+        let opened: ClientSideEnvelope.Opened
+        switch ClientSideEnvelope.open(sealed, privateKey: keypair.privateKey) {
+        case .success(let result): opened = result
+        case .failure(let failure): throw OperatorFailure.clientError(failure.message)
+        }
+        guard let hashes = try? JSONDecoder().decode(ClientSideHashes.self, from: opened.payload) else {
+            throw OperatorFailure.clientError("encrypted payload contains invalid json")
+        }
+        let outcome = try snapshot.clientSideGenerate(hashes.request, keypair: keypair, nowMillis: nowMillis).get()
+        RequestObservation.current?.tokenResponse(.clientSideGenerate, siteID: keypair.siteID, outcome: .success(outcome), request: request)
+        return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: outcome.responseJSON(), key: opened.sharedSecret), binary: false)
     }
 }
 

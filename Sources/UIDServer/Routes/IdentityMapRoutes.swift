@@ -17,6 +17,7 @@ struct IdentityMapRoutes: Sendable {
         await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV3Payload.self, shapeError: .clientError("Incorrect request format"))
             let results = try call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis).get()
+            RequestObservation.current?.identityMappedV3(results)
             return .jsonBytes(MapV3Body(results: results).responseJSON())
         }
     }
@@ -25,6 +26,13 @@ struct IdentityMapRoutes: Sendable {
         await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV2Payload.self)
             let result = try call.snapshot.mapIdentitiesV2(payload.request, nowMillis: call.nowMillis).get()
+            if let observation = RequestObservation.current, let kind = result.kind {
+                let optedOut = result.unmapped.count { $0.reason == "optout" }
+                observation.identityMapped(
+                    path: "/v2/identity/map", inputs: [(kind.fieldName, result.mapped.count + result.unmapped.count)],
+                    invalid: result.unmapped.count - optedOut, optedOut: optedOut
+                )
+            }
             return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(result))))
         }
     }

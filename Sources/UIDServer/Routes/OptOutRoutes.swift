@@ -40,6 +40,7 @@ struct OptOutRoutes: Sendable {
             let payload = try call.decode(OptOutStatusPayload.self, shapeError: .clientError("Invalid request body"))
             guard let ids = payload.advertisingIDs else { throw OperatorFailure.clientError("Required Parameter Missing: advertising_ids") }
             let found = try call.snapshot.optOutStatus(advertisingIDs: ids).get()
+            RequestObservation.current?.optOutStatusAnswered(inputs: ids.count, optedOut: found.count)
             let body = ["opted_out": found.map { OptedOut(advertising_id: $0.advertisingID, opted_out_since: $0.optedOutSinceMillis) }]
             return .json(try JSONCoding.encoder.encode(StatusResponse.success(body)))
         }

@@ -17,15 +17,18 @@ struct TokenRoutes: Sendable {
     func generate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(GeneratePayload.self)
-            return .jsonBytes(try call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis).get().responseJSON())
+            let result = call.snapshot.generateToken(payload.request, client: call.client, nowMillis: call.nowMillis)
+            RequestObservation.current?.tokenResponse(.generate, siteID: call.client.siteID, outcome: result, request: request)
+            return .jsonBytes(try result.get().responseJSON())
         }
     }
 
     func validate(_ request: Request) async -> Response {
         await endpoint.respond(to: request, roles: [.generator]) { call in
             let payload = try call.decode(ValidatePayload.self)
-            let matches = try call.snapshot.validateToken(payload.request, client: call.client).get()
-            return .json(try JSONCoding.encoder.encode(StatusResponse.success(matches)))
+            let result = call.snapshot.validateToken(payload.request, client: call.client)
+            RequestObservation.current?.validated(result, siteID: call.client.siteID)
+            return .json(try JSONCoding.encoder.encode(StatusResponse.success(try result.get())))
         }
     }
 
@@ -41,7 +44,17 @@ struct TokenRoutes: Sendable {
             let refresh = TokenRefreshRequest(
                 refreshToken: opened.refreshToken, authenticated: Authentication.isKnownClient(request, in: call.snapshot)
             )
-            let json = try call.snapshot.refreshToken(refresh, nowMillis: call.nowMillis).get().responseJSON()
+            let (result, token) = call.snapshot.refreshTokenWithFacts(refresh, nowMillis: call.nowMillis)
+            if let observation = RequestObservation.current {
+                if let token {
+                    observation.refreshed(
+                        token, identityLifetimeSeconds: call.snapshot.config.lifetimes.identityTokenExpiresAfterSeconds,
+                        nowMillis: call.nowMillis, request: request
+                    )
+                }
+                observation.tokenResponse(.refresh, siteID: token?.siteID, outcome: result, request: request)
+            }
+            let json = try result.get().responseJSON()
             guard let key = opened.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }

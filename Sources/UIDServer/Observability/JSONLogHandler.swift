@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+
+/// One JSON object per line on standard output (`serve --log-format json`): `time`, `level`,
+/// `logger`, `message`, then the line's metadata (a request's `request_id` among it).
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level = .info
+    private let label: String
+    private let write: @Sendable (Data) -> Void
+
+    public init(label: String, metadataProvider: Logger.MetadataProvider?, write: @escaping @Sendable (Data) -> Void = JSONLogHandler.standardOutput) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+        self.write = write
+    }
+
+    public static let standardOutput: @Sendable (Data) -> Void = { line in
+        // One write per line, so lines from concurrent requests do not interleave.
+        FileHandle.standardOutput.write(line)
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let own = event.metadata { merged.merge(own) { _, new in new } }
+        var object: [String: Any] = [:]
+        for (key, value) in merged { object[key] = Self.json(value) }
+        object["time"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        object["level"] = event.level.rawValue
+        object["logger"] = label
+        object["message"] = event.message.description
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line.append(0x0A)
+        write(line)
+    }
+
+    static func json(_ value: Logger.Metadata.Value) -> Any {
+        switch value {
+        case .string(let text): text
+        case .stringConvertible(let convertible): convertible.description
+        case .array(let values): values.map(json)
+        case .dictionary(let values): values.mapValues(json)
+        }
+    }
+}
+
+extension RequestObservation {
+    /// Adds `request_id` to every line logged while a request runs, whichever logger writes it.
+    public static let metadataProvider = Logger.MetadataProvider {
+        guard let current = RequestObservation.current else { return [:] }
+        return ["request_id": .string(current.requestID)]
+    }
+}

@@ -1,0 +1,102 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Outermost middleware: gives every request an id (the caller's `X-Request-Id` when it is a
+/// plain token, a fresh one otherwise; returned either way), makes it the `request_id` of every
+/// log line written while the request runs, and counts and times the answer per route.
+struct ObservabilityMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: OperatorMetrics?
+    let accessLog: Logger?
+    /// Paths logged by name; any other is logged as `other`.
+    let knownPaths: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let requestID = RequestID.accepting(request.headers[ObservedHeaders.requestID])
+        let observation = RequestObservation(requestID: requestID, metrics: metrics)
+        var response: Response
+        do {
+            response = try await RequestObservation.$current.withValue(observation) {
+                try await next(request, context)
+            }
+        } catch {
+            // ErrorMiddleware answers everything; this only keeps the books straight if it did not.
+            finish(request, observation: observation, code: 500, started: started)
+            throw error
+        }
+        response.headers[ObservedHeaders.requestID] = requestID
+        finish(request, observation: observation, code: Int(response.status.code), started: started)
+        return response
+    }
+
+    private func finish(_ request: Request, observation: RequestObservation, code: Int, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let nanoseconds = elapsed.components.seconds &* 1_000_000_000 &+ elapsed.components.attoseconds / 1_000_000_000
+        let facts = observation.snapshot
+        let status = facts.statusText ?? Self.statusText(forCode: code)
+        let path = request.uri.path
+        if let metrics {
+            let endpoint = metrics.endpoint(for: path)
+            endpoint.record(code: code, status: status, nanoseconds: nanoseconds)
+            if let version = request.headers[ObservedHeaders.clientVersion] {
+                metrics.business.sdkVersions.increment(.init(
+                    siteID: facts.siteID, version: BusinessMetrics.clientVersionLabel(version), path: endpoint.path
+                ))
+            }
+        }
+        if let accessLog {
+            // The route's own name only: an unknown path could carry anything a caller typed.
+            let known = knownPaths.contains(path) ? path : "other"
+            var metadata: Logger.Metadata = [
+                "request_id": .string(observation.requestID), "method": .string(request.method.rawValue),
+                "path": .string(known), "code": .stringConvertible(code), "status": .string(status),
+                "duration_ms": .string(String(Double(nanoseconds / 1_000) / 1_000)),
+            ]
+            if let site = facts.siteID { metadata["site_id"] = .stringConvertible(site) }
+            if let keyID = facts.clientKeyID { metadata["client_key_id"] = .string(keyID) }
+            accessLog.info("request", metadata: metadata)
+        }
+    }
+
+    /// The `status` label of answers no route named: those without a JSON status of their own.
+    static func statusText(forCode code: Int) -> String {
+        switch code {
+        case 200..<300: "success"
+        case 401: "unauthorized"
+        case 413: "payload_too_large"
+        case 400..<500: "client_error"
+        default: "unknown"
+        }
+    }
+}
+
+enum ObservedHeaders {
+    // Both are valid header names, so the initialiser cannot fail.
+    static let requestID = HTTPField.Name("X-Request-Id")!
+    static let clientVersion = HTTPField.Name("X-UID2-Client-Version")!
+}
+
+/// Request ids: kept when the caller's is a plain token of at most 128 characters, so it can be
+/// followed across systems and cannot forge a log line; otherwise 16 random hex digits.
+enum RequestID {
+    static func accepting(_ header: String?) -> String {
+        if let header, isAcceptable(header) { return header }
+        return generate()
+    }
+
+    static func isAcceptable(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        return !utf8.isEmpty && utf8.count <= 128 && utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+        }
+    }
+
+    static func generate() -> String {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
