@@ -54,6 +54,7 @@ enum EffectiveSettings {
             pick("max_bidstream_lifetime_seconds", stored.maxBidstreamLifetimeSeconds, file.maxBidstreamLifetimeSeconds,
                  identityLifetime),
             pick("max_sharing_lifetime_seconds", stored.maxSharingLifetimeSeconds, file.maxSharingLifetimeSeconds, sharingLifetime),
+            pick("client_requests_per_second", stored.clientRequestsPerSecond, Int?.none, 0),
             pick("enable_phone_support", nil, file.enablePhoneSupport, defaults.phoneSupport),
             pick("tcf_vendor_id", nil, file.tcfVendorId, defaults.tcfVendorID),
             pick("identity_map_max_batch_size", nil, file.identityMapMaxBatchSize, defaults.identityMapMaxBatchSize),
