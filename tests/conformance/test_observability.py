@@ -386,3 +386,18 @@ def test_dashboard_uses_only_served_metrics(operator, publisher):
             for expr in exprs for name in re.findall(r"\b((?:uid2?|process)_[a-z0-9_]+)", expr)}
     served = {re.sub(r"_total$", "", name) for name in family_names(operator)}
     assert used and not sorted(used - served), f"dashboard queries metrics /metrics does not serve: {sorted(used - served)}"
+
+
+def test_metrics_on_a_port_of_their_own(tmp_path_factory):
+    from operator_proc import free_port, launch
+    metrics_port = free_port()
+    op = launch(tmp_path_factory.mktemp("op-metrics-port"), "uid2", extra_clients=False,
+                extra_serve_args=["--metrics-port", str(metrics_port)])
+    try:
+        assert http("GET", op.url("/metrics")).status == 404
+        r = http("GET", f"http://{op.host}:{metrics_port}/metrics")
+        assert r.status == 200
+        families = {f.name for f in text_string_to_metric_families(r.body.decode())}
+        assert {"uid_http_requests", "uid_salt_buckets", "process_resident_memory_bytes"} <= families
+    finally:
+        op.stop()
