@@ -19,7 +19,7 @@ import pytest
 
 from operator_proc import free_port, operator_binary
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
 SKIP = re.compile(r"^<!--\s*not run:(.*)-->\s*$")
 

@@ -20,7 +20,7 @@ import pytest
 from operator_proc import Keypair, free_port
 from ops_support import make_operator
 
-PAGE_DIR = Path(__file__).resolve().parents[2] / "examples" / "client-side"
+PAGE_DIR = Path(__file__).resolve().parents[1] / "examples" / "client-side"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 

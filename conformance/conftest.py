@@ -1,6 +1,6 @@
 """Fixtures: one operator per scope (session-scoped), plus a short-lived-token operator for expiry tests.
 
-Run (from the repository root, after `swift build`):  UID_OPERATOR_BIN=$PWD/.build/debug/uid-operator pytest tests/conformance
+Run (from the repository root, after `swift build`):  UID_OPERATOR_BIN=$PWD/.build/debug/uid-operator pytest conformance
 """
 
 import os
