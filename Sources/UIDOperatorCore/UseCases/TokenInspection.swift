@@ -103,27 +103,32 @@ extension OperatorSnapshot {
         return inspection
     }
 
+    /// What advertising and refresh tokens both carry.
+    private func describe(_ token: some InspectableToken, as kind: String, in inspection: inout TokenInspection, nowMillis now: Int64) {
+        inspection.kind = kind
+        inspection.version = Self.versionName(token.version)
+        inspection.scope = token.scope.displayName
+        inspection.identityType = Self.typeName(token.type)
+        inspection.siteID = token.publisher.siteID
+        inspection.siteName = sites[token.publisher.siteID]?.name
+        inspection.publisherID = token.publisher.publisherID
+        inspection.clientKeyID = token.publisher.clientKeyID
+        inspection.operatorSiteID = token.operatorIdentity.siteID
+        inspection.operatorKeyID = token.operatorIdentity.keyID
+        inspection.privacyBits = token.privacyBits.rawValue
+        inspection.clientSideGenerated = token.privacyBits.isClientSideGenerated
+        inspection.created = token.createdMillis
+        inspection.expires = token.expiresMillis
+        inspection.established = token.establishedMillis
+        inspection.expired = token.expiresMillis < now
+    }
+
     func inspectAdvertisingToken(_ text: String, nowMillis now: Int64) -> TokenInspection {
         var inspection = TokenInspection()
         do {
             let token = try AdvertisingToken.decode(text, keys: keys)
-            inspection.kind = "advertising_token"
-            inspection.version = Self.versionName(token.version)
-            inspection.scope = token.scope.displayName
-            inspection.identityType = Self.typeName(token.type)
-            inspection.siteID = token.publisher.siteID
-            inspection.siteName = sites[token.publisher.siteID]?.name
-            inspection.publisherID = token.publisher.publisherID
-            inspection.clientKeyID = token.publisher.clientKeyID
-            inspection.operatorSiteID = token.operatorIdentity.siteID
-            inspection.operatorKeyID = token.operatorIdentity.keyID
-            inspection.privacyBits = token.privacyBits.rawValue
-            inspection.clientSideGenerated = token.privacyBits.isClientSideGenerated
-            inspection.created = token.createdMillis
-            inspection.expires = token.expiresMillis
-            inspection.established = token.establishedMillis
+            describe(token, as: "advertising_token", in: &inspection, nowMillis: now)
             inspection.refreshed = token.refreshedMillis
-            inspection.expired = token.expiresMillis < now
             if token.version != .v2 || token.masterKeyID != 0 { inspection.keys.append(keyUse("master", token.masterKeyID)) }
             if token.version != .v2 || token.siteKeyID != 0 { inspection.keys.append(keyUse("site", token.siteKeyID)) }
             let since = optedOutSince(advertisingID: token.rawUID)
@@ -149,25 +154,10 @@ extension OperatorSnapshot {
         let keyID = Self.refreshTokenKeyID(text)
         do {
             let token = try UIDProtocol.RefreshToken.decode(text, keys: keys)
-            inspection.kind = "refresh_token"
-            inspection.version = Self.versionName(token.version)
-            inspection.scope = token.scope.displayName
-            inspection.identityType = Self.typeName(token.type)
-            inspection.siteID = token.publisher.siteID
-            inspection.siteName = sites[token.publisher.siteID]?.name
-            inspection.publisherID = token.publisher.publisherID
-            inspection.clientKeyID = token.publisher.clientKeyID
-            inspection.operatorSiteID = token.operatorIdentity.siteID
-            inspection.operatorKeyID = token.operatorIdentity.keyID
-            inspection.privacyBits = token.privacyBits.rawValue
-            inspection.clientSideGenerated = token.privacyBits.isClientSideGenerated
-            inspection.created = token.createdMillis
-            inspection.expires = token.expiresMillis
+            describe(token, as: "refresh_token", in: &inspection, nowMillis: now)
             let refreshAfter = config.lifetimes.refreshIdentityTokenAfterSeconds.multipliedReportingOverflow(by: 1000)
             let refreshFrom = refreshAfter.overflow ? nil : token.createdMillis.addingReportingOverflow(refreshAfter.partialValue)
             inspection.refreshFrom = refreshFrom.flatMap { $0.overflow ? nil : $0.partialValue }
-            inspection.established = token.establishedMillis
-            inspection.expired = token.expiresMillis < now
             if let keyID { inspection.keys.append(keyUse("refresh", keyID)) }
             let since = optedOutSince(firstLevelHash: token.firstLevelHash)
             inspection.optedOut = since != nil
@@ -233,3 +223,19 @@ extension OperatorSnapshot {
         type == .email ? "email" : "phone"
     }
 }
+
+/// The fields advertising and refresh tokens share, read alike by `inspectToken`.
+protocol InspectableToken {
+    var version: TokenVersion { get }
+    var scope: IdentityScope { get }
+    var type: IdentityType { get }
+    var publisher: PublisherIdentity { get }
+    var operatorIdentity: OperatorIdentity { get }
+    var privacyBits: PrivacyBits { get }
+    var createdMillis: Int64 { get }
+    var expiresMillis: Int64 { get }
+    var establishedMillis: Int64 { get }
+}
+
+extension AdvertisingToken: InspectableToken {}
+extension UIDProtocol.RefreshToken: InspectableToken {}
