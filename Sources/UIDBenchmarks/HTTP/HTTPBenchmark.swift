@@ -42,6 +42,8 @@ struct HTTPBenchmark {
             let bodies = fixture.directory.appendingPathComponent("bodies.txt")
             try scenario.prepareBodies(fixture, currentMillis()).joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)
             let apiKey = scenario.authenticated ? fixture.credentials.apiKey : nil
+            var load = self.load
+            if let most = scenario.maxConnections { load.connections = min(load.connections, max(most, load.threads)) }
             if warmupSeconds > 0 {
                 var warmup = load
                 warmup.seconds = warmupSeconds

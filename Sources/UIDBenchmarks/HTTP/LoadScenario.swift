@@ -12,6 +12,9 @@ struct LoadScenario {
     let itemName: String
     let authenticated: Bool
     let isBaseline: Bool
+    /// At most this many connections: batch endpoints admit only so many requests at once and shed
+    /// the rest with 503, as a well-behaved client would not provoke.
+    var maxConnections: Int? = nil
     let prepareBodies: (BenchmarkFixture, Int64) -> [String]
 
     /// The suite's endpoints with an echo run before and after each: on a shared machine the
@@ -22,6 +25,10 @@ struct LoadScenario {
         let endpoints = all.filter { !$0.isBaseline && (only.isEmpty || only.contains(where: $0.path.contains)) }
         return [echo] + endpoints.flatMap { [$0, echo] }
     }
+
+    /// What the server's batch pool admits at once (`BatchWorkPool.shared`: four per core), the
+    /// server running on this machine.
+    static var batchRequestsAdmitted: Int { max(4, ProcessInfo.processInfo.activeProcessorCount * 4) }
 
     private static func standardSet(mapBatchSize: Int) -> [LoadScenario] {
         let echo = LoadScenario(
@@ -46,7 +53,7 @@ struct LoadScenario {
             },
             LoadScenario(
                 name: "identity/map v3, \(mapBatchSize) emails", path: "/v3/identity/map", itemsPerRequest: mapBatchSize, itemName: "identities",
-                authenticated: true, isBaseline: false
+                authenticated: true, isBaseline: false, maxConnections: batchRequestsAdmitted
             ) { fixture, now in
                 (0..<8).map { batch in
                     let emails = (0..<mapBatchSize).map { #""\#(BenchmarkFixture.email(batch * mapBatchSize + $0))""# }

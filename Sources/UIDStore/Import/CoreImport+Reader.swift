@@ -109,7 +109,7 @@ extension CoreImport {
             let folder = (metadataFile as NSString).deletingLastPathComponent
             throw Failure(
                 file: metadataFile,
-                message: "data file \"\(location)\" not found in \(directory.path) (expected e.g. \(folder)/\(components.last!))"
+                message: "data file \"\(location)\" not found in \(directory.path) (expected e.g. \(folder)/\(components.last ?? location))"
             )
         }
 
