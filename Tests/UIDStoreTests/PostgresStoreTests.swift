@@ -204,15 +204,40 @@ enum PostgresTestDatabase {
         var components = try #require(URLComponents(string: admin))
         components.path = "/\(name)"
         let url = try #require(components.string)
-        try await withClient(url: admin) { client in
-            _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        }
+        try await administer(admin, "CREATE DATABASE \(name)")
         let result: Result<T, any Error>
-        do { result = .success(try await body(url)) } catch { result = .failure(error) }
-        try await withClient(url: admin) { client in
-            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+        do { result = .success(try await body(url)) } catch { result = .failure(error is PSQLError ? DescribedError(error) : error) }
+        // Dropping is cleanup: a failure there is reported, but does not fail the test that ran.
+        do {
+            try await administer(admin, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        } catch {
+            print("warning: could not drop test database \(name): \(error)")
         }
         return try result.get()
+    }
+
+    /// Runs one statement on the admin database, retried a few times: suites run in parallel and
+    /// database-level statements can collide (for example two `CREATE DATABASE` copying template1).
+    static func administer(_ admin: String, _ sql: String) async throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await withClient(url: admin) { client in _ = try await client.query(PostgresQuery(unsafeSQL: sql)) }
+                return
+            } catch {
+                guard attempt < 4 else { throw DescribedError(error) }
+                try await Task.sleep(for: .milliseconds(250 * attempt))
+            }
+        }
+    }
+
+    /// PostgresNIO hides the server's message from `description`; a failing test should show it.
+    struct DescribedError: Error, CustomStringConvertible {
+        let description: String
+        init(_ error: any Error) {
+            description = error is DescribedError ? "\(error)" : String(reflecting: error)
+        }
     }
 
     static func withStore<T: Sendable>(_ body: (PostgresStore, String) async throws -> T) async throws -> T {
