@@ -1,0 +1,60 @@
+import Dispatch
+import Synchronization
+import Testing
+@testable import UIDServer
+
+@Suite struct StoreDeadlineTests {
+    @Test func anAnswerInTimeIsReturned() async throws {
+        let value = try await StoreDeadline.run(within: .seconds(5)) { 42 }
+        #expect(value == 42)
+    }
+
+    @Test func anOperationsErrorIsPassedOn() async {
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await StoreDeadline.run(within: .seconds(5)) { () async throws -> Int in throw Refused() }
+        }
+    }
+
+    /// A SQLite write waiting in the busy handler does not notice cancellation: the caller must be
+    /// answered at the deadline anyway, not when the driver gives up.
+    @Test func theDeadlineAnswersWhileAnOperationIgnoresCancellation() async throws {
+        let finished = Atomic<Bool>(false)
+        let release = DispatchSemaphore(value: 0)
+        // The "driver" finishes after 2 s whatever happens, so a deadline that waits for it fails
+        // the check below instead of hanging the test.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
+        await #expect(throws: StoreDeadline.Exceeded.self) {
+            try await StoreDeadline.run(within: .milliseconds(100)) { () async -> Int in
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        release.wait()
+                        continuation.resume()
+                    }
+                }
+                finished.store(true, ordering: .relaxed)
+                return 1
+            }
+        }
+        let finishedFirst = finished.load(ordering: .relaxed)
+        #expect(!finishedFirst, "answered only after the operation finished")
+    }
+
+    @Test func theCallersCancellationEndsTheWait() async {
+        let release = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
+        let task = Task {
+            try await StoreDeadline.run(within: .seconds(60)) { () async -> Int in
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        release.wait()
+                        continuation.resume()
+                    }
+                }
+                return 1
+            }
+        }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}
