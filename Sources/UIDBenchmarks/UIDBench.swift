@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UIDOperatorCore
 
 /// `uid-bench`: the operator's benchmark suite. `scripts/bench` builds in release mode and runs it;
 /// the numbers land in BENCHMARKS.md. Nothing here asserts a timing; it fails only when the thing
@@ -54,6 +55,9 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "Opt-outs in the scale run's store.")
     var optOuts: Int?
 
+    @Option(help: "Entries of the in-memory opt-out index built after the 10M lookups (default 100,000,000; 0 skips; never with --smoke).")
+    var syntheticOptOuts: Int?
+
     func run() async throws {
         let parts = Set(part.isEmpty ? Part.allCases : part)
         let work = URL(fileURLWithPath: workDirectory, isDirectory: true)
@@ -100,10 +104,14 @@ struct UIDBench: AsyncParsableCommand {
             log("Scale: \(count) opt-outs")
             report.startup = try await scale.startup(optOuts: count) { log("  \($0)") }
             report.administration = try scale.administration(optOuts: count, runs: smoke ? 1 : 5) { log("  \($0)") }
-            for entries in smoke ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000] {
+            let synthetic = smoke ? [] : [syntheticOptOuts ?? 100_000_000].filter { $0 > 0 }
+            for entries in (smoke ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000]) + synthetic {
                 log("  opt-out lookups, \(entries) entries")
                 report.lookups.append(ScaleBenchmark.lookup(entries: entries, budget: smoke ? .milliseconds(20) : .milliseconds(500)))
             }
+            let buckets = smoke ? 65_536 : InitialDataset.bucketCount
+            log("  salt rotation of 1/365 of \(buckets) buckets, applied on a node")
+            report.saltRotation = SaltRotationBenchmark.run(buckets: buckets, runs: smoke ? 3 : 7)
         }
 
         let markdown = report.render()

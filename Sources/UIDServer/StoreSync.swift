@@ -125,6 +125,7 @@ public struct StoreSync: Service {
     /// One poll: new opt-outs, then a rebuild if configuration or salts changed.
     func poll(_ progress: inout Progress) async throws {
         progress.watermark = try await applyNewOptOuts(after: progress.watermark)
+        try await foldRecentOptOutsIfLarge()   // opt-outs this node's own requests added
         let current = try await store.version()
         if current != progress.version {
             try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
@@ -136,12 +137,8 @@ public struct StoreSync: Service {
         while true {
             let batch = try await store.optOuts(after: watermark)
             guard !batch.records.isEmpty else { return watermark }
-            holder.update { snapshot in
-                batch.records.reduce(snapshot) { current, entry in
-                    current.addingOptOut(firstLevelHash: entry.record.firstLevelHash, advertisingID: entry.record.advertisingID,
-                                         optedOutSinceSeconds: entry.record.optedOutSinceSeconds)
-                }
-            }
+            holder.update { snapshot in snapshot.addingOptOuts(batch.records.lazy.map { $0.record }) }
+            try await foldRecentOptOutsIfLarge()
             let now = clock.nowMillis()
             let lag = batch.records.last.map { now - $0.recordedMillis }
             status.update { values in
@@ -152,6 +149,16 @@ public struct StoreSync: Service {
             }
             watermark = batch.watermark
         }
+    }
+
+    /// Folds the snapshot's overlay of recent opt-outs into its main index once the overlay is
+    /// large: the new index is built on a background thread while requests keep reading the
+    /// current one, then swapped in with the opt-outs that arrived meanwhile left in the overlay.
+    private func foldRecentOptOutsIfLarge() async throws {
+        let source = holder.current
+        guard source.recentOptOuts.recordCount > OperatorSnapshot.recentOptOutLimit else { return }
+        let folded = try await BatchWorkPool.shared.runBackground { source.foldingRecentOptOuts() }
+        holder.update { $0.adoptingFoldedOptOuts(folded, from: source) }
     }
 
     /// Rebuilds the snapshot. Salts come from the current snapshot when unchanged, patched with the

@@ -135,14 +135,30 @@ import UIDProtocol
         #expect(status.count == 1 && status[0].advertisingID == uid && status[0].optedOutSinceMillis == Fixtures.now / 1000 * 1000)
         #expect(updated.salts.count == snapshot.salts.count)
 
-        // Past the overlay limit the records fold into the main index and stay visible.
+        // A background fold moves the overlay into the main index; what arrived meanwhile stays.
+        let flh = { (index: Int) in Array(SHA256.hash(data: [UInt8(index & 0xFF), UInt8(index >> 8)])) }
         var current = updated
-        for index in 0..<4_100 {
-            current = current.addingOptOut(firstLevelHash: Array(SHA256.hash(data: [UInt8(index & 0xFF), UInt8(index >> 8)])), advertisingID: nil, optedOutSinceSeconds: 5)
+        for index in 0..<300 {
+            current = current.addingOptOut(firstLevelHash: flh(index), advertisingID: nil, optedOutSinceSeconds: 5)
         }
-        #expect(current.recentOptOuts.count < 4_100)
-        #expect(current.optedOutSince(firstLevelHash: record.firstLevelHash) == record.optedOutSinceSeconds)
-        #expect(current.optedOutSince(firstLevelHash: Array(SHA256.hash(data: [7, 0]))) == 5)
+        let folded = current.foldingRecentOptOuts()
+        let arrivedMeanwhile = current.addingOptOut(firstLevelHash: flh(1_000), advertisingID: nil, optedOutSinceSeconds: 6)
+        let adopted = arrivedMeanwhile.adoptingFoldedOptOuts(folded, from: current)
+        #expect(adopted.recentOptOuts.count == 1 && adopted.optOuts.count == 301)
+        #expect(adopted.optedOutSince(firstLevelHash: record.firstLevelHash) == record.optedOutSinceSeconds)
+        #expect(adopted.optedOutSince(firstLevelHash: flh(7)) == 5)
+        #expect(adopted.optedOutSince(firstLevelHash: flh(1_000)) == 6)
+        #expect(adopted.optedOutSince(advertisingID: try #require(record.advertisingID)) == record.optedOutSinceSeconds)
+        // A fold built on a main index since replaced is not used.
+        let stale = updated.adoptingFoldedOptOuts(folded, from: current)
+        #expect(stale.optedOutSince(firstLevelHash: flh(7)) == nil)
+
+        // Without a background fold, a large enough batch folds on the spot and stays visible.
+        let many = (0..<17_000).map { OptOutRecord(firstLevelHash: flh($0), advertisingID: nil, optedOutSinceSeconds: 8) }
+        let large = adopted.addingOptOuts(many)
+        #expect(large.recentOptOuts.count == 0)
+        #expect(large.optedOutSince(firstLevelHash: flh(16_999)) == 8)
+        #expect(large.optedOutSince(firstLevelHash: flh(1_000)) == 6)
     }
 
     @Test func optOutStatusLimit() throws {

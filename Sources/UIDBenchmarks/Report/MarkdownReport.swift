@@ -10,6 +10,7 @@ struct MarkdownReport {
     var micro: [Stopwatch.Result] = []
     var startup: ScaleBenchmark.StartupResult?
     var lookups: [ScaleBenchmark.LookupResult] = []
+    var saltRotation: SaltRotationBenchmark.Result?
     var administration: [ScaleBenchmark.CommandResult] = []
     var observability: [ObservabilityCost.Result] = []
 
@@ -71,15 +72,22 @@ struct MarkdownReport {
             lines.append("")
         }
         if !lookups.isEmpty {
-            lines.append("Opt-out lookup by first-level hash, probes cycling through 65,536 keys:")
+            lines.append("Opt-out index in process (`OptOutIndex.Builder`, synthetic records each with an advertising id): build time, memory, and lookups with probes cycling through 65,536 keys. Table bytes are the index's own arrays; resident bytes are the process's growth across the build (from 1M entries):")
             lines.append("")
-            lines.append("| entries | hit | miss |")
-            lines.append("|---:|---:|---:|")
+            lines.append("| entries | build | table bytes / entry | resident bytes / entry | hit by first-level hash | miss | hit by advertising id |")
+            lines.append("|---:|---:|---:|---:|---:|---:|---:|")
             for lookup in lookups {
-                lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) |")
+                let resident = lookup.residentBytesPerEntry.map { String(format: "%.1f", $0) } ?? ""
+                lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.seconds(lookup.build)) | \(String(format: "%.1f", lookup.tableBytesPerEntry)) | \(resident) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) | \(Format.nanos(lookup.advertisingIDHit.nanosecondsPerCall)) |")
             }
         }
-        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups)
+        if let saltRotation {
+            lines += ["", "Salt rotation on a node: \(Format.count(Double(saltRotation.changed))) of \(Format.count(Double(saltRotation.buckets))) buckets (1/365) applied to a copy of the table it serves, as `StoreSync` does, against rebuilding the table whole:", ""]
+            lines.append("| apply changed buckets (median) | runs | full rebuild |")
+            lines.append("|---:|---:|---:|")
+            lines.append("| \(Format.millis(saltRotation.apply)) | \(saltRotation.applyRuns.map(Format.millis).joined(separator: ", ")) | \(Format.millis(saltRotation.fullRebuild)) |")
+        }
+        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups, saltRotation: saltRotation)
         if !targets.isEmpty {
             lines += ["", "## Targets (issue 5)", ""]
             lines.append("| target | goal | measured | |")

@@ -19,6 +19,14 @@ struct ScaleBenchmark {
         let entries: Int
         let hit: Stopwatch.Result
         let miss: Stopwatch.Result
+        let advertisingIDHit: Stopwatch.Result
+        /// Appending the records and sorting them into the flat table.
+        let build: Duration
+        /// The table's own arrays (their capacity) per entry.
+        let tableBytesPerEntry: Double
+        /// Growth of this process's resident memory from before the build to after it, per entry;
+        /// nil below a million entries, where allocator noise would dominate.
+        let residentBytesPerEntry: Double?
     }
 
     /// One administration command run several times on the scale store, process launch to exit.
@@ -111,20 +119,40 @@ struct ScaleBenchmark {
         return elapsed
     }
 
-    /// Looks up first-level hashes that are present (hit) and absent (miss), cycling through more
-    /// probes than fit in cache so large indexes pay their real memory latency.
+    /// Builds an index of `entries` synthetic opt-outs (each with an advertising id) the way a
+    /// node's start does, then looks up first-level hashes that are present (hit) and absent
+    /// (miss), and advertising ids that are present, cycling through more probes than fit in
+    /// cache so large indexes pay their real memory latency.
     static func lookup(entries: Int, budget: Duration) -> LookupResult {
         var generator = FastRandom(seed: UInt64(entries))
-        var index = OptOutIndex(minimumCapacity: entries)
-        var present: [[UInt8]] = []
         let probes = 65_536
+        let every = max(entries / probes, 1)
+        var present: [[UInt8]] = []
+        var presentIDs: [[UInt8]] = []
         present.reserveCapacity(probes)
+        presentIDs.reserveCapacity(probes)
+        let stats = ProcessStats(pid: getpid())
+        let residentBefore = stats.memory()?.resident
+        let started = ContinuousClock.now
+        var builder = OptOutIndex.Builder(capacity: entries)
+        var words = [UInt64](repeating: 0, count: 8)
         for position in 0..<entries {
-            let flh = randomBytes(32, using: &generator)
-            index.insert(firstLevelHash: flh, advertisingID: randomBytes(32, using: &generator), optedOutSinceSeconds: 1_700_000_000)
-            if position % max(entries / probes, 1) == 0, present.count < probes { present.append(flh) }
+            for word in words.indices { words[word] = generator.next() }
+            words.withUnsafeBytes { raw in
+                let flh = UnsafeRawBufferPointer(rebasing: raw[0..<32])
+                let advertisingID = UnsafeRawBufferPointer(rebasing: raw[32..<64])
+                builder.append(firstLevelHash: flh, advertisingID: advertisingID, optedOutSinceSeconds: 1_700_000_000)
+                if position % every == 0, present.count < probes {
+                    present.append(Array(flh))
+                    presentIDs.append(Array(advertisingID))
+                }
+            }
         }
+        let index = builder.build()
+        let build = ContinuousClock.now - started
+        let residentAfter = stats.memory()?.resident
         present.shuffle(using: &generator)
+        presentIDs.shuffle(using: &generator)
         let absent = (0..<probes).map { _ in randomBytes(32, using: &generator) }
         var cursor = 0
         let hit = Stopwatch.measure("opt-out lookup, hit, \(entries) entries", budget: budget) {
@@ -135,7 +163,18 @@ struct ScaleBenchmark {
             cursor = cursor &+ 1
             blackHole(index.optedOutSince(firstLevelHash: absent[cursor % absent.count]))
         }
-        return LookupResult(entries: entries, hit: hit, miss: miss)
+        let idHit = Stopwatch.measure("opt-out lookup by advertising id, hit, \(entries) entries", budget: budget) {
+            cursor = cursor &+ 1
+            blackHole(index.optedOutSince(advertisingID: presentIDs[cursor % presentIDs.count]))
+        }
+        var resident: Double?
+        if entries >= 1_000_000, let residentBefore, let residentAfter {
+            resident = Double(residentAfter - residentBefore) / Double(entries)
+        }
+        return LookupResult(
+            entries: entries, hit: hit, miss: miss, advertisingIDHit: idHit, build: build,
+            tableBytesPerEntry: Double(index.tableBytes) / Double(max(entries, 1)), residentBytesPerEntry: resident
+        )
     }
 
     static func randomBytes(_ count: Int, using generator: inout FastRandom) -> [UInt8] {

@@ -47,19 +47,50 @@ public final class OperatorSnapshot: Sendable {
         self.bucketIDEncoder = bucketIDEncoder
     }
 
-    /// Folding into the main index copies it, so it happens only once the overlay is this large.
-    static let recentOptOutLimit = 4_096
+    /// Past this many recent opt-outs, `StoreSync` folds them into the main index on a background
+    /// task (`foldingRecentOptOuts`, then `adoptingFoldedOptOuts`).
+    public static let recentOptOutLimit = 4_096
+    /// Past this many, adding folds the overlay into the main index on the spot. That happens only
+    /// when no background fold does (a node without a sync loop, or a catch-up batch in the sync
+    /// loop itself): the overlay must stay small, as each single addition copies it.
+    static let recentOptOutHardLimit = 4 * recentOptOutLimit
 
-    /// A snapshot that also knows this opt-out. Shares every other part with `self`.
+    /// A snapshot that also knows this opt-out. Shares every other part with `self`; copies only
+    /// the small overlay of recent opt-outs.
     public func addingOptOut(firstLevelHash: [UInt8], advertisingID: [UInt8]?, optedOutSinceSeconds seconds: Int64) -> OperatorSnapshot {
+        addingOptOuts(CollectionOfOne(OptOutRecord(firstLevelHash: firstLevelHash, advertisingID: advertisingID, optedOutSinceSeconds: seconds)))
+    }
+
+    /// Many opt-outs at once (a batch the sync loop read), copying the overlay once.
+    public func addingOptOuts(_ records: some Sequence<OptOutRecord>) -> OperatorSnapshot {
         var recent = recentOptOuts
-        recent.insert(firstLevelHash: firstLevelHash, advertisingID: advertisingID, optedOutSinceSeconds: seconds)
+        for record in records {
+            recent.insert(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
+        }
         var base = optOuts
-        if recent.count > Self.recentOptOutLimit {
+        if recent.recordCount > Self.recentOptOutHardLimit {
             base.merge(recent)
             recent = OptOutIndex()
         }
-        return OperatorSnapshot(
+        return replacingOptOuts(base, recent: recent)
+    }
+
+    /// The main index with the recent opt-outs folded in: O(n), for a background task.
+    public func foldingRecentOptOuts() -> OptOutIndex {
+        optOuts.merging(recentOptOuts)
+    }
+
+    /// Takes over `folded`, built by `foldingRecentOptOuts` on `source`: the opt-outs added since
+    /// stay in the overlay. Unchanged when the main index is no longer `source`'s (another fold or
+    /// a reload came first): the fold is then simply not used.
+    public func adoptingFoldedOptOuts(_ folded: OptOutIndex, from source: OperatorSnapshot) -> OperatorSnapshot {
+        guard optOuts.isIdentical(to: source.optOuts), recentOptOuts.recordCount >= source.recentOptOuts.recordCount,
+              let rest = recentOptOuts.droppingFirst(source.recentOptOuts.recordCount) else { return self }
+        return replacingOptOuts(folded, recent: rest)
+    }
+
+    private func replacingOptOuts(_ base: OptOutIndex, recent: OptOutIndex) -> OperatorSnapshot {
+        OperatorSnapshot(
             config: config, keys: keys, salts: salts, clients: clients, sites: sites, keypairs: keypairs,
             optOuts: base, recentOptOuts: recent, testIdentities: testIdentities, bucketIDEncoder: bucketIDEncoder
         )
@@ -68,10 +99,7 @@ public final class OperatorSnapshot: Sendable {
     /// This snapshot's configuration over `other`'s opt-outs: a configuration reload is built
     /// without the lock and without re-reading millions of opt-outs, then takes them over here.
     public func keepingOptOuts(of other: OperatorSnapshot) -> OperatorSnapshot {
-        OperatorSnapshot(
-            config: config, keys: keys, salts: salts, clients: clients, sites: sites, keypairs: keypairs,
-            optOuts: other.optOuts, recentOptOuts: other.recentOptOuts, testIdentities: testIdentities, bucketIDEncoder: bucketIDEncoder
-        )
+        replacingOptOuts(other.optOuts, recent: other.recentOptOuts)
     }
 
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {

@@ -25,8 +25,21 @@ public struct FirstLevelHashKey: Hashable, Sendable {
         w3 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
     }
 
+    init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+        (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
+    }
+
+    static let zero = FirstLevelHashKey(w0: 0, w1: 0, w2: 0, w3: 0)
+
     public var bytes: [UInt8] {
         [w0, w1, w2, w3].flatMap { word in (0..<8).reversed().map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+    }
+}
+
+/// Byte order, as the big-endian words keep it.
+extension FirstLevelHashKey: Comparable {
+    public static func < (left: FirstLevelHashKey, right: FirstLevelHashKey) -> Bool {
+        (left.w0, left.w1, left.w2, left.w3) < (right.w0, right.w1, right.w2, right.w3)
     }
 }
 
@@ -35,6 +48,11 @@ public struct AdvertisingIDKey: Hashable, Sendable {
     let body: FirstLevelHashKey
     /// 0x100 for 32-byte ids, else the prefix byte.
     let prefix: UInt16
+
+    init(body: FirstLevelHashKey, prefix: UInt16) {
+        self.body = body
+        self.prefix = prefix
+    }
 
     public init?(raw: UnsafeRawBufferPointer) {
         switch raw.count {
@@ -58,62 +76,158 @@ public struct AdvertisingIDKey: Hashable, Sendable {
 }
 
 /// Opt-out records: by first-level hash (what generate, refresh and map check) and by
-/// advertising id (what `/v2/optout/status` answers). Times are epoch seconds.
+/// advertising id (what `/v2/optout/status` answers). Times are epoch seconds; a key recorded
+/// more than once answers with its earliest time.
+///
+/// A flat table (`OptOutTable`, about 80 bytes a record) plus records inserted since it was
+/// built, kept in small dictionaries. Once those reach a quarter of the table they are folded in
+/// by building a new table (O(n), amortised O(1) an insert). A table is never changed after it
+/// is built, so a snapshot holding one is never disturbed; `OperatorSnapshot` keeps its own
+/// recent opt-outs in a second, small index and folds it into the main one on a background task.
 public struct OptOutIndex: Sendable {
-    private var byFirstLevelHash: [FirstLevelHashKey: Int64]
-    private var byAdvertisingID: [AdvertisingIDKey: Int64]
+    private var table: OptOutTable
+    private var pending: OptOutRecords
+    private var pendingByFirstLevelHash: [FirstLevelHashKey: Int64] = [:]
+    private var pendingByAdvertisingID: [AdvertisingIDKey: Int64] = [:]
+    /// Pending first-level hashes the table does not hold.
+    private var pendingNewFirstLevelHashes = 0
 
+    /// `minimumCapacity` reserves room for that many records before the first fold; bulk loads
+    /// use `Builder`, which builds the table once.
     public init(minimumCapacity: Int = 0) {
-        byFirstLevelHash = Dictionary(minimumCapacity: minimumCapacity)
-        byAdvertisingID = Dictionary(minimumCapacity: minimumCapacity)
+        table = .empty
+        pending = OptOutRecords(capacity: min(max(minimumCapacity, 0), Self.minimumFoldSize))
     }
 
-    public var count: Int { byFirstLevelHash.count }
+    init(table: OptOutTable) {
+        self.table = table
+        pending = OptOutRecords()
+    }
 
-    /// Keeps the earliest time when an identity is recorded twice.
+    /// Distinct first-level hashes.
+    public var count: Int { table.distinctFirstLevelHashes + pendingNewFirstLevelHashes }
+
+    /// Records held, duplicates included (a record carries a first-level hash, an id, or both).
+    public var recordCount: Int { table.count + pending.count }
+
+    /// Bytes held by the flat table's arrays (the records not yet folded in are not counted).
+    public var tableBytes: Int { table.allocatedBytes }
+
+    /// Records inserted since the table was built, up to this many, stay in dictionaries.
+    static let minimumFoldSize = 65_536
+
+    /// Keeps the earliest time when an identity is recorded twice. Invalid keys are skipped.
     public mutating func insert(firstLevelHash: [UInt8], advertisingID: [UInt8]? = nil, optedOutSinceSeconds seconds: Int64) {
-        firstLevelHash.withUnsafeBytes { insert(firstLevelHash: $0, optedOutSinceSeconds: seconds) }
-        advertisingID?.withUnsafeBytes { insert(advertisingID: $0, optedOutSinceSeconds: seconds) }
-    }
-
-    /// One key kind at a time, so that bulk loading can build the two halves on two threads (see
-    /// `init(firstLevelHashesOf:advertisingIDsOf:)`); keys are read in place from storage, and a new
-    /// key costs one hash probe (loading is bound by cache misses in tables of millions).
-    public mutating func insert(firstLevelHash raw: UnsafeRawBufferPointer, optedOutSinceSeconds seconds: Int64) {
-        guard let key = FirstLevelHashKey(raw: raw) else { return }
-        if let earlier = byFirstLevelHash.updateValue(seconds, forKey: key), earlier < seconds {
-            byFirstLevelHash[key] = earlier
+        let hashKey = FirstLevelHashKey(firstLevelHash)
+        let idKey = advertisingID.flatMap { AdvertisingIDKey($0) }
+        guard hashKey != nil || idKey != nil else { return }
+        pending.append(firstLevelHash: hashKey, advertisingID: idKey, seconds: seconds)
+        if let hashKey {
+            if let earlier = pendingByFirstLevelHash.updateValue(seconds, forKey: hashKey) {
+                if earlier < seconds { pendingByFirstLevelHash[hashKey] = earlier }
+            } else if table.seconds(firstLevelHash: hashKey) == nil {
+                pendingNewFirstLevelHashes += 1
+            }
         }
-    }
-
-    public mutating func insert(advertisingID raw: UnsafeRawBufferPointer, optedOutSinceSeconds seconds: Int64) {
-        guard let key = AdvertisingIDKey(raw: raw) else { return }
-        if let earlier = byAdvertisingID.updateValue(seconds, forKey: key), earlier < seconds {
-            byAdvertisingID[key] = earlier
+        if let idKey, let earlier = pendingByAdvertisingID.updateValue(seconds, forKey: idKey), earlier < seconds {
+            pendingByAdvertisingID[idKey] = earlier
         }
+        if pending.count >= max(Self.minimumFoldSize, table.count / 4) { fold(adding: OptOutRecords()) }
     }
 
-    public init(minimumCapacityByFirstLevelHash: Int, byAdvertisingID: Int) {
-        byFirstLevelHash = Dictionary(minimumCapacity: minimumCapacityByFirstLevelHash)
-        self.byAdvertisingID = Dictionary(minimumCapacity: byAdvertisingID)
-    }
-
-    /// Joins an index built from first-level hashes only with one built from advertising ids only.
-    public init(firstLevelHashesOf flhIndex: OptOutIndex, advertisingIDsOf advertisingIndex: OptOutIndex) {
-        byFirstLevelHash = flhIndex.byFirstLevelHash
-        byAdvertisingID = advertisingIndex.byAdvertisingID
-    }
-
+    /// Adds every record of `other`: builds one new table from both.
     public mutating func merge(_ other: OptOutIndex) {
-        byFirstLevelHash.merge(other.byFirstLevelHash, uniquingKeysWith: min)
-        byAdvertisingID.merge(other.byAdvertisingID, uniquingKeysWith: min)
+        var added = other.table.records
+        added.append(contentsOf: other.pending)
+        fold(adding: added)
+    }
+
+    /// `self` and `other` in one new index: what a background task builds, off the request path.
+    public func merging(_ other: OptOutIndex) -> OptOutIndex {
+        var merged = self
+        merged.merge(other)
+        return merged
+    }
+
+    private mutating func fold(adding added: OptOutRecords) {
+        var records = table.records
+        records.append(contentsOf: pending)
+        records.append(contentsOf: added)
+        self = OptOutIndex(table: OptOutTable(records))
+    }
+
+    /// True when `other` is this very index: the same table and the same inserts since.
+    public func isIdentical(to other: OptOutIndex) -> Bool {
+        table === other.table && pending.count == other.pending.count
+    }
+
+    /// The records inserted after the first `dropped`, as a new index; nil when this index has
+    /// a table (its order is lost there). For the small overlay `OperatorSnapshot` folds.
+    public func droppingFirst(_ dropped: Int) -> OptOutIndex? {
+        guard table.count == 0 else { return nil }
+        var rest = OptOutIndex()
+        rest.pending = pending.suffix(from: dropped)
+        for position in 0..<rest.pending.count {
+            let kind = rest.pending.kinds[position]
+            let seconds = rest.pending.slots[position].seconds
+            if kind & OptOutRecords.noFirstLevelHash == 0 {
+                let key = rest.pending.slots[position].key
+                if let earlier = rest.pendingByFirstLevelHash.updateValue(seconds, forKey: key) {
+                    if earlier < seconds { rest.pendingByFirstLevelHash[key] = earlier }
+                } else {
+                    rest.pendingNewFirstLevelHashes += 1
+                }
+            }
+            let prefix = kind & OptOutRecords.prefixMask
+            if prefix != OptOutRecords.noAdvertisingID {
+                let key = AdvertisingIDKey(body: rest.pending.advertisingIDs[position], prefix: prefix)
+                if let earlier = rest.pendingByAdvertisingID.updateValue(seconds, forKey: key), earlier < seconds {
+                    rest.pendingByAdvertisingID[key] = earlier
+                }
+            }
+        }
+        return rest
     }
 
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {
-        FirstLevelHashKey(firstLevelHash).flatMap { byFirstLevelHash[$0] }
+        guard let key = FirstLevelHashKey(firstLevelHash) else { return nil }
+        let stored = table.seconds(firstLevelHash: key)
+        guard !pendingByFirstLevelHash.isEmpty, let recent = pendingByFirstLevelHash[key] else { return stored }
+        return min(stored ?? recent, recent)
     }
 
     public func optedOutSince(advertisingID: [UInt8]) -> Int64? {
-        AdvertisingIDKey(advertisingID).flatMap { byAdvertisingID[$0] }
+        guard let key = AdvertisingIDKey(advertisingID) else { return nil }
+        let stored = table.seconds(advertisingID: key)
+        guard !pendingByAdvertisingID.isEmpty, let recent = pendingByAdvertisingID[key] else { return stored }
+        return min(stored ?? recent, recent)
+    }
+}
+
+extension OptOutIndex {
+    /// Builds an index from many records at once (a node's start): records go into flat arrays
+    /// sized up front, read in place from storage, and the table is sorted once at the end.
+    public struct Builder: Sendable {
+        private var records: OptOutRecords
+
+        /// `capacity`: the number of records expected (a `COUNT(*)` first), so no array grows.
+        public init(capacity: Int) {
+            records = OptOutRecords(capacity: max(capacity, 0))
+        }
+
+        public var count: Int { records.count }
+
+        /// A record with a first-level hash, an advertising id, or both; keys of the wrong length
+        /// are skipped, and a record with neither is.
+        public mutating func append(firstLevelHash: UnsafeRawBufferPointer?, advertisingID: UnsafeRawBufferPointer?, optedOutSinceSeconds seconds: Int64) {
+            records.append(
+                firstLevelHash: firstLevelHash.flatMap { FirstLevelHashKey(raw: $0) },
+                advertisingID: advertisingID.flatMap { AdvertisingIDKey(raw: $0) }, seconds: seconds
+            )
+        }
+
+        public consuming func build() -> OptOutIndex {
+            OptOutIndex(table: OptOutTable(records))
+        }
     }
 }

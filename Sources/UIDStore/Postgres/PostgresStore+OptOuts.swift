@@ -37,10 +37,10 @@ extension PostgresStore {
         }
     }
 
-    /// Every opt-out, 65,536 to a packed row (see `Bulk`).
+    /// Every opt-out, 65,536 to a packed row (see `Bulk`), read in place into arrays sized by a count first.
     func loadOptOuts(_ connection: PostgresConnection) async throws -> OptOutIndex {
         let count = try await value(Int64.self, PostgresQuery(unsafeSQL: StoreSQL.optOutCount), connection) ?? 0
-        var index = OptOutIndex(minimumCapacity: Int(count))
+        var builder = OptOutIndex.Builder(capacity: Int(clamping: count))
         try await readPacked(PostgresQuery(unsafeSQL: """
             SELECT string_agg(int8send(opted_out_since) || \(Bulk.field("flh")) || \(Bulk.field("advertising_id")), ''::bytea)
             FROM optouts GROUP BY id >> 16
@@ -48,9 +48,9 @@ extension PostgresStore {
             let since = try reader.int64()
             let flh = try reader.field()
             let advertisingID = try reader.field()
-            index.insert(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) }, optedOutSinceSeconds: since)
+            builder.append(firstLevelHash: flh, advertisingID: advertisingID, optedOutSinceSeconds: since)
             return true
         }
-        return index
+        return builder.build()
     }
 }

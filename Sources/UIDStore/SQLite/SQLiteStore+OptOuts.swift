@@ -27,49 +27,41 @@ extension SQLiteStore {
     }
 
     /// Ten million rows are read with SQLite's column accessors in place (decoding each through
-    /// GRDB's `Row` and `Data` took 40 s where the scan takes 2), and the two lookup tables, each
-    /// bound by cache misses, are built on two connections at once.
+    /// GRDB's `Row` and `Data` took 40 s where the scan takes 2), counted first so the index's
+    /// arrays are sized once, and sorted into the flat table in one pass at the end.
     func loadOptOuts(upTo watermark: Int64) async throws -> OptOutIndex {
-        let count = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts WHERE id <= ?", arguments: [watermark]) ?? 0 }
-        async let byFirstLevelHash = pool.read { db in
-            var index = OptOutIndex(minimumCapacityByFirstLevelHash: count, byAdvertisingID: 0)
-            try Self.scanOptOuts(db, column: "flh", upTo: watermark) { key, seconds in
-                index.insert(firstLevelHash: key, optedOutSinceSeconds: seconds)
-            }
-            return index
-        }
-        async let byAdvertisingID = pool.read { db in
-            var index = OptOutIndex(minimumCapacityByFirstLevelHash: 0, byAdvertisingID: count)
-            try Self.scanOptOuts(db, column: "advertising_id", upTo: watermark) { key, seconds in
-                index.insert(advertisingID: key, optedOutSinceSeconds: seconds)
-            }
-            return index
-        }
-        return OptOutIndex(firstLevelHashesOf: try await byFirstLevelHash, advertisingIDsOf: try await byAdvertisingID)
+        try await pool.read { db in try Self.loadOptOuts(db, upTo: watermark) }
     }
 
-    /// The synchronous path (administration commands): one connection, one pass.
+    /// The synchronous path (administration commands): the same, on the caller's connection.
     static func loadOptOuts(_ db: Database) throws -> OptOutIndex {
-        let count = try Int.fetchOne(db, sql: StoreSQL.optOutCount) ?? 0
-        var flh = OptOutIndex(minimumCapacityByFirstLevelHash: count, byAdvertisingID: 0)
-        var advertising = OptOutIndex(minimumCapacityByFirstLevelHash: 0, byAdvertisingID: count)
-        try scanOptOuts(db, column: "flh", upTo: .max) { flh.insert(firstLevelHash: $0, optedOutSinceSeconds: $1) }
-        try scanOptOuts(db, column: "advertising_id", upTo: .max) { advertising.insert(advertisingID: $0, optedOutSinceSeconds: $1) }
-        return OptOutIndex(firstLevelHashesOf: flh, advertisingIDsOf: advertising)
+        try loadOptOuts(db, upTo: .max)
     }
 
-    private static func scanOptOuts(
-        _ db: Database, column: String, upTo watermark: Int64, _ body: (UnsafeRawBufferPointer, Int64) -> Void
-    ) throws {
-        let statement = try db.makeStatement(sql: "SELECT \(column), opted_out_since FROM optouts WHERE id <= ? AND \(column) IS NOT NULL")
+    private static func loadOptOuts(_ db: Database, upTo watermark: Int64) throws -> OptOutIndex {
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts WHERE id <= ?", arguments: [watermark]) ?? 0
+        var builder = OptOutIndex.Builder(capacity: count)
+        let statement = try db.makeStatement(sql: "SELECT flh, advertising_id, opted_out_since FROM optouts WHERE id <= ?")
         statement.setUncheckedArguments([watermark])
         let sqlite = statement.sqliteStatement
         defer { sqlite3_reset(sqlite) }
         while true {
             let step = sqlite3_step(sqlite)
-            if step == SQLITE_DONE { return }
+            if step == SQLITE_DONE { break }
             guard step == SQLITE_ROW else { throw DatabaseError(resultCode: ResultCode(rawValue: step), message: "reading opt-outs") }
-            body(UnsafeRawBufferPointer(start: sqlite3_column_blob(sqlite, 0), count: Int(sqlite3_column_bytes(sqlite, 0))), sqlite3_column_int64(sqlite, 1))
+            builder.append(
+                firstLevelHash: blob(sqlite, column: 0), advertisingID: blob(sqlite, column: 1),
+                optedOutSinceSeconds: sqlite3_column_int64(sqlite, 2)
+            )
         }
+        return builder.build()
+    }
+
+    /// A BLOB column read in place (valid until the next step); nil for NULL.
+    private static func blob(_ sqlite: SQLiteStatement, column: Int32) -> UnsafeRawBufferPointer? {
+        guard sqlite3_column_type(sqlite, column) != SQLITE_NULL else { return nil }
+        let bytes = sqlite3_column_blob(sqlite, column)
+        let length = Int(sqlite3_column_bytes(sqlite, column))
+        return UnsafeRawBufferPointer(start: bytes, count: length)
     }
 }
