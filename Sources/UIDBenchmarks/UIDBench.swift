@@ -12,10 +12,10 @@ struct UIDBench: AsyncParsableCommand {
     )
 
     enum Part: String, ExpressibleByArgument, CaseIterable {
-        case http, micro, scale, observability
+        case http, micro, scale, observability, followers
     }
 
-    @Option(help: "Parts to run (repeatable): http, micro, scale, observability. Default: all.")
+    @Option(help: "Parts to run (repeatable): http, micro, scale, observability, followers. Default: all but followers (it needs PostgreSQL).")
     var part: [Part] = []
 
     @Flag(help: "A short run that only proves the suite works (CI): 1 s per endpoint, 100k opt-outs, short micro-benchmarks.")
@@ -54,8 +54,15 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "Opt-outs in the scale run's store.")
     var optOuts: Int?
 
+    @OptionGroup(title: "Followers part (store sync of many nodes against one PostgreSQL)")
+    var followerOptions: FollowerOptions
+
     func run() async throws {
-        let parts = Set(part.isEmpty ? Part.allCases : part)
+        let parts = Set(part.isEmpty ? Part.allCases.filter { $0 != .followers } : part)
+        if parts.contains(.followers) {
+            try await followerOptions.run(smoke: smoke, log: log)
+            if parts == [.followers] { return }
+        }
         let work = URL(fileURLWithPath: workDirectory, isDirectory: true)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let binary = operatorBinary.map { URL(fileURLWithPath: $0) }
