@@ -204,6 +204,7 @@ public struct StoreSync: Service {
                 }
             }
             watermark = batch.watermark
+            if batch.isLast { return watermark }
         }
     }
 

@@ -51,7 +51,9 @@ struct FollowerSimulation {
         var saltPickupP50Millis: Double
         var saltPickupAllMillis: Double
         var saltPickupMissed: Int
-        /// Server CPU seconds from the rotation's start until every follower had it, beyond the steady rate.
+        /// Server CPU seconds of the rotation's own transaction (one per fleet; it reads every bucket here).
+        var serverCPUSecondsRotationWrite: Double
+        /// Server CPU seconds from the rotation's commit until every follower had it, beyond the steady rate.
         var serverCPUSecondsForRotation: Double
         /// Server CPU seconds of one node's full start-up load (configuration, salts, opt-outs).
         var serverCPUSecondsFullLoad: Double
@@ -60,7 +62,7 @@ struct FollowerSimulation {
         var followerCPUCoresSteady: Double
         var keyPickupP50Millis: Double
         var keyPickupAllMillis: Double
-        /// Server CPU seconds from the key rotation's start until every follower had it, beyond the steady rate.
+        /// Server CPU seconds from the key rotation's commit until every follower had it, beyond the steady rate.
         var serverCPUSecondsForKeyRotation: Double
         /// The on-disk size of the configuration rows a reload reads (sites, clients, keysets, keys, key pairs).
         var configurationRowBytes: Int64
@@ -156,6 +158,7 @@ struct FollowerSimulation {
         }), let position = probePosition.withLock({ $0 }), let rotatedSalt = try await writer.saltBucket(at: position)?.currentSalt
         else { throw BenchmarkFailure("the salt rotation rotated nothing") }
         let written = ContinuousClock.now
+        let rotationWriteCPU = probe.serverCPUSeconds() - rotationCPU
         let version = try await writer.version().salts
         var pickups = [Double?](repeating: nil, count: count)
         let deadline = written + .seconds(120)
@@ -166,8 +169,9 @@ struct FollowerSimulation {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        let rotationElapsed = (ContinuousClock.now - rotationStart).seconds
-        let rotationServerCPU = probe.serverCPUSeconds() - rotationCPU - cpuCores * rotationElapsed
+        // The followers' share: from the commit until every follower had it, beyond the steady rate.
+        let pickupElapsed = (ContinuousClock.now - written).seconds
+        let rotationServerCPU = probe.serverCPUSeconds() - rotationCPU - rotationWriteCPU - cpuCores * pickupElapsed
         let picked = pickups.compactMap { $0 }
         let rowBytes = try await probe.saltRowBytes(database: url, changedIn: version)
         log("  rotation of \(outcome.rotated) buckets: all followers after \(format(picked.max() ?? .nan)) ms, server \(format(rotationServerCPU)) CPU s")
@@ -175,12 +179,12 @@ struct FollowerSimulation {
         // One key rotation: a configuration change, which every follower reloads (without salts or opt-outs).
         guard let keysetID = state.contents.keysets.first(where: { $0.enabled })?.id else { throw BenchmarkFailure("the seeded store has no keyset") }
         let keyCPU = probe.serverCPUSeconds()
-        let keyStart = ContinuousClock.now
         let nowSeconds = currentMillis() / 1000
         let key = try await writer.rotateKey(keysetID: keysetID, expireOthersAt: nil) { id in
             InitialDataset.newKey(id: id, keysetID: keysetID, nowSeconds: nowSeconds)
         }
         let keyWritten = ContinuousClock.now
+        let keyWriteCPU = probe.serverCPUSeconds() - keyCPU
         var keyPickups = [Double?](repeating: nil, count: count)
         let keyDeadline = keyWritten + .seconds(120)
         while keyPickups.contains(where: { $0 == nil }), ContinuousClock.now < keyDeadline {
@@ -189,8 +193,8 @@ struct FollowerSimulation {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        let keyElapsed = (ContinuousClock.now - keyStart).seconds
-        let keyServerCPU = probe.serverCPUSeconds() - keyCPU - cpuCores * keyElapsed
+        let keyElapsed = (ContinuousClock.now - keyWritten).seconds
+        let keyServerCPU = probe.serverCPUSeconds() - keyCPU - keyWriteCPU - cpuCores * keyElapsed
         let keyPicked = keyPickups.compactMap { $0 }
         let configurationBytes = try await probe.configurationRowBytes(database: url)
         log("  key rotation: all followers after \(format(keyPicked.max() ?? .nan)) ms, server \(format(keyServerCPU)) CPU s")
@@ -209,7 +213,7 @@ struct FollowerSimulation {
             optOutLagP99Millis: percentile(lags.seen, 0.99), optOutLagMaxMillis: lags.seen.max() ?? .nan,
             rotatedBuckets: rowBytes.rows, rotatedRowBytes: rowBytes.bytes, rotationWriteMillis: (written - rotationStart).millis,
             saltPickupP50Millis: percentile(picked, 0.5), saltPickupAllMillis: picked.count == count ? (picked.max() ?? .nan) : .nan,
-            saltPickupMissed: count - picked.count, serverCPUSecondsForRotation: rotationServerCPU,
+            saltPickupMissed: count - picked.count, serverCPUSecondsRotationWrite: rotationWriteCPU, serverCPUSecondsForRotation: rotationServerCPU,
             serverCPUSecondsFullLoad: fullLoadCPU, fullLoadMillis: fullLoadMillis, followerCPUCoresSteady: followerCores,
             keyPickupP50Millis: percentile(keyPicked, 0.5), keyPickupAllMillis: keyPicked.count == count ? (keyPicked.max() ?? .nan) : .nan,
             serverCPUSecondsForKeyRotation: keyServerCPU, configurationRowBytes: configurationBytes
