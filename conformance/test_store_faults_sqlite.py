@@ -9,7 +9,9 @@ restart, exactly the acknowledged opt-outs are in the store.
 
 A read-only file system: Linux refuses `mount -o remount,ro` while a process holds a file open for writing (EBUSY),
 which SQLite always does for its database and WAL, so a running operator cannot be put on a read-only file system
-this way; that test then skips saying so (and runs if the kernel allows it).
+this way; that test then skips saying so (and runs if the kernel allows it). What can happen is a start on a data dir
+that is read-only: `serve` must then exit with an error naming the store (not die on a signal), and start normally
+once the file system is writable again.
 
 Needs root (mount); skips otherwise.
 """
@@ -53,22 +55,16 @@ def unmount(where: Path):
 def fill(directory: Path) -> Path:
     """Take every free byte of the file system holding `directory`."""
     filler = directory / "filler"
-    with open(filler, "wb") as f:
-        chunk = b"\0" * (1 << 20)
-        while True:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = 1 << 20
+        while size >= 512:   # big chunks first, then halve until not even 512 bytes fit
             try:
-                f.write(chunk)
-                f.flush()
-            except OSError:
-                break
-        # The last partial chunk: byte by byte is too slow; halve until nothing more fits.
-        size = 1 << 19
-        while size >= 512:
-            try:
-                f.write(b"\0" * size)
-                f.flush()
+                os.write(fd, b"\0" * size)
             except OSError:
                 size //= 2
+    finally:
+        os.close(fd)
     assert shutil.disk_usage(directory).free < (1 << 20), "the file system still has room"
     return filler
 
@@ -186,6 +182,29 @@ def test_read_only_file_system_refuses_optouts_and_recovers(tmp_path):
                  lambda: (lambda r: r if r.status == 200 else None)(logout(op, "after.ro@example.com")), 30, interval_s=0.5)
         assert healthcheck(op).body == b"OK"
         assert op.proc.poll() is None
+    finally:
+        op.stop()
+        unmount(fs)
+
+
+def test_starting_on_a_read_only_data_dir_fails_cleanly_then_works(tmp_path):
+    fs, op = on_tmpfs(tmp_path, headroom=16 << 20)
+    try:
+        op.stop()
+        r = subprocess.run(["mount", "-o", "remount,ro", str(fs)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount the tmpfs read-only: {r.stderr.strip()}")
+        try:
+            started = subprocess.run(op._serve_args(), capture_output=True, text=True, timeout=60)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(fs)], capture_output=True)
+        output = started.stdout + started.stderr
+        print(f"[read-only start] exit {started.returncode}: {output.strip().splitlines()[-1] if output.strip() else ''}")
+        assert started.returncode > 0, f"serve on a read-only data dir must exit with an error, not {started.returncode}"
+        assert "SQLite" in output or "store" in output, f"the error does not name the store: {output[-500:]}"
+        op.start()
+        assert logout(op, "after.ro.start@example.com").status == 200
+        assert healthcheck(op).body == b"OK"
     finally:
         op.stop()
         unmount(fs)
