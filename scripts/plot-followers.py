@@ -1,6 +1,6 @@
 """Plots scripts/simulate-followers' results (uid-bench --part followers JSON) for docs/SCALING.md:
-the database's CPU and transactions against the number of followers, with the per-node model fitted
-through the origin, and how long opt-outs and a salt rotation take to reach every follower.
+the database's CPU and transactions against the number of followers, with the model (a fixed part
+plus a per-node part, fitted by least squares), and how long opt-outs and a salt rotation take to reach every follower.
 
     python3 scripts/plot-followers.py docs/scaling-followers.json docs/scaling-followers.png
 """
@@ -22,11 +22,15 @@ def number(value):
         return math.nan
 
 
-def per_node_fit(xs, ys):
-    """Least squares through the origin: the model's per-node constant."""
+def linear_fit(xs, ys):
+    """Least squares y = a + b·x: the model's fixed part a (the writer, the idle server) and per-node part b."""
     pairs = [(x, y) for x, y in zip(xs, ys) if not math.isnan(y)]
-    denominator = sum(x * x for x, _ in pairs)
-    return sum(x * y for x, y in pairs) / denominator if denominator else math.nan
+    count = len(pairs)
+    mean_x = sum(x for x, _ in pairs) / count
+    mean_y = sum(y for _, y in pairs) / count
+    spread = sum((x - mean_x) ** 2 for x, _ in pairs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / spread if spread else math.nan
+    return mean_y - slope * mean_x, slope
 
 
 def main(source, target):
@@ -38,18 +42,18 @@ def main(source, target):
     line = [0, max(n)]
 
     cpu = [c * 100 for c in field("serverCPUCoresSteady")]
-    slope = per_node_fit(n, cpu)
+    fixed, slope = linear_fit(n, cpu)
     ax = axes[0][0]
     ax.plot(n, cpu, "o-", label="measured")
-    ax.plot(line, [slope * x for x in line], "--", label=f"model: {slope:.3f} % of a core per node")
+    ax.plot(line, [fixed + slope * x for x in line], "--", label=f"model: {fixed:.2f} % + {slope:.4f} % per node")
     ax.set(title="PostgreSQL CPU, steady polling + opt-outs", xlabel="followers", ylabel="% of one core")
     ax.legend()
 
     tps = field("transactionsPerSecond")
-    slope = per_node_fit(n, tps)
+    fixed, slope = linear_fit(n, tps)
     ax = axes[0][1]
     ax.plot(n, tps, "o-", label="measured")
-    ax.plot(line, [slope * x for x in line], "--", label=f"model: {slope:.2f} per node")
+    ax.plot(line, [fixed + slope * x for x in line], "--", label=f"model: {fixed:.1f} + {slope:.2f} per node")
     ax.set(title="PostgreSQL transactions per second", xlabel="followers", ylabel="transactions/s")
     ax.legend()
 

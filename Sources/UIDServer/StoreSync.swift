@@ -146,6 +146,12 @@ public struct StoreSync: Service {
                     try await poll(&progress, probed: probed)
                     let now = clock.nowMillis()
                     status.update {
+                        // A store that is back after being unreachable: writes it refused meanwhile
+                        // are not a current problem (a full disk keeps reads working, so stays reported).
+                        if $0.failingSinceMillis != nil {
+                            $0.writesFailingSinceMillis = nil
+                            $0.lastWriteError = nil
+                        }
                         $0.lastSuccessMillis = now
                         $0.failingSinceMillis = nil
                         $0.lastError = nil
