@@ -25,7 +25,8 @@ public final class SyncStatus: Sendable {
         /// Polls of the store that failed, since start.
         public var failures: Int = 0
         /// Set while the store refuses writes (a full disk, a read-only file system, a lost
-        /// PostgreSQL): since the first refused opt-out, cleared by the next one stored.
+        /// PostgreSQL): since the first refused opt-out, cleared by the next one stored or when an
+        /// unreachable store answers again.
         public var writesFailingSinceMillis: Int64?
         public var lastWriteError: String?
         /// Opt-outs the store refused, since start.
