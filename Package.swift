@@ -104,6 +104,10 @@ let package = Package(
                 "UIDProtocol",
                 "UIDOperatorCore",
                 "UIDStore",
+                // The follower simulation runs the node's own sync loop against PostgreSQL.
+                "UIDServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -13,10 +13,10 @@ struct UIDBench: AsyncParsableCommand {
     )
 
     enum Part: String, ExpressibleByArgument, CaseIterable {
-        case http, micro, scale, observability
+        case http, micro, scale, observability, followers
     }
 
-    @Option(help: "Parts to run (repeatable): http, micro, scale, observability. Default: all.")
+    @Option(help: "Parts to run (repeatable): http, micro, scale, observability, followers. Default: all but followers (it needs PostgreSQL).")
     var part: [Part] = []
 
     @Flag(help: "A short run that only proves the suite works (CI): 1 s per endpoint, 100k opt-outs, short micro-benchmarks.")
@@ -58,8 +58,15 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "Entries of the in-memory opt-out index built after the 10M lookups (default 100,000,000; 0 skips; never with --smoke).")
     var syntheticOptOuts: Int?
 
+    @OptionGroup(title: "Followers part (store sync of many nodes against one PostgreSQL)")
+    var followerOptions: FollowerOptions
+
     func run() async throws {
-        let parts = Set(part.isEmpty ? Part.allCases : part)
+        let parts = Set(part.isEmpty ? Part.allCases.filter { $0 != .followers } : part)
+        if parts.contains(.followers) {
+            try await followerOptions.run(smoke: smoke, log: log)
+            if parts == [.followers] { return }
+        }
         let work = URL(fileURLWithPath: workDirectory, isDirectory: true)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let binary = operatorBinary.map { URL(fileURLWithPath: $0) }

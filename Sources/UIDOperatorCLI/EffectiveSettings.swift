@@ -63,6 +63,7 @@ enum EffectiveSettings {
             pick("allow_clock_skew_seconds", nil, file.allowClockSkewSeconds, defaults.allowClockSkewSeconds),
             pick("key_sharing_endpoint_provide_app_names", nil, file.keySharingEndpointProvideAppNames, defaults.keySharingProvidesAppNames),
             pick("store_sync_interval_ms", nil, file.storeSyncIntervalMs, schedule.storeSyncIntervalMillis),
+            pick("store_reload_spread_ms", nil, file.storeReloadSpreadMs, schedule.storeReloadSpreadMillis),
             pick("rotation_enabled", nil, file.rotationEnabled, schedule.rotationEnabled),
             pick("rotation_check_interval_seconds", nil, file.rotationCheckIntervalSeconds, schedule.rotationCheckIntervalSeconds),
             pick("key_rotation_interval_seconds", nil, file.keyRotationIntervalSeconds, rotation.keyIntervalSeconds),

@@ -29,6 +29,7 @@ struct OperatorConfigFile: Decodable {
     var saltRotationFractionPerDay: Double?
     var saltMinimumAgeDays: Int64?
     var storeSyncIntervalMs: Int?
+    var storeReloadSpreadMs: Int?
     var masterKeyExpiresAfterSeconds: Int64?
     var siteKeyExpiresAfterSeconds: Int64?
     var httpIdleTimeoutSeconds: Int64?
@@ -63,6 +64,7 @@ struct OperatorConfigFile: Decodable {
         case saltRotationFractionPerDay = "salt_rotation_fraction_per_day"
         case saltMinimumAgeDays = "salt_minimum_age_days"
         case storeSyncIntervalMs = "store_sync_interval_ms"
+        case storeReloadSpreadMs = "store_reload_spread_ms"
         case masterKeyExpiresAfterSeconds = "master_key_expires_after_seconds"
         case siteKeyExpiresAfterSeconds = "site_key_expires_after_seconds"
         case httpIdleTimeoutSeconds = "http_idle_timeout_seconds"
@@ -140,6 +142,7 @@ extension OperatorConfigFile {
     func applied(to defaults: BackgroundSchedule) -> BackgroundSchedule {
         var schedule = defaults
         if let storeSyncIntervalMs { schedule.storeSyncIntervalMillis = storeSyncIntervalMs }
+        if let storeReloadSpreadMs { schedule.storeReloadSpreadMillis = storeReloadSpreadMs }
         if let rotationEnabled { schedule.rotationEnabled = rotationEnabled }
         if let rotationCheckIntervalSeconds { schedule.rotationCheckIntervalSeconds = rotationCheckIntervalSeconds }
         return schedule

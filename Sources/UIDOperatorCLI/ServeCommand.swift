@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How often to poll the store for opt-outs and configuration changes, in milliseconds (default \(BackgroundSchedule().storeSyncIntervalMillis)).")
     var syncIntervalMs: Int?
 
+    @Option(help: "Reload a configuration or salt change up to this many milliseconds after noticing it, at random, so a large fleet does not read it all at once (default \(BackgroundSchedule().storeReloadSpreadMillis)).")
+    var reloadSpreadMs: Int?
+
     @Flag(inversion: .prefixedNo, help: "Rotate keys and salts on schedule (see the rotation settings of the config file).")
     var rotation = true
 
@@ -72,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var schedule = file.applied(to: BackgroundSchedule())
         if let syncIntervalMs { schedule.storeSyncIntervalMillis = syncIntervalMs }
+        if let reloadSpreadMs { schedule.storeReloadSpreadMillis = reloadSpreadMs }
         var flags = RuntimeSettings()
         flags.identityScope = store.scope?.name
         flags.identityEnvironment = identityEnvironment?.name
@@ -128,7 +132,9 @@ struct ServeCommand: AsyncParsableCommand {
         observability.configure(&dependencies, clientSide: config.clientSideTokenGenerate, benchmarkEchoRoute: benchmarkEchoRoute)
         let sync = StoreSync(
             store: store, holder: dependencies.holder, status: dependencies.syncStatus,
-            interval: .milliseconds(max(schedule.storeSyncIntervalMillis, 10)), logger: logger,
+            schedule: PollSchedule(intervalMillis: Int64(max(schedule.storeSyncIntervalMillis, 10)),
+                                   reloadSpreadMillis: Int64(max(schedule.storeReloadSpreadMillis, 0))),
+            logger: logger,
             initialVersion: state.version, initialWatermark: state.optOutWatermark,
             configuration: { state in try effective(state.runtimeSettings) }
         )

@@ -57,7 +57,7 @@ public enum OperatorServer {
         TokenRoutes(endpoint: endpoint, keyless: keyless).register(on: router)
         IdentityMapRoutes(endpoint: endpoint).register(on: router)
         KeyRoutes(endpoint: endpoint).register(on: router)
-        OptOutRoutes(endpoint: endpoint, store: dependencies.store, logger: dependencies.logger).register(on: router)
+        OptOutRoutes(endpoint: endpoint, store: dependencies.store, status: dependencies.syncStatus, logger: dependencies.logger).register(on: router)
         if dependencies.holder.current.config.clientSideTokenGenerate {
             ClientSideRoutes(keyless: keyless, originPolicy: dependencies.originPolicy).register(on: router)
         }

@@ -24,6 +24,13 @@ public final class SyncStatus: Sendable {
         public var lastSaltBucketsApplied: Int?
         /// Polls of the store that failed, since start.
         public var failures: Int = 0
+        /// Set while the store refuses writes (a full disk, a read-only file system, a lost
+        /// PostgreSQL): since the first refused opt-out, cleared by the next one stored or when an
+        /// unreachable store answers again.
+        public var writesFailingSinceMillis: Int64?
+        public var lastWriteError: String?
+        /// Opt-outs the store refused, since start.
+        public var writeFailures: Int = 0
 
         enum CodingKeys: String, CodingKey {
             case storeVersion = "store_version"
@@ -36,6 +43,9 @@ public final class SyncStatus: Sendable {
             case reloads
             case lastSaltBucketsApplied = "last_salt_buckets_applied"
             case failures
+            case writesFailingSinceMillis = "writes_failing_since_ms"
+            case lastWriteError = "last_write_error"
+            case writeFailures = "write_failures"
         }
     }
 
@@ -46,6 +56,23 @@ public final class SyncStatus: Sendable {
     public var values: Values { state.withLock { $0 } }
 
     func update(_ change: (inout Values) -> Void) { state.withLock { change(&$0) } }
+
+    /// A write the store refused at `nowMillis`.
+    func writeFailed(_ error: any Error, nowMillis: Int64) {
+        update {
+            if $0.writesFailingSinceMillis == nil { $0.writesFailingSinceMillis = nowMillis }
+            $0.lastWriteError = String(describing: error)
+            $0.writeFailures += 1
+        }
+    }
+
+    /// A write the store took: writes work again.
+    func writeSucceeded() {
+        update {
+            $0.writesFailingSinceMillis = nil
+            $0.lastWriteError = nil
+        }
+    }
 }
 
 /// Keeps a node's snapshot in step with the store: new opt-outs are applied incrementally, and a
@@ -55,7 +82,7 @@ public struct StoreSync: Service {
     let store: any OperatorStore
     let holder: SnapshotHolder
     let status: SyncStatus
-    let interval: Duration
+    let schedule: PollSchedule
     let clock: OperatorClock
     let logger: Logger
     /// Builds the configuration for a reloaded snapshot (flags and files are fixed for a process).
@@ -63,14 +90,25 @@ public struct StoreSync: Service {
     let initialVersion: StoreVersion
     let initialWatermark: Int64
 
+    /// Polls every `interval` with the default spread (a random initial phase, ±10 % per interval).
     public init(
         store: any OperatorStore, holder: SnapshotHolder, status: SyncStatus, interval: Duration, clock: OperatorClock = .system,
+        logger: Logger, initialVersion: StoreVersion, initialWatermark: Int64, configuration: @escaping @Sendable (StoreState) throws -> OperatorConfig
+    ) {
+        let (seconds, attoseconds) = interval.components
+        let millis = seconds.multipliedReportingOverflow(by: 1000).partialValue &+ attoseconds / 1_000_000_000_000_000
+        self.init(store: store, holder: holder, status: status, schedule: PollSchedule(intervalMillis: millis), clock: clock, logger: logger,
+                  initialVersion: initialVersion, initialWatermark: initialWatermark, configuration: configuration)
+    }
+
+    public init(
+        store: any OperatorStore, holder: SnapshotHolder, status: SyncStatus, schedule: PollSchedule, clock: OperatorClock = .system,
         logger: Logger, initialVersion: StoreVersion, initialWatermark: Int64, configuration: @escaping @Sendable (StoreState) throws -> OperatorConfig
     ) {
         self.store = store
         self.holder = holder
         self.status = status
-        self.interval = interval
+        self.schedule = schedule
         self.clock = clock
         self.logger = logger
         self.configuration = configuration
@@ -89,21 +127,32 @@ public struct StoreSync: Service {
         /// Set when salt changes could not be applied (the new snapshot was rejected): the next salt
         /// change then loads the whole table rather than the buckets changed since.
         var mustLoadAllSalts = false
+        /// When a noticed change is to be reloaded (see `PollSchedule.reloadSpreadMillis`).
+        var reloadDueMillis: Int64?
     }
 
     public func run() async throws {
         // Graceful shutdown cancels the loop, which ends the sleep at once.
         await cancelWhenGracefulShutdown {
             var progress = Progress(version: initialVersion, watermark: initialWatermark)
+            var delay = schedule.initialDelayMillis()
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                try? await Task.sleep(for: .milliseconds(delay))
+                delay = schedule.nextDelayMillis()
                 if Task.isCancelled { return }
                 do {
-                    // A quick probe first: a store that went away is noticed within seconds.
-                    _ = try await StoreDeadline.run { [store] in try await store.version() }
-                    try await poll(&progress)
+                    // A quick probe first: a store that went away is noticed within seconds. The
+                    // version it reads is the one the poll compares (one query fewer per poll).
+                    let probed = try await StoreDeadline.run { [store] in try await store.version() }
+                    try await poll(&progress, probed: probed)
                     let now = clock.nowMillis()
                     status.update {
+                        // A store that is back after being unreachable: writes it refused meanwhile
+                        // are not a current problem (a full disk keeps reads working, so stays reported).
+                        if $0.failingSinceMillis != nil {
+                            $0.writesFailingSinceMillis = nil
+                            $0.lastWriteError = nil
+                        }
                         $0.lastSuccessMillis = now
                         $0.failingSinceMillis = nil
                         $0.lastError = nil
@@ -123,13 +172,24 @@ public struct StoreSync: Service {
     }
 
     /// One poll: new opt-outs, then a rebuild if configuration or salts changed.
-    func poll(_ progress: inout Progress) async throws {
+    /// `probed` is a version read just before; without it the poll reads one after the opt-outs.
+    func poll(_ progress: inout Progress, probed: StoreVersion? = nil) async throws {
         progress.watermark = try await applyNewOptOuts(after: progress.watermark)
         try await foldRecentOptOutsIfLarge()   // opt-outs this node's own requests added
-        let current = try await store.version()
-        if current != progress.version {
-            try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
+        let current: StoreVersion
+        if let probed { current = probed } else { current = try await store.version() }
+        guard current != progress.version else {
+            progress.reloadDueMillis = nil
+            return
         }
+        let now = clock.nowMillis()
+        let due = progress.reloadDueMillis ?? now &+ schedule.reloadDelayMillis()
+        guard now >= due else {
+            progress.reloadDueMillis = due
+            return
+        }
+        try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
+        progress.reloadDueMillis = nil
     }
 
     private func applyNewOptOuts(after watermark: Int64) async throws -> Int64 {
@@ -148,6 +208,7 @@ public struct StoreSync: Service {
                 }
             }
             watermark = batch.watermark
+            if batch.isLast { return watermark }
         }
     }
 

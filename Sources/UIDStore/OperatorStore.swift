@@ -156,10 +156,14 @@ public struct SaltTableHeader: Sendable, Equatable {
 public struct OptOutBatch: Sendable {
     public var records: [(record: OptOutRecord, recordedMillis: Int64)]
     public var watermark: Int64
+    /// True when asking again now would find nothing more (the batch was not cut at its size
+    /// limit), so a poller need not ask: one query per poll instead of two while opt-outs flow.
+    public var isLast: Bool
 
-    public init(records: [(record: OptOutRecord, recordedMillis: Int64)], watermark: Int64) {
+    public init(records: [(record: OptOutRecord, recordedMillis: Int64)], watermark: Int64, isLast: Bool = false) {
         self.records = records
         self.watermark = watermark
+        self.isLast = isLast
     }
 }
 

@@ -24,15 +24,23 @@ struct OpsRoutes: Sendable {
 
     /// `OK` while in step with the store. When the store is unreachable the node keeps serving
     /// (200, with the reason on a second line) until its snapshot is older than the stale limit.
+    /// A store that refuses writes (a full disk, a read-only file system) is reported the same way:
+    /// tokens are still served, only opt-outs are refused, until a write succeeds again.
     func healthcheck() -> Response {
         let values = status.values
-        guard let failingSince = values.failingSinceMillis else { return APIResponse.plainText(.ok, "OK") }
         let now = clock.nowMillis()
-        let reason = "store: unreachable for \((now - failingSince) / 1000) s, serving from the snapshot of \((now - values.lastSuccessMillis) / 1000) s ago (\(values.lastError ?? "unknown error"))"
-        if now - values.lastSuccessMillis > staleLimitMillis {
-            return APIResponse.plainText(.serviceUnavailable, reason)
+        var reasons: [String] = []
+        if let failingSince = values.failingSinceMillis {
+            reasons.append("store: unreachable for \((now - failingSince) / 1000) s, serving from the snapshot of \((now - values.lastSuccessMillis) / 1000) s ago (\(values.lastError ?? "unknown error"))")
         }
-        return APIResponse.plainText(.ok, "OK\n" + reason)
+        if let writesFailingSince = values.writesFailingSinceMillis {
+            reasons.append("store: refusing writes for \((now - writesFailingSince) / 1000) s, opt-outs answered 503 (\(values.lastWriteError ?? "unknown error"))")
+        }
+        guard !reasons.isEmpty else { return APIResponse.plainText(.ok, "OK") }
+        if values.failingSinceMillis != nil, now - values.lastSuccessMillis > staleLimitMillis {
+            return APIResponse.plainText(.serviceUnavailable, reasons.joined(separator: "\n"))
+        }
+        return APIResponse.plainText(.ok, (["OK"] + reasons).joined(separator: "\n"))
     }
 
     func statusPage() -> Response {

@@ -9,6 +9,8 @@ import UIDStore
 struct OptOutRoutes: Sendable {
     let endpoint: EncryptedEndpoint
     let store: any OperatorStore
+    /// Where refused writes are reported, for the health check.
+    let status: SyncStatus
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
@@ -26,8 +28,10 @@ struct OptOutRoutes: Sendable {
             } catch {
                 // Not acknowledged, so the caller retries: the store is down or refusing writes.
                 logger.error("Opt-out could not be stored", metadata: ["error": "\(error)"])
+                status.writeFailed(error, nowMillis: call.nowMillis)
                 throw OperatorFailure.storeUnavailable
             }
+            status.writeSucceeded()
             endpoint.holder.update {
                 $0.addingOptOut(firstLevelHash: record.firstLevelHash, advertisingID: record.advertisingID, optedOutSinceSeconds: record.optedOutSinceSeconds)
             }

@@ -64,6 +64,7 @@ extension PostgresStore {
     public func optOuts(after watermark: Int64) async throws -> OptOutBatch {
         try await withConnection { connection in
             var batch = OptOutBatch(records: [], watermark: watermark)
+            var stoppedAtGap = false
             // One row holding the whole batch (see `Bulk`).
             try await self.readPacked(PostgresQuery(unsafeSQL: """
                 SELECT string_agg(int8send(id) || int8send(opted_out_since) || int8send(recorded_ms)
@@ -77,12 +78,17 @@ extension PostgresStore {
                 let young = try reader.int32() != 0
                 let flh = try reader.field()
                 let advertisingID = try reader.field()
-                if id != batch.watermark + 1 && young { return false }
+                if id != batch.watermark + 1 && young {
+                    stoppedAtGap = true
+                    return false
+                }
                 batch.records.append((OptOutRecord(firstLevelHash: flh.map { Array($0) } ?? [], advertisingID: advertisingID.map { Array($0) },
                                                    optedOutSinceSeconds: since), recorded))
                 batch.watermark = id
                 return true
             }
+            // Cut by a young gap, the rest waits for the next poll anyway.
+            batch.isLast = stoppedAtGap || batch.records.count < Self.optOutBatchLimit
             return batch
         }
     }

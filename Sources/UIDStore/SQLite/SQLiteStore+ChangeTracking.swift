@@ -48,11 +48,15 @@ extension SQLiteStore {
     public func optOuts(after watermark: Int64) async throws -> OptOutBatch {
         try await pool.read { db in
             var batch = OptOutBatch(records: [], watermark: watermark)
-            let rows = try Row.fetchCursor(db, sql: "\(OptOutRow.table.select(adding: ["id"])) WHERE id > ? ORDER BY id LIMIT 100000", arguments: [watermark])
+            let limit = 100_000
+            let rows = try Row.fetchCursor(db, sql: "\(OptOutRow.table.select(adding: ["id"])) WHERE id > ? ORDER BY id LIMIT \(limit)", arguments: [watermark])
+            var read = 0
             while let row = try rows.next() {
+                read += 1
                 if let optOut = try OptOutRow(reading: row) { batch.records.append((optOut.record, optOut.recordedMillis)) }
                 batch.watermark = try row.decode(Int64.self, atIndex: 4)
             }
+            batch.isLast = read < limit
             return batch
         }
     }

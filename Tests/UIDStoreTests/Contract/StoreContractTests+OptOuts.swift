@@ -21,6 +21,7 @@ extension StoreContractTests {
             #expect(first.records[1].record.advertisingID == uid && first.records[0].record.advertisingID == nil)
             #expect(first.records.allSatisfy { abs($0.recordedMillis - before) < 60_000 }, "recorded_ms is the recording time")
             #expect(first.watermark == 3)
+            #expect(first.isLast, "a batch under the size limit says there is nothing more to ask for")
             #expect(try await store.optOuts(after: first.watermark).records.isEmpty)
             #expect(try await store.optOuts(after: 1).records.map(\.record.firstLevelHash) == [Self.flh(2), Self.flh(3)])
 
