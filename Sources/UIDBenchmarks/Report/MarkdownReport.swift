@@ -79,7 +79,7 @@ struct MarkdownReport {
                 lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) |")
             }
         }
-        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups)
+        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups, observability: observability)
         if !targets.isEmpty {
             lines += ["", "## Targets (issue 5)", ""]
             lines.append("| target | goal | measured | |")
