@@ -42,7 +42,7 @@ struct ObservabilityOptions: ParsableArguments {
         switch logFormat {
         case .text:
             LoggingSystem.bootstrap({ label, provider in
-                var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
+                var handler = DeferredMetadataLogHandler(StreamLogHandler.standardOutput(label: label, metadataProvider: provider))
                 handler.logLevel = level
                 return handler
             }, metadataProvider: RequestObservation.metadataProvider)

@@ -87,9 +87,9 @@ struct MarkdownReport {
             lines.append("|---:|---:|---:|")
             lines.append("| \(Format.millis(saltRotation.apply)) | \(saltRotation.applyRuns.map(Format.millis).joined(separator: ", ")) | \(Format.millis(saltRotation.fullRebuild)) |")
         }
-        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups, saltRotation: saltRotation)
+        let targets = Target.evaluate(http: http, startup: startup, lookups: lookups, saltRotation: saltRotation, observability: observability)
         if !targets.isEmpty {
-            lines += ["", "## Targets (issue 5)", ""]
+            lines += ["", "## Targets", ""]
             lines.append("| target | goal | measured | |")
             lines.append("|---|---|---:|---|")
             for target in targets {

@@ -8,16 +8,10 @@ struct Target {
 
     static func evaluate(
         http: [HTTPBenchmark.Result], startup: ScaleBenchmark.StartupResult?, lookups: [ScaleBenchmark.LookupResult],
-        saltRotation: SaltRotationBenchmark.Result? = nil
+        saltRotation: SaltRotationBenchmark.Result? = nil,
+        observability: [ObservabilityCost.Result] = []
     ) -> [Target] {
-        var targets: [Target] = []
-        for name in ["token/generate", "token/refresh"] {
-            guard let result = http.first(where: { $0.scenario.name == name }), let baseline = result.baseline else { continue }
-            let ratio = result.summary.requestsPerSecond / baseline.requestsPerSecond
-            targets.append(Target(name: "\(name) throughput", goal: "≥ 0.6 × echo", measured: Format.ratio(ratio), met: ratio >= 0.6))
-            let p99 = result.summary.p99Micros / baseline.p99Micros
-            targets.append(Target(name: "\(name) p99 latency", goal: "≤ 2 × echo", measured: Format.ratio(p99), met: p99 <= 2))
-        }
+        var targets = requestPath(http: http, observability: observability)
         if let map = http.first(where: { $0.scenario.path == "/v3/identity/map" }) {
             targets.append(Target(
                 name: "identity/map v3 throughput", goal: "≥ 1,000,000 identities/s",

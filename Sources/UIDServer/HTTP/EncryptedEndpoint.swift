@@ -30,6 +30,10 @@ struct EncryptedEndpoint: Sendable {
         func decode<T: Decodable>(_ type: T.Type, shapeError: OperatorFailure? = nil) throws(OperatorFailure) -> T {
             try PayloadDecoding.decode(type, from: envelope.payload, shapeError: shapeError).get()
         }
+
+        func decode<T: ObjectPayload>(_ type: T.Type, shapeError: OperatorFailure? = nil) throws(OperatorFailure) -> T {
+            try PayloadDecoding.decode(type, from: envelope.payload, shapeError: shapeError).get()
+        }
     }
 
     func respond(to request: Request, roles: [Role], handler: (Call) async throws -> Outcome) async -> Response {
@@ -100,7 +104,17 @@ enum RequestBody {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: sealed))
             )
         }
-        let text = Base64.encode(sealed)
-        return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: base64Buffer(sealed)))
+    }
+
+    /// Base64 of `bytes`, encoded straight into a buffer of the exact size (no intermediate string).
+    static func base64Buffer(_ bytes: [UInt8]) -> ByteBuffer {
+        let length = Base64.encodedLength(bytes.count, padding: true)
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            let output = UnsafeMutableBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: min(length, raw.count))
+            return Base64.encode(bytes, alphabet: .standard, into: output)
+        }
+        return buffer
     }
 }

@@ -16,10 +16,7 @@ public final class ConnectionRegistry: Sendable {
 
     struct Entry {
         let channel: any Channel
-        var phase: Phase
-        var since: NIODeadline
-        /// Whether a request was ever answered on it: such clients are displaced last.
-        var served: Bool
+        let status: ConnectionStatus
     }
 
     struct State {
@@ -40,40 +37,30 @@ public final class ConnectionRegistry: Sendable {
     /// Connections closed to make room, and connections refused because none could be.
     public var counters: (displaced: Int, refused: Int) { state.withLock { ($0.displaced, $0.refused) } }
 
-    /// Registers a new connection; false when it must be closed (the cap is reached and every
-    /// open connection is mid-request). Past the cap, the connection that never completed a
-    /// request and has waited longest is closed; then the longest-idle served one.
-    func admit(_ channel: any Channel) -> Bool {
+    /// Registers a new connection and returns where its watchdog publishes what it is doing; nil
+    /// when it must be closed (the cap is reached and every open connection is mid-request). Past
+    /// the cap, the connection that never completed a request and has waited longest is closed;
+    /// then the longest-idle served one.
+    func admit(_ channel: any Channel) -> ConnectionStatus? {
         let victim: (any Channel)?
-        let admitted: Bool
+        let admitted: ConnectionStatus?
         (admitted, victim) = state.withLock { state in
             var victim: (any Channel)?
             if state.entries.count >= maxConnections {
                 guard let (id, entry) = Self.leastUseful(state.entries) else {
                     state.refused &+= 1
-                    return (false, nil)
+                    return (nil, nil)
                 }
                 state.entries[id] = nil
                 state.displaced &+= 1
                 victim = entry.channel
             }
-            state.entries[ObjectIdentifier(channel)] = Entry(channel: channel, phase: .idle, since: .now(), served: false)
-            return (true, victim)
+            let status = ConnectionStatus(since: .now())
+            state.entries[ObjectIdentifier(channel)] = Entry(channel: channel, status: status)
+            return (status, victim)
         }
         victim?.close(promise: nil)
         return admitted
-    }
-
-    func update(_ channel: any Channel, phase: Phase, served: Bool) {
-        let now = NIODeadline.now()
-        state.withLock { state in
-            let id = ObjectIdentifier(channel)
-            guard var entry = state.entries[id] else { return }
-            entry.phase = phase
-            entry.since = now
-            entry.served = entry.served || served
-            state.entries[id] = entry
-        }
     }
 
     func remove(_ channel: any Channel) {
@@ -83,13 +70,15 @@ public final class ConnectionRegistry: Sendable {
     /// The connection whose loss costs least: waiting for a request (or for the rest of a head),
     /// never served before, waiting longest.
     private static func leastUseful(_ entries: [ObjectIdentifier: Entry]) -> (ObjectIdentifier, Entry)? {
-        var best: (ObjectIdentifier, Entry)?
-        for (id, entry) in entries where entry.phase == .idle || entry.phase == .readingHead {
-            guard let current = best?.1 else { best = (id, entry); continue }
-            if (!entry.served && current.served) || (entry.served == current.served && entry.since < current.since) {
-                best = (id, entry)
+        var best: (id: ObjectIdentifier, entry: Entry, status: ConnectionStatus.Snapshot)?
+        for (id, entry) in entries {
+            let status = entry.status.snapshot
+            guard status.phase == .idle || status.phase == .readingHead else { continue }
+            guard let current = best?.status else { best = (id, entry, status); continue }
+            if (!status.served && current.served) || (status.served == current.served && status.since < current.since) {
+                best = (id, entry, status)
             }
         }
-        return best
+        return best.map { ($0.id, $0.entry) }
     }
 }

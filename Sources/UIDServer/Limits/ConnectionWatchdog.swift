@@ -3,27 +3,39 @@ import NIOCore
 
 /// First in a connection's pipeline, so it sees the first byte of each request: closes the
 /// connection when a stage outlives its deadline (idle, head, body; see `ConnectionLimits`) and
-/// keeps the registry's view of the connection current. `RequestProgressHandler`, after the HTTP
+/// publishes the connection's phase for the registry. `RequestProgressHandler`, after the HTTP
 /// decoder, tells it where each request is.
+///
+/// One timer per connection, re-armed lazily: a phase change only records its deadline, and the
+/// timer is moved only when that deadline comes before the armed one. When a request arrives
+/// whole in one read, the phases it passes through inside that read arm nothing, so a keep-alive
+/// connection schedules no task per request.
 final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
     private let limits: ConnectionLimits
     private let registry: ConnectionRegistry
+    /// Where this connection's phase is published; nil when it was refused.
+    private let status: ConnectionStatus?
     private var context: ChannelHandlerContext?
     private var phase = ConnectionRegistry.Phase.idle
     private var openRequests = 0
-    private var deadline: Scheduled<Void>?
+    /// When the current phase must have ended; nil while answering.
+    private var phaseDeadline: NIODeadline?
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
+    /// Inside `channelRead`: phases pass without arming the timer, which is armed once at its end.
+    private var reading = false
 
-    /// Past the cap with every connection busy: answer 503 and close.
-    private let refuse: Bool
-
-    init(limits: ConnectionLimits, registry: ConnectionRegistry, refuse: Bool) {
+    init(limits: ConnectionLimits, registry: ConnectionRegistry, status: ConnectionStatus?) {
         self.limits = limits
         self.registry = registry
-        self.refuse = refuse
+        self.status = status
     }
+
+    /// Past the cap with every connection busy: answer 503 and close.
+    private var refuse: Bool { status == nil }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -37,7 +49,7 @@ final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
         context.eventLoop.assumeIsolated().execute {
             context.writeAndFlush(NIOAny(ByteBuffer(string: Self.refusal)), promise: nil)
             context.close(mode: .output, promise: nil)
-            self.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+            self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
         }
     }
 
@@ -54,23 +66,24 @@ final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
         + "Connection: close\r\n\r\nToo many open connections.\r\n"
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelTimer()
         self.context = nil
         registry.remove(context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelTimer()
         registry.remove(context.channel)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if refuse { return }
+        reading = true
         if phase == .idle { enter(.readingHead, served: false) }
         context.fireChannelRead(data)
+        reading = false
+        armTimer()
     }
 
     func headReceived() {
@@ -89,25 +102,45 @@ final class ConnectionWatchdog: ChannelInboundHandler, RemovableChannelHandler {
 
     private func enter(_ next: ConnectionRegistry.Phase, served: Bool) {
         phase = next
-        deadline?.cancel()
-        deadline = nil
-        guard let context else { return }
-        registry.update(context.channel, phase: next, served: served)
+        let now = NIODeadline.now()
+        status?.publish(phase: next, since: now, served: served)
         let timeout: TimeAmount? = switch next {
         case .idle: limits.idleTimeout
         case .readingHead: limits.headerTimeout
         case .readingBody: limits.bodyTimeout
         case .responding: nil
         }
-        guard let timeout else { return }
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            self?.deadlinePassed()
+        phaseDeadline = timeout.map { now + $0 }
+        if !reading { armTimer() }
+    }
+
+    /// Makes sure the timer fires no later than the phase's deadline. A timer that fires earlier
+    /// (set for a phase since passed) finds the later deadline and re-arms for it.
+    private func armTimer() {
+        guard let deadline = phaseDeadline, let context else { return }
+        if timer != nil, timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.timerFired()
         }
     }
 
-    private func deadlinePassed() {
-        deadline = nil
-        context?.close(promise: nil)
+    private func timerFired() {
+        timer = nil
+        timerDeadline = .distantFuture
+        guard let deadline = phaseDeadline else { return }
+        if deadline <= .now() {
+            context?.close(promise: nil)
+        } else {
+            armTimer()
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = .distantFuture
     }
 }
 

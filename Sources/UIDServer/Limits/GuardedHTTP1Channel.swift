@@ -21,7 +21,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Never fails: a failed set-up would end the listener's stream of connections.
-        let watchdog = ConnectionWatchdog(limits: limits, registry: registry, refuse: !registry.admit(channel))
+        let watchdog = ConnectionWatchdog(limits: limits, registry: registry, status: registry.admit(channel))
         do {
             try channel.pipeline.syncOperations.addHandler(watchdog, position: .first)
         } catch {

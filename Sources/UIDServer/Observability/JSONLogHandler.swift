@@ -30,24 +30,19 @@ public struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
-        var object: [String: Any] = [:]
-        for (key, value) in merged { object[key] = Self.json(value) }
-        object["time"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        object["level"] = event.level.rawValue
-        object["logger"] = label
-        object["message"] = event.message.description
-        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        line.append(0x0A)
-        write(line)
+        merged["time"] = .string(UTCDateTime.format(millis: Self.nowMillis()) + "Z")
+        merged["level"] = .string(event.level.rawValue)
+        merged["logger"] = .string(label)
+        merged["message"] = .string(event.message.description)
+        var line = JSONLogLine(capacity: 256)
+        line.object(merged)
+        write(Data(line.bytes))
     }
 
-    static func json(_ value: Logger.Metadata.Value) -> Any {
-        switch value {
-        case .string(let text): text
-        case .stringConvertible(let convertible): convertible.description
-        case .array(let values): values.map(json)
-        case .dictionary(let values): values.mapValues(json)
-        }
+    private static func nowMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) &* 1000 &+ Int64(now.tv_nsec) / 1_000_000
     }
 }
 

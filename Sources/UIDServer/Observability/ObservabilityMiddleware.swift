@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Outermost middleware: gives every request an id (the caller's `X-Request-Id` when it is a
 /// plain token, a fresh one otherwise; returned either way), makes it the `request_id` of every
@@ -26,12 +27,14 @@ struct ObservabilityMiddleware<Context: RequestContext>: RouterMiddleware {
             finish(request, observation: observation, code: 500, started: started)
             throw error
         }
-        response.headers[ObservedHeaders.requestID] = requestID
+        // Appended, not set: no route names this header, so there is nothing to search for and replace.
+        response.headers.append(HTTPField(name: ObservedHeaders.requestID, value: requestID))
         finish(request, observation: observation, code: Int(response.status.code), started: started)
         return response
     }
 
     private func finish(_ request: Request, observation: RequestObservation, code: Int, started: ContinuousClock.Instant) {
+        guard metrics != nil || accessLog != nil else { return }
         let elapsed = ContinuousClock.now - started
         let nanoseconds = elapsed.components.seconds &* 1_000_000_000 &+ elapsed.components.attoseconds / 1_000_000_000
         let facts = observation.snapshot
@@ -79,7 +82,7 @@ enum ObservedHeaders {
 }
 
 /// Request ids: kept when the caller's is a plain token of at most 128 characters, so it can be
-/// followed across systems and cannot forge a log line; otherwise 16 random hex digits.
+/// followed across systems and cannot forge a log line; otherwise 16 hex digits, fresh per request.
 enum RequestID {
     static func accepting(_ header: String?) -> String {
         if let header, isAcceptable(header) { return header }
@@ -94,9 +97,28 @@ enum RequestID {
         }
     }
 
+    /// A random start per process, then a counter scrambled by a bijection (SplitMix64's finalizer):
+    /// ids look random and never repeat within a process, without asking the system for random
+    /// bytes on every request. They identify; they are not secrets.
+    private static let start = UInt64.random(in: .min ... .max)
+    private static let counter = Atomic<UInt64>(0)
+
     static func generate() -> String {
-        let value = UInt64.random(in: .min ... .max)
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        var value = start &+ counter.wrappingAdd(1, ordering: .relaxed).oldValue &* 0x9E37_79B9_7F4A_7C15
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        value ^= value >> 31
+        return hex(value)
+    }
+
+    /// 16 lowercase hex digits, written straight into the string's storage.
+    static func hex(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            for index in 0..<min(16, buffer.count) {
+                let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+                buffer[index] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+            }
+            return min(16, buffer.count)
+        }
     }
 }
