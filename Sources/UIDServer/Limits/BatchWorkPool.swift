@@ -1,18 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import NIOCore
 import NIOPosix
 import Synchronization
 import UIDOperatorCore
 
-/// Where batch work runs (identity map, buckets, opt-out status): a few threads of their own, so
-/// a 5,000-identity request never occupies the threads that answer token requests, with a bound
-/// on how much may wait. Past the bound the request is shed at once (503 with `Retry-After`)
-/// rather than queued behind work that would make it time out anyway.
+/// Where batch work runs (identity map, buckets, opt-out status): threads of their own, one per
+/// core, at the lowest CPU priority (`BatchThreadPriority`), so a 5,000-identity request uses every
+/// idle core yet never delays the threads that answer token requests. How much may wait is bounded:
+/// past the bound the request is shed at once (503 with `Retry-After`) rather than queued behind
+/// work that would make it time out anyway.
 public final class BatchWorkPool: Sendable {
     /// One pool per process (threads are never torn down; servers in tests share it).
-    public static let shared = BatchWorkPool(
-        threads: max(1, System.coreCount / 2), maxPending: max(4, System.coreCount * 4)
-    )
+    public static let shared = BatchWorkPool(threads: System.coreCount, maxPending: max(4, System.coreCount * 4))
 
     public let threads: Int
     /// Requests running or waiting at most.
@@ -26,6 +28,7 @@ public final class BatchWorkPool: Sendable {
         self.maxPending = maxPending
         pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
+        BatchThreadPriority.lowerEveryThread(of: pool, threads: threads)
     }
 
     /// Requests turned away so far because the pool was full.
@@ -45,6 +48,39 @@ public final class BatchWorkPool: Sendable {
     /// Background work the operator must do (a snapshot rebuild): waits its turn, never shed.
     public func runBackground<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await pool.runIfActive(work)
+    }
+}
+
+/// The pool's threads run at the lowest priority: `SCHED_IDLE` on Linux (a thread of any other
+/// policy preempts them as soon as it wakes), else nice 19. On Linux both are per-thread attributes,
+/// and lowering one's own priority needs no privilege. Elsewhere the threads keep the default.
+enum BatchThreadPriority {
+    /// One task per thread: each lowers its own thread and then waits until every thread has taken
+    /// one, so no thread takes two. Work submitted later queues behind these tasks.
+    static func lowerEveryThread(of pool: NIOThreadPool, threads: Int) {
+        let arrived = ArrivalCount()
+        for _ in 0..<threads {
+            pool.submit { _ in
+                lowerCurrentThread()
+                arrived.count.add(1, ordering: .relaxed)
+                // Bounded: a thread that never arrives (it cannot happen: the pool has `threads`
+                // idle threads) costs the others at most a second.
+                for _ in 0..<1_000 where arrived.count.load(ordering: .relaxed) < threads { usleep(1_000) }
+            }
+        }
+    }
+
+    private final class ArrivalCount: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    static func lowerCurrentThread() {
+        #if os(Linux)
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        // 5 is SCHED_IDLE (the C macro needs _GNU_SOURCE, so Swift does not import it); 0 is this thread.
+        if sched_setscheduler(0, 5, &parameters) != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19) }
+        #endif
     }
 }
 
