@@ -171,7 +171,9 @@ public struct Hashids: Sendable {
         var index = 0
         var sum = 0
         while i > 0 {
-            index %= saltCount
+            // `index` only ever steps by one: wrapping it is `index %= saltCount` without a division
+            // (identity map v2 encodes a bucket id per identity).
+            if index == saltCount { index = 0 }
             let integer = Int(salt[index])
             sum += integer
             let j = (integer + index + sum) % i
