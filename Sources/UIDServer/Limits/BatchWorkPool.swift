@@ -20,6 +20,9 @@ public final class BatchWorkPool: Sendable {
     /// Requests running or waiting at most.
     public let maxPending: Int
     private let pool: NIOThreadPool
+    /// One thread at normal priority for `runBackground`: a snapshot rebuild must not starve while
+    /// token requests keep every core busy, as the pool's idle-priority threads would.
+    private let background: NIOThreadPool
     private let pending = Atomic<Int>(0)
     private let shedCount = Atomic<Int>(0)
 
@@ -29,6 +32,8 @@ public final class BatchWorkPool: Sendable {
         pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
         BatchThreadPriority.lowerEveryThread(of: pool, threads: threads)
+        background = NIOThreadPool(numberOfThreads: 1)
+        background.start()
     }
 
     /// Requests turned away so far because the pool was full.
@@ -45,9 +50,10 @@ public final class BatchWorkPool: Sendable {
         return try await pool.runIfActive(work)
     }
 
-    /// Background work the operator must do (a snapshot rebuild): waits its turn, never shed.
+    /// Background work the operator must do (a snapshot rebuild): on its own thread at normal
+    /// priority, one at a time, never shed.
     public func runBackground<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await pool.runIfActive(work)
+        try await background.runIfActive(work)
     }
 }
 
