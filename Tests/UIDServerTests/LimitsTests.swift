@@ -11,7 +11,7 @@ import UIDProtocol
     /// Every pool thread runs batch work at idle priority (SCHED_IDLE, or nice 19 where refused);
     /// background work (snapshot rebuilds) does not.
     @Test func batchThreadsRunAtIdlePriorityAndBackgroundWorkDoesNot() async throws {
-        func priority() -> (policy: Int32, nice: Int32) {
+        @Sendable func priority() -> (policy: Int32, nice: Int32) {
             (sched_getscheduler(0), getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
         }
         let pool = BatchWorkPool(threads: 2, maxPending: 16)
