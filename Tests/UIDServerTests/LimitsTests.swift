@@ -7,6 +7,38 @@ import UIDProtocol
 /// The pure parts of the operator's limits (the behaviour over sockets is in the conformance
 /// suite's test_abuse.py).
 @Suite struct LimitsTests {
+    #if os(Linux)
+    /// Every pool thread runs batch work at idle priority (SCHED_IDLE, or nice 19 where refused);
+    /// background work (snapshot rebuilds) does not.
+    @Test func batchThreadsRunAtIdlePriorityAndBackgroundWorkDoesNot() async throws {
+        @Sendable func priority() -> (policy: Int32, nice: Int32) {
+            (sched_getscheduler(0), getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        }
+        let pool = BatchWorkPool(threads: 2, maxPending: 16)
+        var seen = Set<UInt>()
+        // More tasks than threads, running at once, so both threads take some.
+        try await withThrowingTaskGroup(of: (policy: Int32, nice: Int32, thread: UInt)?.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await pool.run { () -> (policy: Int32, nice: Int32, thread: UInt) in
+                        usleep(20_000)
+                        let current = priority()
+                        return (current.policy, current.nice, UInt(pthread_self()))
+                    }
+                }
+            }
+            for try await result in group {
+                let result = try #require(result)
+                #expect(result.policy == 5 || result.nice == 19, "SCHED_IDLE (5) or nice 19")
+                seen.insert(result.thread)
+            }
+        }
+        #expect(seen.count == 2)
+        let background = try await pool.runBackground { priority() }
+        #expect(background.policy != 5 && background.nice != 19)
+    }
+    #endif
+
     @Test func connectionCapLeavesRoomUnderTheDescriptorLimit() {
         #expect(DescriptorLimit.connectionCap(requested: 10_000, softLimit: 512) == 416)
         #expect(DescriptorLimit.connectionCap(requested: 100, softLimit: 512) == 100)

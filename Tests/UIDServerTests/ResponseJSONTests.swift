@@ -77,4 +77,44 @@ import UIDProtocol
         #expect(phone[1] == ["e": "invalid identifier"])
         #expect((inner["email_hash"] as? [Any])?.isEmpty == true)
     }
+
+    /// The v2 map body as the server encoded it with `JSONEncoder`, kept here as the reference.
+    struct EncodedMapV2Body: Encodable {
+        struct Mapped: Encodable {
+            let identifier: String
+            let advertising_id: String
+            let bucket_id: String
+        }
+
+        struct Unmapped: Encodable {
+            let identifier: String
+            let reason: String
+        }
+
+        let mapped: [Mapped]
+        let unmapped: [Unmapped]?
+
+        init(_ result: IdentityMapV2Result) {
+            mapped = result.mapped.map { Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: $0.bucketID) }
+            unmapped = result.unmapped.isEmpty ? nil : result.unmapped.map { Unmapped(identifier: $0.identifier, reason: $0.reason) }
+        }
+    }
+
+    @Test func identityMapV2AnswerParsesToTheEncodersDocument() throws {
+        var result = IdentityMapV2Result()
+        result.kind = .email
+        result.mapped = [
+            .init(identifier: "a@example.com", advertisingID: [UInt8](repeating: 3, count: 32), bucketID: "ad1ANEmVZ"),
+            .init(identifier: "quote\"back\\slash/\u{1}é@x.org", advertisingID: [UInt8](repeating: 250, count: 33), bucketID: "b"),
+        ]
+        result.unmapped = [.init(identifier: "null", reason: "invalid identifier"), .init(identifier: "tab\t@x.org", reason: "optout")]
+        for variant in [result, { var onlyMapped = result; onlyMapped.unmapped = []; return onlyMapped }()] {
+            let written = try object(MapV2Body(result: variant).responseJSON())
+            let encoded = try #require(
+                try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(StatusResponse.success(EncodedMapV2Body(variant)))) as? NSDictionary
+            )
+            #expect(written == encoded)
+            #expect(((written["body"] as? NSDictionary)?["unmapped"] == nil) == variant.unmapped.isEmpty)
+        }
+    }
 }

@@ -12,12 +12,7 @@ struct Target {
         observability: [ObservabilityCost.Result] = []
     ) -> [Target] {
         var targets = requestPath(http: http, observability: observability)
-        if let map = http.first(where: { $0.scenario.path == "/v3/identity/map" }) {
-            targets.append(Target(
-                name: "identity/map v3 throughput", goal: "≥ 1,000,000 identities/s",
-                measured: Format.count(map.itemsPerSecond) + " identities/s", met: map.itemsPerSecond >= 1_000_000
-            ))
-        }
+        targets += batch(http: http)
         if let startup {
             let label = "\(Format.count(Double(startup.buckets))) buckets + \(Format.count(Double(startup.optOuts))) opt-outs"
             targets.append(Target(name: "start-up, \(label)", goal: "≤ 10 s", measured: Format.seconds(startup.startupTime), met: startup.startupTime <= .seconds(10)))

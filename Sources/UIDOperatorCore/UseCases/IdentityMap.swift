@@ -29,6 +29,11 @@ public struct IdentityMapRequest: Sendable {
 extension OperatorSnapshot {
     /// Maps one identifier: normalize, resolve, check opt-out (test identities included).
     public func mapIdentity(kind: IdentityInputKind, value: String, nowMillis now: Int64) -> MappedIdentity {
+        mapIdentity(kind: kind, value: value, nowMillis: now, withPrevious: true)
+    }
+
+    /// `withPrevious: false` skips the previous raw UID (a hash) for callers that do not report it (map v2).
+    func mapIdentity(kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool) -> MappedIdentity {
         guard let hash = IdentityHash(kind: kind, value: value) else { return .invalidIdentifier }
         let resolved = resolve(hash)
         if isOptedOut(type: hash.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) { return .optOut }
@@ -36,7 +41,9 @@ extension OperatorSnapshot {
         let bucket = resolved.bucket
         return .mapped(
             current: current,
-            previous: bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now),
+            previous: withPrevious
+                ? bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now)
+                : nil,
             refreshFromMillis: SaltSchedule.mappingRefreshFrom(bucket, nowMillis: now),
             bucketID: bucket.id
         )

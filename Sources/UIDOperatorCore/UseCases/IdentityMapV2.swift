@@ -63,12 +63,13 @@ extension OperatorSnapshot {
         if let failure = batchSizeFailure(values.count) { return .failure(failure) }
         var result = IdentityMapV2Result()
         result.kind = kind
+        result.mapped.reserveCapacity(values.count)
         for value in values {
             guard case .string(let text) = value else {
                 result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
                 continue
             }
-            switch mapIdentity(kind: kind, value: text, nowMillis: now) {
+            switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false) {
             case .mapped(let current, _, _, let bucketID):
                 result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID)))
             case .optOut:

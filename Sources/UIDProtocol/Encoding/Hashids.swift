@@ -83,6 +83,9 @@ public struct Hashids: Sendable {
     }
 
     /// Encodes non-negative numbers; returns "" for an empty list or if any number is negative.
+    ///
+    /// Identity map v2 encodes a bucket id per identity, so the work arrays are allocated once per
+    /// call and reused: the digits are reversed in place, the padding rounds swap two buffers.
     public func encode(_ numbers: [Int64]) -> String {
         if numbers.isEmpty { return "" }
         for n in numbers where n < 0 { return "" }
@@ -97,13 +100,11 @@ public struct Hashids: Sendable {
 
         let lottery = alpha[Int(valuesHash % Int64(alphaCount))]
         var encoded: [UInt8] = []
-        encoded.reserveCapacity(max(minLength, 16 * numbers.count))
+        encoded.reserveCapacity(max(minLength, 16 * numbers.count) + alphaCount)
         encoded.append(lottery)
 
-        // Buffer for (lottery + salt + alphabet)[0..<alphaCount].
+        // Buffer for (lottery + salt + alphabet)[0..<alphaCount], and later for the padding's salt.
         var shuffleSalt = [UInt32](repeating: 0, count: alphaCount)
-        var digits: [UInt8] = []
-        digits.reserveCapacity(16)
 
         for (i, n) in numbers.enumerated() {
             var k = 0
@@ -114,16 +115,16 @@ public struct Hashids: Sendable {
             while k < alphaCount { shuffleSalt[k] = UInt32(alpha[a]); k += 1; a += 1 }
             Hashids.consistentShuffle(&alpha, salt: shuffleSalt)
 
-            // "hash": base-alphaCount digits of n, most significant first.
-            digits.removeAll(keepingCapacity: true)
+            // "hash": base-alphaCount digits of n, least significant first, then reversed in place.
+            let digitsStart = encoded.count
             var v = UInt64(n)
             let base = UInt64(alphaCount)
             repeat {
-                digits.append(alpha[Int(v % base)])
+                encoded.append(alpha[Int(v % base)])
                 v /= base
             } while v != 0
-            let first = digits[digits.count - 1]
-            encoded.append(contentsOf: digits.reversed())
+            encoded[digitsStart...].reverse()
+            let first = encoded[digitsStart]
 
             if i + 1 < numbers.count {
                 let m = UInt64(n) % UInt64(Int(first) + i)
@@ -140,19 +141,22 @@ public struct Hashids: Sendable {
                 encoded.append(guards[g1])
             }
             let splitAt = alphaCount / 2
+            var padded: [UInt8] = []
             while encoded.count < minLength {
-                let alphaSalt = alpha.map { UInt32($0) }
-                Hashids.consistentShuffle(&alpha, salt: alphaSalt)
-                var padded: [UInt8] = []
+                for position in 0..<alphaCount { shuffleSalt[position] = UInt32(alpha[position]) }
+                Hashids.consistentShuffle(&alpha, salt: shuffleSalt)
+                padded.removeAll(keepingCapacity: true)
                 padded.reserveCapacity(encoded.count + alphaCount)
                 padded.append(contentsOf: alpha[splitAt...])
                 padded.append(contentsOf: encoded)
                 padded.append(contentsOf: alpha[..<splitAt])
-                encoded = padded
-                let excess = encoded.count - minLength
+                let excess = padded.count - minLength
                 if excess > 0 {
                     let from = excess / 2
-                    encoded = Array(encoded[from..<(from + minLength)])
+                    encoded.removeAll(keepingCapacity: true)
+                    encoded.append(contentsOf: padded[from..<(from + minLength)])
+                } else {
+                    swap(&encoded, &padded)
                 }
             }
         }
@@ -171,7 +175,9 @@ public struct Hashids: Sendable {
         var index = 0
         var sum = 0
         while i > 0 {
-            index %= saltCount
+            // `index` only ever steps by one: wrapping it is `index %= saltCount` without a division
+            // (identity map v2 encodes a bucket id per identity).
+            if index == saltCount { index = 0 }
             let integer = Int(salt[index])
             sum += integer
             let j = (integer + index + sum) % i

@@ -8,49 +8,73 @@ public enum EmailNormalizer {
 
     /// The normalized address as UTF-8 bytes, ready to hash without building a `String`.
     public static func normalizedUTF8(_ input: String) -> [UInt8]? {
-        var plainLocal = [UInt8]()
-        var gmailLocal = [UInt8]()
-        var domain = [UInt8]()
-        var pendingDomainSpaces = 0
-        var inDomain = false
-        var gmailStopped = false
-        plainLocal.reserveCapacity(input.utf8.count)
-        gmailLocal.reserveCapacity(input.utf8.count)
+        withNormalizedUTF8(input) { Array($0) }
+    }
 
-        // Working on UTF-8 bytes is safe: every byte we inspect or change is ASCII, and bytes of
-        // multi-byte characters (all ≥ 0x80) pass through untouched and in order.
-        for var byte in input.utf8 {
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
-            if inDomain {
-                if byte == UInt8(ascii: "@") { return nil }
-                if byte == UInt8(ascii: " ") {
-                    pendingDomainSpaces += 1
-                } else {
-                    if pendingDomainSpaces > 0 {
-                        domain.append(contentsOf: repeatElement(UInt8(ascii: " "), count: pendingDomainSpaces))
-                        pendingDomainSpaces = 0
+    /// `body` applied to the normalized address's UTF-8 bytes, or nil for an invalid address. The
+    /// address is built in one temporary buffer (on the stack for any usual length), so an identity
+    /// map normalizes thousands of emails without allocating.
+    public static func withNormalizedUTF8<Result>(_ input: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result? {
+        var input = input
+        return input.withUTF8 { utf8 in
+            let count = utf8.count
+            guard count > 0 else { return nil }
+            // Three regions of `count` bytes: the local part as typed, the local part under the
+            // gmail rule, the domain. Each receives at most `count` bytes.
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * count) { buffer -> Result? in
+                guard let base = buffer.baseAddress else { return nil }
+                let plainLocal = base, gmailLocal = base + count, domain = base + 2 * count
+                var plainCount = 0, gmailCount = 0, domainCount = 0
+                var pendingDomainSpaces = 0
+                var inDomain = false
+                var gmailStopped = false
+
+                // Working on UTF-8 bytes is safe: every byte we inspect or change is ASCII, and bytes of
+                // multi-byte characters (all ≥ 0x80) pass through untouched and in order.
+                for var byte in utf8 {
+                    if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
+                    if inDomain {
+                        if byte == UInt8(ascii: "@") { return nil }
+                        if byte == UInt8(ascii: " ") {
+                            pendingDomainSpaces += 1
+                        } else {
+                            for _ in 0..<pendingDomainSpaces {
+                                domain[domainCount] = UInt8(ascii: " ")
+                                domainCount += 1
+                            }
+                            pendingDomainSpaces = 0
+                            domain[domainCount] = byte
+                            domainCount += 1
+                        }
+                        continue
                     }
-                    domain.append(byte)
+                    switch byte {
+                    case UInt8(ascii: "@"):
+                        inDomain = true
+                    case UInt8(ascii: " "):
+                        continue
+                    default:
+                        plainLocal[plainCount] = byte
+                        plainCount += 1
+                        if byte == UInt8(ascii: "+") { gmailStopped = true }
+                        if !gmailStopped && byte != UInt8(ascii: ".") {
+                            gmailLocal[gmailCount] = byte
+                            gmailCount += 1
+                        }
+                    }
                 }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "@"):
-                inDomain = true
-            case UInt8(ascii: " "):
-                continue
-            default:
-                plainLocal.append(byte)
-                if byte == UInt8(ascii: "+") { gmailStopped = true }
-                if !gmailStopped && byte != UInt8(ascii: ".") { gmailLocal.append(byte) }
+                guard inDomain, domainCount > 0 else { return nil }
+                let isGmail = UnsafeBufferPointer(start: domain, count: domainCount).elementsEqual("gmail.com".utf8)
+                let local = isGmail ? gmailLocal : plainLocal
+                let localCount = isGmail ? gmailCount : plainCount
+                guard localCount > 0 else { return nil }
+                // local ‖ "@" ‖ domain fits in the local part's own region: the three counts add up
+                // to at most `count`, and the domain region starts after both local regions.
+                local[localCount] = UInt8(ascii: "@")
+                (local + localCount + 1).update(from: domain, count: domainCount)
+                return body(UnsafeBufferPointer(start: local, count: localCount + 1 + domainCount))
             }
         }
-        guard inDomain, !domain.isEmpty else { return nil }
-        var normalized = domain.elementsEqual("gmail.com".utf8) ? gmailLocal : plainLocal
-        guard !normalized.isEmpty else { return nil }
-        normalized.append(UInt8(ascii: "@"))
-        normalized.append(contentsOf: domain)
-        return normalized
     }
 }
 

@@ -28,12 +28,25 @@ public enum HashChain {
     public static func rawUID(
         firstLevelHash flh: [UInt8], salt: [UInt8], scope: IdentityScope, type: IdentityType, v3: Bool
     ) -> [UInt8] {
-        let hash = saltedHash(flh, salt: salt)
-        return v3 ? [identityPrefix(scope: scope, type: type)] + hash : hash
+        let digest = saltedDigest(flh, salt: salt)
+        guard v3 else { return digest.bytes }
+        // One array, prefix then digest: an identity map builds thousands of these.
+        let prefix = identityPrefix(scope: scope, type: type)
+        return digest.withUnsafeBytes { hash in
+            var uid = [UInt8]()
+            uid.reserveCapacity(1 + hash.count)
+            uid.append(prefix)
+            uid.append(contentsOf: hash)
+            return uid
+        }
     }
 
     /// `SHA256(base64(bytes) ‖ salt)`, with the base64 text written straight into the hash input.
     public static func saltedHash(_ bytes: [UInt8], salt: [UInt8]) -> [UInt8] {
+        saltedDigest(bytes, salt: salt).bytes
+    }
+
+    private static func saltedDigest(_ bytes: [UInt8], salt: [UInt8]) -> SHA256.Digest {
         var hasher = SHA256()
         let encodedCount = Base64.encodedLength(bytes.count, padding: true)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount) { buffer in
@@ -41,7 +54,7 @@ public enum HashChain {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<written])))
         }
         hasher.update(data: salt)
-        return hasher.finalize().bytes
+        return hasher.finalize()
     }
 }
 

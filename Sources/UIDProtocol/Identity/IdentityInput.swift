@@ -41,8 +41,10 @@ public struct IdentityHash: Sendable, Equatable {
     public init?(kind: IdentityInputKind, value: String) {
         switch kind {
         case .email:
-            guard let normalized = EmailNormalizer.normalizedUTF8(value) else { return nil }
-            self.init(type: .email, bytes: normalized.withUnsafeBytes { SHA256.hash(data: $0).bytes })
+            guard let hash = EmailNormalizer.withNormalizedUTF8(value, { SHA256.hash(data: UnsafeRawBufferPointer($0)).bytes }) else {
+                return nil
+            }
+            self.init(type: .email, bytes: hash)
         case .phone:
             guard PhoneValidator.isValid(value) else { return nil }
             self.init(type: .phone, bytes: Self.sha256(value))

