@@ -21,9 +21,10 @@ import Testing
     @Test func theDeadlineAnswersWhileAnOperationIgnoresCancellation() async throws {
         let finished = Atomic<Bool>(false)
         let release = DispatchSemaphore(value: 0)
-        // The "driver" finishes after 2 s whatever happens, so a deadline that waits for it fails
-        // the check below instead of hanging the test.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
+        // The "driver" finishes after 30 s whatever happens, so a deadline that waits for it fails
+        // the check below instead of hanging the test; 30 s leaves the 100-ms timer room to run
+        // while other suites keep the machine's few threads busy.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { release.signal() }
         await #expect(throws: StoreDeadline.Exceeded.self) {
             try await StoreDeadline.run(within: .milliseconds(100)) { () async -> Int in
                 await withCheckedContinuation { continuation in
@@ -42,7 +43,7 @@ import Testing
 
     @Test func theCallersCancellationEndsTheWait() async {
         let release = DispatchSemaphore(value: 0)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { release.signal() }
         let task = Task {
             try await StoreDeadline.run(within: .seconds(60)) { () async -> Int in
                 await withCheckedContinuation { continuation in
