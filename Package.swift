@@ -145,6 +145,7 @@ let package = Package(
                 "UIDProtocol",
                 "UIDOperatorCore",
                 "UIDStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

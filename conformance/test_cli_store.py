@@ -92,6 +92,19 @@ def test_exit_codes_and_messages(data, tmp_path):
     assert version.returncode == 0 and version.stdout.strip()[:1].isdigit(), version
 
 
+@pytest.mark.parametrize("args", [["--help"], ["keys", "--help"], ["optout", "add", "--help"], ["help", "salt"],
+                                  ["optout"]], ids=" ".join)
+def test_help_is_printed_with_exit_0(args):
+    """`--help` at every level prints the command's usage on stdout (it once printed ArgumentParser's internal
+    error instead), and a command group named alone shows its subcommands."""
+    p = cli(*args)
+    assert p.returncode == 0, p
+    assert "USAGE: uid-operator" in p.stdout, p
+    assert "Error" not in p.stdout + p.stderr, p
+    if args[0] != "help" and args[-1] == "--help":
+        assert f"USAGE: uid-operator {' '.join(args[:-1])}".rstrip() in p.stdout, p.stdout[:300]
+
+
 def test_scope_mismatch_is_refused(data):
     p = cli("client", "create", "--data-dir", data, "--site-id", "1234", "--roles", "GENERATOR", "--scope", "euid")
     assert p.returncode == 1, p

@@ -8,16 +8,17 @@ exits. When space returns, the next logout is stored without a restart and the h
 restart, exactly the acknowledged opt-outs are in the store.
 
 A read-only file system: Linux refuses `mount -o remount,ro` while a process holds a file open for writing (EBUSY),
-which SQLite always does for its database and WAL, so a running operator cannot be put on a read-only file system
-this way; that test then skips saying so (and runs if the kernel allows it). What can happen is a start on a data dir
-that is read-only: `serve` must then exit with an error naming the store (not die on a signal), and start normally
-once the file system is writable again.
+as SQLite always does, but the kernel itself turns a file system read-only on a journal error. The running-operator
+test therefore puts the data dir on a loop-mounted ext4 with `errors=remount-ro` and triggers ext4's error hook.
+A start on a data dir that is read-only: `serve` must exit with an error naming the store (not die on a signal),
+and start normally once the file system is writable again.
 
-Needs root (mount); skips otherwise.
+Needs root (mount, losetup); skips otherwise.
 """
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -164,27 +165,113 @@ def test_full_disk_refuses_optouts_serves_tokens_and_recovers(tmp_path):
         unmount(fs)
 
 
-def test_read_only_file_system_refuses_optouts_and_recovers(tmp_path):
-    fs, op = on_tmpfs(tmp_path, headroom=16 << 20)
+class Ext4Image:
+    """A small ext4 file system on a loop device, mounted with `errors=remount-ro`: the kernel turns it read-only
+    by itself on an error, as it does a production disk whose journal fails, while files stay open for writing."""
+
+    def __init__(self, tmp_path: Path, size_bytes: int):
+        if os.geteuid() != 0:
+            pytest.skip("a loop-mounted ext4 file system needs root")
+        for tool in ("mount", "losetup", "mkfs.ext4", "e2fsck"):
+            if shutil.which(tool) is None:
+                pytest.skip(f"no `{tool}` command")
+        self.image = tmp_path / "ext4.img"
+        self.where = tmp_path / "ext4"
+        self.where.mkdir()
+        with open(self.image, "wb") as f:
+            f.truncate(size_bytes)
+        made = subprocess.run(["mkfs.ext4", "-q", "-F", str(self.image)], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"mkfs.ext4 failed: {made.stderr.strip()}")
+        self.device = None
+        self.mount()
+
+    def mount(self):
+        attached = subprocess.run(["losetup", "--find", "--show", str(self.image)], capture_output=True, text=True)
+        if attached.returncode != 0:
+            pytest.skip(f"no loop device here: {attached.stderr.strip()}")
+        self.device = attached.stdout.strip()
+        mounted = subprocess.run(["mount", "-t", "ext4", "-o", "errors=remount-ro", self.device, str(self.where)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            self.detach()
+            pytest.skip(f"cannot mount ext4 from a loop device here: {mounted.stderr.strip()}")
+
+    def fail(self):
+        """ext4's own test hook: records a file system error, which aborts the journal and remounts read-only."""
+        trigger = Path("/sys/fs/ext4") / Path(self.device).name / "trigger_fs_error"
+        if not trigger.exists():
+            pytest.skip(f"this kernel has no {trigger}")
+        trigger.write_text("conformance suite: read-only file system\n")
+        options = next(line.split()[3] for line in Path("/proc/mounts").read_text().splitlines()
+                       if line.split()[1] == str(self.where))
+        # newer kernels say `emergency_ro` and keep showing `rw`
+        assert {"ro", "emergency_ro"} & set(options.split(",")), f"ext4 did not turn read-only after the error: {options}"
+
+    def repair(self):
+        """What an administrator does: unmount, check the file system, mount it again."""
+        self.unmount()
+        subprocess.run(["e2fsck", "-fy", str(self.image)], capture_output=True)
+        self.mount()
+
+    def unmount(self):
+        subprocess.run(["umount", str(self.where)], capture_output=True)
+        self.detach()
+
+    def detach(self):
+        if self.device:
+            subprocess.run(["losetup", "-d", self.device], capture_output=True)
+            self.device = None
+
+
+def test_file_system_turning_read_only_while_serving(tmp_path):
+    """The disk turns read-only under a running operator (ext4 `errors=remount-ro` after a journal error): logouts are
+    refused with a retryable 503 and never acknowledged, tokens are still served, the health check names the store,
+    SIGTERM still ends the process normally, and after the file system is repaired and the operator restarted,
+    exactly the acknowledged opt-outs are stored. (Recovery needs the restart: Linux keeps such a file system
+    read-only until it is unmounted and checked, which a process holding it open cannot survive.)"""
+    template = template_data_dir()
+    fs = Ext4Image(tmp_path, data_dir_bytes(template) * 5 // 4 + (64 << 20))
+    op = None
     try:
-        assert logout(op, "before.ro@example.com").status == 200
-        r = subprocess.run(["mount", "-o", "remount,ro", str(fs)], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip("Linux refuses to remount a file system read-only while the operator holds its database open "
-                        f"for writing, as SQLite always does: {r.stderr.strip()}")
-        try:
-            assert_refused_properly(logout(op, "during.ro@example.com"))
-            assert health_mentions_writes(op) is not None, f"health does not report the refused writes: {healthcheck(op)}"
-            tokens_still_served(op)
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(fs)], capture_output=True)
-        wait_for("a logout stored once writable again",
-                 lambda: (lambda r: r if r.status == 200 else None)(logout(op, "after.ro@example.com")), 30, interval_s=0.5)
+        data = fs.where / "data"
+        copy_data_dir(template, data)
+        os.sync()   # the copy is the test's doing, not the operator's: make it durable before the journal fails
+        op = make_operator(tmp_path, data_dir=data)
+        acknowledged = ["before.ro.1@example.com", "before.ro.2@example.com"]
+        for email in acknowledged:
+            assert logout(op, email).status == 200
+
+        fs.fail()
+        refused = logout(op, "during.ro@example.com")
+        print(f"[read-only] logout on a read-only file system: {refused.status} {refused.json()}")
+        assert_refused_properly(refused)
+        assert_refused_properly(logout(op, "during.ro.again@example.com"))
+        h, delay = wait_for("health naming the store", lambda: health_mentions_writes(op), 10)
+        assert h.status == 200 and h.body.startswith(b"OK\n"), f"health while tokens are still served: {h}"
+        tokens_still_served(op)
+        assert op.proc.poll() is None, "the operator exited when its file system turned read-only"
+
+        op.proc.send_signal(signal.SIGTERM)
+        code = op.proc.wait(timeout=30)
+        print(f"[read-only] SIGTERM: exit {code}")
+        assert code >= 0, f"the operator died on signal {-code} instead of exiting"
+
+        fs.repair()
+        op.start()
+        stored = {row["n"] for row in db_rows(op.db_path, "SELECT COUNT(*) AS n FROM optouts")}
+        assert stored == {len(acknowledged)}, f"{stored} opt-outs stored, {len(acknowledged)} acknowledged"
+        for email in acknowledged:
+            r, body = v2_call(op, GENERATE, {"email": email, "optout_check": 1})
+            assert r.status == 200 and body["status"] == "optout", f"{email} acknowledged but not opted out: {body}"
+        r, body = v2_call(op, GENERATE, {"email": "during.ro@example.com", "optout_check": 1})
+        assert r.status == 200 and body["status"] == "success", f"a refused logout was stored anyway: {body}"
+        assert logout(op, "after.repair@example.com").status == 200
         assert healthcheck(op).body == b"OK"
-        assert op.proc.poll() is None
     finally:
-        op.stop()
-        unmount(fs)
+        if op is not None:
+            op.stop()
+        fs.unmount()
 
 
 def test_starting_on_a_read_only_data_dir_fails_cleanly_then_works(tmp_path):

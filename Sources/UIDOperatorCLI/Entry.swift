@@ -31,6 +31,10 @@ enum Entry {
             UIDOperatorCommand.exit(withError: error)
         } catch let error as ValidationError {
             fail(error.message)
+        } catch where UIDOperatorCommand.exitCode(for: error) == .success {
+            // A request for help: `--help` comes back from `run()` as ArgumentParser's own
+            // error, which it prints as the command's help.
+            UIDOperatorCommand.exit(withError: error)
         } catch {
             fail(String(describing: error))
         }

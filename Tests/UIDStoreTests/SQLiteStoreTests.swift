@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import UIDOperatorCore
 import UIDProtocol
@@ -47,5 +48,15 @@ import UIDProtocol
             #expect(first[position] == contents.salts[position])
             #expect(contents.salts[position].currentSalt?.count == 44)
         }
+    }
+
+    /// GRDB's WAL set-up turns `synchronous` to NORMAL, under which a commit is not fsynced: an
+    /// acknowledged opt-out would be lost with the machine. Found by the read-only file system test.
+    @Test func writesAreFsyncedBeforeTheyReturn() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SQLiteStore(directory: URL(fileURLWithPath: path))
+        let mode = try store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(mode == 2, "PRAGMA synchronous on the writer is \(String(describing: mode)), not FULL (2)")
     }
 }

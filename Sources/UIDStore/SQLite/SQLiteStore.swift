@@ -18,11 +18,11 @@ public final class SQLiteStore: OperatorStore {
         self.openingWarnings = openingWarnings
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // FULL: a commit is on disk before it returns, which opt-outs rely on.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // FULL: a commit is fsynced before it returns, which opt-outs rely on. Set on the pool's one
+        // writer after opening, because GRDB's WAL set-up switches every connection to NORMAL
+        // (durable against a crash of the process, not of the machine) after `prepareDatabase`.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         // Processes opening a new file together race on the migrations (GRDB reads which are
         // applied outside the transaction that applies one): the loser's attempt fails on the
         // schema the winner created, and the next attempt finds it applied.
