@@ -47,6 +47,7 @@ import Testing
         let before = table.saltPoolBytes
         expected[0].previousSalt = nil
         #expect(replaced(&table, 0, expected[0]))
+        table = table.foldingChanges()
         expected[16].previousSalt = expected[16].currentSalt
         expected[16].currentSalt = salt(999)
         #expect(replaced(&table, 16, expected[16]))

@@ -101,7 +101,8 @@ public struct SaltTable: Sendable {
     public func foldingChanges() -> SaltTable {
         var folded = self
         folded.changes = ChangedSaltBuckets()
-        for (position, entry) in changes.entries { folded.write(entry, at: position) }
+        // In position order, so that the pool's slots are reused the same way on every node.
+        for (position, entry) in changes.entries.sorted(by: { $0.key < $1.key }) { folded.write(entry, at: position) }
         return folded
     }
 
