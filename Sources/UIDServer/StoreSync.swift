@@ -89,6 +89,8 @@ public struct StoreSync: Service {
     let configuration: @Sendable (StoreState) throws -> OperatorConfig
     let initialVersion: StoreVersion
     let initialWatermark: Int64
+    /// Changed salt buckets past which the table's overlay is folded (tests lower it).
+    var changedSaltBucketLimit = OperatorSnapshot.changedSaltBucketLimit
 
     /// Polls every `interval` with the default spread (a random initial phase, ±10 % per interval).
     public init(
@@ -190,6 +192,7 @@ public struct StoreSync: Service {
         }
         try await reload(&progress, saltsChanged: current.salts != progress.version.salts)
         progress.reloadDueMillis = nil
+        try await foldChangedSaltsIfLarge()
     }
 
     private func applyNewOptOuts(after watermark: Int64) async throws -> Int64 {
@@ -222,9 +225,19 @@ public struct StoreSync: Service {
         holder.update { $0.adoptingFoldedOptOuts(folded, from: source) }
     }
 
+    /// Folds the salt table's overlay of changed buckets into its flat arrays once the overlay is
+    /// large, as `foldRecentOptOutsIfLarge` does for opt-outs: the copy is made on a background
+    /// thread while requests keep reading the current table.
+    private func foldChangedSaltsIfLarge() async throws {
+        let source = holder.current
+        guard source.salts.changedBucketCount > changedSaltBucketLimit else { return }
+        let folded = try await BatchWorkPool.shared.runBackground { source.foldingChangedSalts() }
+        holder.update { $0.adoptingFoldedSalts(folded, from: source) }
+    }
+
     /// Rebuilds the snapshot. Salts come from the current snapshot when unchanged, patched with the
-    /// buckets salt runs changed when the store can say which (a daily run: a 30th of the table),
-    /// and loaded whole otherwise.
+    /// buckets salt runs changed when the store can say which (a daily run: a 365th of the table,
+    /// and a 30th rescheduled), into the table's overlay, and loaded whole otherwise.
     private func reload(_ progress: inout Progress, saltsChanged: Bool) async throws {
         let started = clock.nowMillis()
         var patched: (salts: SaltTable, version: Int64, buckets: Int)?

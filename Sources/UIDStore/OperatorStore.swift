@@ -5,7 +5,7 @@ import UIDProtocol
 /// both offer the same operations, so the server and CLI never know which one they talk to.
 /// Everything is async because network databases are; the request path uses only
 /// `recordOptOut` (and the background sync the rest).
-public protocol OperatorStore: Sendable {
+public protocol OperatorStore: ScheduledRotationStore {
     /// True when the store holds no operator data yet (a first start).
     func isEmpty() async throws -> Bool
     /// Writes a complete initial data set in one transaction; throws `StoreError.alreadyInitialized`
@@ -41,23 +41,6 @@ public protocol OperatorStore: Sendable {
     /// Deletes one key, as the reference's admin tooling does to withdraw a key: it no longer
     /// encrypts, decrypts or is published. False when there is no such key.
     func removeKey(id: Int32) async throws -> Bool
-    /// Scheduled rotation, safe with several nodes: each keyset is checked and rotated inside one
-    /// exclusive write, so when nodes race only the first adds a key. `plan` decides from the
-    /// keyset's current keys; `makeKey` builds the key from the next free id.
-    func rotateDueKeys(
-        keysetIDs: [Int32], plan: @escaping @Sendable (_ keysetID: Int32, _ keys: [KeysetKey]) -> RotationPolicy.KeyRotation?,
-        makeKey: @escaping @Sendable (_ keyID: Int32, _ keysetID: Int32, _ rotation: RotationPolicy.KeyRotation) -> KeysetKey
-    ) async throws -> [KeysetKey]
-    /// One salt rotation run in one exclusive write, safe with several nodes: reads the buckets whose
-    /// `refresh_from` is before `dueBeforeMillis` (all of them for `Int64.max`) and the table's size,
-    /// lets `plan` decide (`SaltSchedule.plan`) and writes its decision. With `skipIfRunSinceMillis`
-    /// it does nothing when a run already happened at or after that time: the scheduled daily run
-    /// every node attempts, which only the first one does. The run is recorded; the salt version
-    /// (and so a reload on every node) changes only if a bucket did. Nil when skipped.
-    func rotateSalts(
-        nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
-        plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
-    ) async throws -> SaltRotationOutcome?
     /// The buckets salt runs changed after salt version `version`, and the version they bring a
     /// node to; nil when only a full load can (the table was written whole since: seeding, an import).
     func saltChanges(after version: Int64) async throws -> SaltChanges?

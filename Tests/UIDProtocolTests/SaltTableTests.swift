@@ -36,6 +36,8 @@ import Testing
             #expect(replaced(&table, 5, expected[5]))
             expected[9].previousSalt = nil
             #expect(replaced(&table, 9, expected[9]))
+            // Folded as `StoreSync` folds a large overlay: the slots are reused there.
+            table = table.foldingChanges()
             sizes.append(table.saltPoolBytes)
         }
         #expect((0..<20).allSatisfy { table[$0] == expected[$0] })
@@ -45,9 +47,11 @@ import Testing
         let before = table.saltPoolBytes
         expected[0].previousSalt = nil
         #expect(replaced(&table, 0, expected[0]))
+        table = table.foldingChanges()
         expected[16].previousSalt = expected[16].currentSalt
         expected[16].currentSalt = salt(999)
         #expect(replaced(&table, 16, expected[16]))
+        table = table.foldingChanges()
         #expect(table.saltPoolBytes == before)
         #expect(table[0] == expected[0] && table[16] == expected[16])
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import UIDOperatorCore
 import UIDProtocol
@@ -146,5 +147,104 @@ import UIDStore
             expectMappingAhead(snapshot, of: now, "after day \(dayIndex)'s run")
         }
         #expect(everRotated.count > buckets * 6 / 10, "most buckets rotated within the year: \(everRotated.count)")
+    }
+
+    /// Two nodes with a snapshot older than the store's keys, and a store that counts the lock-taking calls.
+    @Test func aCheckWithNothingDueTakesNoLockAndADueOneTakesItOnce() async throws {
+        let (store, path, contents) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let clock = SettableClock(Self.start + 60_000)
+        let counting = CountingRotationStore(store)
+        let holder = SnapshotHolder(try OperatorSnapshot(config: OperatorConfig(), contents: contents))
+        let service = RotationService(store: counting, holder: holder, policy: RotationPolicy(), checkInterval: .seconds(60),
+                                      clock: clock.operatorClock, logger: Logger(label: "test"))
+
+        // Keys a minute old: nothing due. The day's salt run is asked for once, then known done.
+        for _ in 0..<3 { try await service.rotateDue() }
+        #expect(counting.keyCalls == 0, "no key lock while nothing is due")
+        #expect(counting.saltCalls == 1, "the salt lock once a day")
+        #expect(try store.loadContents().keys.count == contents.keys.count)
+
+        // Three days on every keyset is due: the lock is taken once, for every keyset at once.
+        clock.set(Self.start + 3 * 86_400_000)
+        try await service.rotateDue()
+        #expect(counting.keyCalls == 1 && counting.saltCalls == 2)
+        let rotated = try store.loadContents()
+        #expect(rotated.keys.count == contents.keys.count + contents.keysets.filter(\.enabled).count)
+
+        // The snapshot still shows the old keys: the store, checking again under the lock, adds none.
+        try await service.rotateDue()
+        #expect(counting.keyCalls == 2 && counting.saltCalls == 2)
+        #expect(try store.loadContents().keys.count == rotated.keys.count)
+
+        // Once the node has reloaded, nothing looks due any more and no lock is taken.
+        holder.replace(with: try OperatorSnapshot(config: OperatorConfig(), contents: rotated))
+        clock.set(Self.start + 3 * 86_400_000 + 120_000)
+        try await service.rotateDue()
+        #expect(counting.keyCalls == 2 && counting.saltCalls == 2)
+    }
+
+    @Test func racingNodesThatBothSeeAKeysetDueAddOneKey() async throws {
+        let (store, path, contents) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let later = Self.start + 3 * 86_400_000
+        let snapshot = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        let nodes = try (0..<2).map { _ in CountingRotationStore(try SQLiteStore(path: path)) }
+        let services = nodes.map { node in
+            RotationService(store: node, holder: SnapshotHolder(snapshot), policy: RotationPolicy(), checkInterval: .seconds(60),
+                            clock: OperatorClock { later }, logger: Logger(label: "test"))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in services { group.addTask { try await service.rotateDue() } }
+            try await group.waitForAll()
+        }
+        #expect(nodes.allSatisfy { $0.keyCalls == 1 }, "both saw the keysets due and took the lock")
+        #expect(nodes.map(\.keysAdded).reduce(0, +) == contents.keysets.filter(\.enabled).count, "exactly one key per keyset between them")
+        let after = try store.loadContents()
+        for keyset in contents.keysets {
+            #expect(after.keys.filter { $0.keysetID == keyset.id }.count == 2, "keyset \(keyset.id)")
+        }
+    }
+}
+
+/// A clock a test moves by hand.
+final class SettableClock: Sendable {
+    private let millis: Mutex<Int64>
+
+    init(_ millis: Int64) { self.millis = Mutex(millis) }
+
+    func set(_ value: Int64) { millis.withLock { $0 = value } }
+
+    var operatorClock: OperatorClock { OperatorClock { self.millis.withLock { $0 } } }
+}
+
+/// Passes the scheduled rotations on to a real store and counts them: each call takes the store's
+/// key or salt lock.
+final class CountingRotationStore: ScheduledRotationStore {
+    let store: any OperatorStore
+    private let counts = Mutex((keys: 0, salts: 0, keysAdded: 0))
+
+    init(_ store: any OperatorStore) { self.store = store }
+
+    var keyCalls: Int { counts.withLock { $0.keys } }
+    var saltCalls: Int { counts.withLock { $0.salts } }
+    var keysAdded: Int { counts.withLock { $0.keysAdded } }
+
+    func rotateDueKeys(
+        keysetIDs: [Int32], plan: @escaping @Sendable (_ keysetID: Int32, _ keys: [KeysetKey]) -> RotationPolicy.KeyRotation?,
+        makeKey: @escaping @Sendable (_ keyID: Int32, _ keysetID: Int32, _ rotation: RotationPolicy.KeyRotation) -> KeysetKey
+    ) async throws -> [KeysetKey] {
+        counts.withLock { $0.keys += 1 }
+        let added = try await store.rotateDueKeys(keysetIDs: keysetIDs, plan: plan, makeKey: makeKey)
+        counts.withLock { $0.keysAdded += added.count }
+        return added
+    }
+
+    func rotateSalts(
+        nowMillis: Int64, dueBeforeMillis: Int64, skipIfRunSinceMillis: Int64?,
+        plan: @escaping @Sendable (_ candidates: [SaltSchedule.Bucket], _ totalBuckets: Int) -> SaltSchedule.Plan
+    ) async throws -> SaltRotationOutcome? {
+        counts.withLock { $0.salts += 1 }
+        return try await store.rotateSalts(nowMillis: nowMillis, dueBeforeMillis: dueBeforeMillis, skipIfRunSinceMillis: skipIfRunSinceMillis, plan: plan)
     }
 }

@@ -69,4 +69,62 @@ import UIDStore
         #expect(status.values.reloads == 3 && status.values.lastSaltBucketsApplied == 600)
         try expectSaltsAsStored()
     }
+
+    @Test func saltRunsGoToTheOverlayWhichIsFoldedOnceLarge() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fold-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try SQLiteStore(path: path)
+        _ = try await StoreBootstrap.seedIfEmpty(store, scope: .uid2, environment: .test, nowMillis: Self.seededAt, bucketCount: 600)
+        let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
+        let holder = SnapshotHolder(try OperatorSnapshot(config: OperatorConfig(), contents: state.contents))
+        var sync = StoreSync(
+            store: store, holder: holder, status: SyncStatus(), interval: .milliseconds(10), logger: Logger(label: "test"),
+            initialVersion: state.version, initialWatermark: state.optOutWatermark, configuration: { _ in OperatorConfig() }
+        )
+        sync.changedSaltBucketLimit = 30
+        var progress = StoreSync.Progress(version: state.version, watermark: state.optOutWatermark)
+        var folds = 0
+        for day in Int64(1)...8 {
+            let now = Self.seededAt + day * SaltSchedule.dayMillis
+            let outcome = try #require(try await store.rotateSalts(
+                nowMillis: now, dueBeforeMillis: SaltSchedule.dueBeforeMillis(nowMillis: now), skipIfRunSinceMillis: SaltSchedule.dayStart(now)
+            ) { candidates, total in
+                var generator = SystemRandomNumberGenerator()
+                return SaltSchedule(fractionPerDay: 0.02).plan(candidates: candidates, totalBuckets: total, nowMillis: now, using: &generator)
+            })
+            #expect(outcome.changedAnything, "day \(day): a 30th of the table is due every day")
+            // An opt-out recorded meanwhile must survive both the reload and the fold.
+            let flh = [UInt8](repeating: UInt8(day), count: 32)
+            holder.update { $0.addingOptOut(firstLevelHash: flh, advertisingID: nil, optedOutSinceSeconds: now / 1000) }
+            try await sync.poll(&progress)
+
+            let held = holder.current.salts
+            let stored = try store.loadContents().salts
+            #expect(held.count == stored.count && (0..<stored.count).allSatisfy { held[$0] == stored[$0] }, "day \(day): served salts as stored")
+            #expect(held.changedBucketCount <= 30, "day \(day): \(held.changedBucketCount) changed buckets left in the overlay")
+            if held.changedBucketCount == 0 { folds += 1 }
+            #expect(holder.current.optedOutSince(firstLevelHash: flh) != nil, "day \(day): the opt-out is kept")
+        }
+        #expect(folds >= 2, "the overlay was folded more than once")
+    }
+
+    @Test func aFoldOfSaltsTheNodeNoLongerServesIsNotAdopted() throws {
+        var (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: Self.seededAt, bucketCount: 64)
+        var changed = contents.salts[3]
+        changed.refreshFromMillis += SaltSchedule.dayMillis
+        contents.salts.replace(at: 3, with: changed)
+        let source = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        let folded = source.foldingChangedSalts()
+        #expect(folded.changedBucketCount == 0 && folded[3] == changed)
+
+        let adopted = source.adoptingFoldedSalts(folded, from: source)
+        #expect(adopted.salts.changedBucketCount == 0 && adopted.salts[3] == changed)
+
+        // A reload came first: its salts stay, whatever the fold built.
+        changed.refreshFromMillis += SaltSchedule.dayMillis
+        contents.salts.replace(at: 3, with: changed)
+        let reloaded = try OperatorSnapshot(config: OperatorConfig(), contents: contents)
+        let kept = reloaded.adoptingFoldedSalts(folded, from: source)
+        #expect(kept === reloaded && kept.salts[3] == changed)
+    }
 }

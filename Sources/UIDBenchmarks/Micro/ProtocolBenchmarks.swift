@@ -45,6 +45,22 @@ enum ProtocolBenchmarks {
             blackHole(HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: .uid2, type: .email, v3: false))
         }
 
+        // The bucket lookup every identity makes, positions spread over the table as hashes spread
+        // them: on the table as loaded, and with a daily salt run (1/365 of the buckets) applied
+        // the way `StoreSync` applies one.
+        let salts = snapshot.salts
+        var position = 0
+        measure("salt bucket lookup") {
+            position = (position &+ 7_919) % salts.count
+            blackHole(salts[position])
+        }
+        var rotated = salts
+        for changed in stride(from: 0, to: salts.count, by: 365) { rotated.replace(at: changed, with: salts[changed]) }
+        measure("salt bucket lookup, 1/365 of buckets changed") {
+            position = (position &+ 7_919) % rotated.count
+            blackHole(rotated[position])
+        }
+
         // Tokens, with the snapshot's active keys.
         let nowSeconds = now / 1000
         guard let master = snapshot.keys.activeMasterKey(atSeconds: nowSeconds),

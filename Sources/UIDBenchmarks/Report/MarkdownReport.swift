@@ -82,10 +82,10 @@ struct MarkdownReport {
             }
         }
         if let saltRotation {
-            lines += ["", "Salt rotation on a node: \(Format.count(Double(saltRotation.changed))) of \(Format.count(Double(saltRotation.buckets))) buckets (1/365) applied to a copy of the table it serves, as `StoreSync` does, against rebuilding the table whole:", ""]
-            lines.append("| apply changed buckets (median) | runs | full rebuild |")
-            lines.append("|---:|---:|---:|")
-            lines.append("| \(Format.millis(saltRotation.apply)) | \(saltRotation.applyRuns.map(Format.millis).joined(separator: ", ")) | \(Format.millis(saltRotation.fullRebuild)) |")
+            lines += ["", "Salt rotation on a node: \(Format.count(Double(saltRotation.changed))) of \(Format.count(Double(saltRotation.buckets))) buckets (1/365) applied to the table it serves, as `StoreSync` does (into the table's overlay); a whole daily run (\(Format.count(Double(saltRotation.dailyRunChanged))) buckets: the rotated ones and the due ones rescheduled); the background fold of that run's overlay into new flat arrays; rebuilding the table whole:", ""]
+            lines.append("| apply 1/365 rotated (median) | runs | apply a daily run (median) | fold (background, median) | full rebuild |")
+            lines.append("|---:|---:|---:|---:|---:|")
+            lines.append("| \(Format.millis(saltRotation.apply)) | \(saltRotation.applyRuns.map(Format.millis).joined(separator: ", ")) | \(Format.millis(saltRotation.dailyRunApply)) | \(Format.millis(saltRotation.fold)) | \(Format.millis(saltRotation.fullRebuild)) |")
         }
         let targets = Target.evaluate(http: http, startup: startup, lookups: lookups, saltRotation: saltRotation, observability: observability)
         if !targets.isEmpty {

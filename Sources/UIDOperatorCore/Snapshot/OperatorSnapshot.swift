@@ -30,7 +30,7 @@ public final class OperatorSnapshot: Sendable {
         )
     }
 
-    private init(
+    init(
         config: OperatorConfig, keys: KeyRing, salts: SaltTable, clients: ClientDirectory, sites: [Int32: Site],
         keypairs: [String: ClientSideKeypair], optOuts: OptOutIndex, recentOptOuts: OptOutIndex,
         testIdentities: TestIdentities, bucketIDEncoder: Hashids

@@ -1,5 +1,9 @@
+import Synchronization
+
 /// The rotating salt buckets and first-level salt, laid out flat so that a million buckets cost a
-/// few arrays rather than a million small heap objects.
+/// few arrays rather than a million small heap objects. Buckets a salt run changes go to a small
+/// overlay consulted first (`replace`), so that applying a run does not copy the arrays that the
+/// served snapshot shares; `foldingChanges` writes the overlay into new arrays, off the request path.
 public struct SaltTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public var id: Int64
@@ -43,8 +47,14 @@ public struct SaltTable: Sendable {
     private var pool: [UInt8] = []
     /// Buckets carrying v4 key material are the exception, so they live in a side table.
     private var keyMaterial: [Int32: (current: SaltKeyMaterial?, previous: SaltKeyMaterial?)] = [:]
-    /// Slots `replace` freed (a dropped previous salt), by length, for later salts to reuse.
+    /// Slots a fold freed (a dropped previous salt), by length, for later salts to reuse.
     private var freedSlots: [UInt16: [UInt32]] = [:]
+    /// Buckets replaced since the arrays above were written; they take precedence.
+    private var changes = ChangedSaltBuckets()
+    /// Drawn anew by every `replace`, so that `isIdentical` tells this table from a later one
+    /// that shares its arrays.
+    private var changeStamp: UInt64 = 0
+    private static let changeStamps = Atomic<UInt64>(0)
 
     public init(firstLevelSalt: [UInt8], idPrefix: String, idSecret: String, expectedCount: Int = 0) {
         self.firstLevelSalt = firstLevelSalt
@@ -73,11 +83,40 @@ public struct SaltTable: Sendable {
     }
 
     /// Replaces the bucket at `position` (a change a salt run made) and returns false for a position
-    /// outside the table. A rotation's salts reuse the slots of the ones the bucket no longer holds,
-    /// so that applying daily runs does not grow the pool.
+    /// outside the table. The entry goes to the overlay: the flat arrays, which copies of this table
+    /// share, are left alone.
     @discardableResult
     public mutating func replace(at position: Int, with entry: Entry) -> Bool {
-        guard ids.indices.contains(position), let key = Int32(exactly: position) else { return false }
+        guard ids.indices.contains(position) else { return false }
+        changes.set(entry, at: position)
+        changeStamp = Self.changeStamps.add(1, ordering: .relaxed).newValue
+        return true
+    }
+
+    /// Buckets waiting in the overlay.
+    public var changedBucketCount: Int { changes.count }
+
+    /// This table with the overlay written into its flat arrays: the same buckets, an empty
+    /// overlay. Copies the arrays (O(n)), so it is for a background task.
+    public func foldingChanges() -> SaltTable {
+        var folded = self
+        folded.changes = ChangedSaltBuckets()
+        // In position order, so that the pool's slots are reused the same way on every node.
+        for (position, entry) in changes.entries.sorted(by: { $0.key < $1.key }) { folded.write(entry, at: position) }
+        return folded
+    }
+
+    /// Whether `other` is this very table (arrays shared, no replacement since), not merely an
+    /// equal one: a fold built from `other` then fits this table too.
+    public func isIdentical(to other: SaltTable) -> Bool {
+        changeStamp == other.changeStamp && count == other.count && changes.count == other.changes.count
+            && ids.withUnsafeBufferPointer { mine in other.ids.withUnsafeBufferPointer { mine.baseAddress == $0.baseAddress } }
+    }
+
+    /// Writes `entry` into the flat arrays at `position`. A rotation's salts reuse the slots of the
+    /// ones the bucket no longer holds, so that folding daily runs does not grow the pool.
+    private mutating func write(_ entry: Entry, at position: Int) {
+        guard ids.indices.contains(position), let key = Int32(exactly: position) else { return }
         ids[position] = entry.id
         lastUpdated[position] = entry.lastUpdatedMillis
         refreshFrom[position] = entry.refreshFromMillis
@@ -118,10 +157,9 @@ public struct SaltTable: Sendable {
         } else {
             keyMaterial[key] = nil
         }
-        return true
     }
 
-    /// Bytes held for salts, freed slots included (for tests of `replace`).
+    /// Bytes held for salts, freed slots included (for tests of `foldingChanges`).
     var saltPoolBytes: Int { pool.count }
 
     private mutating func store(_ salt: [UInt8]?) -> PoolRange {
@@ -136,6 +174,7 @@ public struct SaltTable: Sendable {
     }
 
     public subscript(position: Int) -> Entry {
+        if let changed = changes.entry(at: position) { return changed }
         // Most tables carry no v4 key material: skip hashing the position into an empty table.
         let material = keyMaterial.isEmpty ? nil : keyMaterial[Int32(position)]
         return Entry(
@@ -146,10 +185,14 @@ public struct SaltTable: Sendable {
     }
 
     /// Cheap access for scans that need only the rotation time.
-    public func lastUpdatedMillis(at position: Int) -> Int64 { lastUpdated[position] }
+    public func lastUpdatedMillis(at position: Int) -> Int64 {
+        changes.entry(at: position)?.lastUpdatedMillis ?? lastUpdated[position]
+    }
 
     /// The bucket id at `position`, without copying its salts.
-    public func bucketID(at position: Int) -> Int64 { ids[position] }
+    public func bucketID(at position: Int) -> Int64 {
+        changes.entry(at: position)?.id ?? ids[position]
+    }
 
     public func bucketIndex(firstLevelHash flh: [UInt8]) -> Int {
         HashChain.bucketIndex(firstLevelHash: flh, bucketCount: count)
