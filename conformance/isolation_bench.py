@@ -45,6 +45,7 @@ PAUSE_S = 0.002   # an open-ish loop: leave the server room, measure latency rat
 
 
 def probe_loop(kind, port, creds, seconds, out):
+    print(f"probe pid {os.getpid()}", file=sys.stderr, flush=True)
     caller = Caller(port, creds, random.Random())
     secret = base64.b64decode(creds["secret"])
     headers = {"Authorization": "Bearer " + creds["api_key"], "Content-Type": "text/plain"}
@@ -86,6 +87,7 @@ def keep_out_of_the_way(mode, niceness, cpu):
 
 def map_loop(port, creds, seconds, out, mode, niceness, cpu):
     keep_out_of_the_way(mode, niceness, cpu)
+    print(f"map client pid {os.getpid()}", file=sys.stderr, flush=True)
     caller = Caller(port, creds, random.Random())
     rng = random.Random(7)
     done = shed = 0

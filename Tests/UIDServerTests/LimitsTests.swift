@@ -39,6 +39,16 @@ import UIDProtocol
     }
     #endif
 
+    @Test func batchThreadCountIsOnePerCoreUnlessTheEnvironmentAsksForAnotherWithinBounds() {
+        #expect(BatchWorkPool.threadCount(environment: [:], cores: 2) == 2)
+        #expect(BatchWorkPool.threadCount(environment: [:], cores: 0) == 1)
+        #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": "1"], cores: 2) == 1)
+        #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": "8"], cores: 2) == 8)
+        for refused in ["0", "9", "-1", "two", ""] {
+            #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": refused], cores: 2) == 2)
+        }
+    }
+
     @Test func connectionCapLeavesRoomUnderTheDescriptorLimit() {
         #expect(DescriptorLimit.connectionCap(requested: 10_000, softLimit: 512) == 416)
         #expect(DescriptorLimit.connectionCap(requested: 100, softLimit: 512) == 100)
