@@ -49,6 +49,21 @@ import UIDProtocol
         }
     }
 
+    @Test func batchTickerPeriodIs250MicrosecondsUnlessTheEnvironmentAsksForOffOrAnotherWithinBounds() {
+        #expect(BatchPreemptionTicker.period(environment: [:]) == 250)
+        #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": "0"]) == 0)
+        #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": "1000"]) == 1_000)
+        for refused in ["10", "20000", "-5", "fast"] {
+            #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": refused]) == 250)
+        }
+    }
+
+    #if os(Linux)
+    @Test func everyAllowedCoreIsListedForATickerThread() {
+        #expect(CoreAffinity.allowedCores().count == ProcessInfo.processInfo.activeProcessorCount)
+    }
+    #endif
+
     @Test func connectionCapLeavesRoomUnderTheDescriptorLimit() {
         #expect(DescriptorLimit.connectionCap(requested: 10_000, softLimit: 512) == 416)
         #expect(DescriptorLimit.connectionCap(requested: 100, softLimit: 512) == 100)

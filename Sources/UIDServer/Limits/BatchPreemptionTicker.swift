@@ -38,9 +38,11 @@ final class BatchPreemptionTicker: Sendable {
         pending = Atomic(0)
         cores = periodMicroseconds > 0 ? CoreAffinity.allowedCores() : []
         for core in cores {
-            let thread = Thread { [self] in run(pinnedTo: core) }
-            thread.name = "batch-tick-\(core)"
-            thread.start()
+            Thread { [self] in
+                // Named from inside: a name set before start does not reach the system thread.
+                Thread.current.name = "batch-tick-\(core)"
+                run(pinnedTo: core)
+            }.start()
         }
     }
 

@@ -10,7 +10,8 @@ import UIDOperatorCore
 
 /// Where batch work runs (identity map, buckets, opt-out status): threads of their own, one per
 /// core, at the lowest CPU priority (`BatchThreadPriority`), so a 5,000-identity request uses every
-/// idle core yet never delays the threads that answer token requests. How much may wait is bounded:
+/// idle core yet never delays the threads that answer token requests for long (with the help of
+/// `BatchPreemptionTicker`). How much may wait is bounded:
 /// past the bound the request is shed at once (503 with `Retry-After`) rather than queued behind
 /// work that would make it time out anyway.
 public final class BatchWorkPool: Sendable {
