@@ -39,6 +39,31 @@ import UIDProtocol
     }
     #endif
 
+    @Test func batchThreadCountIsOnePerCoreUnlessTheEnvironmentAsksForAnotherWithinBounds() {
+        #expect(BatchWorkPool.threadCount(environment: [:], cores: 2) == 2)
+        #expect(BatchWorkPool.threadCount(environment: [:], cores: 0) == 1)
+        #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": "1"], cores: 2) == 1)
+        #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": "8"], cores: 2) == 8)
+        for refused in ["0", "9", "-1", "two", ""] {
+            #expect(BatchWorkPool.threadCount(environment: ["UID_BATCH_THREADS": refused], cores: 2) == 2)
+        }
+    }
+
+    @Test func batchTickerPeriodIs250MicrosecondsUnlessTheEnvironmentAsksForOffOrAnotherWithinBounds() {
+        #expect(BatchPreemptionTicker.period(environment: [:]) == 250)
+        #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": "0"]) == 0)
+        #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": "1000"]) == 1_000)
+        for refused in ["10", "20000", "-5", "fast"] {
+            #expect(BatchPreemptionTicker.period(environment: ["UID_BATCH_TICK_US": refused]) == 250)
+        }
+    }
+
+    #if os(Linux)
+    @Test func everyAllowedCoreIsListedForATickerThread() {
+        #expect(CoreAffinity.allowedCores().count == ProcessInfo.processInfo.activeProcessorCount)
+    }
+    #endif
+
     @Test func connectionCapLeavesRoomUnderTheDescriptorLimit() {
         #expect(DescriptorLimit.connectionCap(requested: 10_000, softLimit: 512) == 416)
         #expect(DescriptorLimit.connectionCap(requested: 100, softLimit: 512) == 100)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Hummingbird
 import NIOCore
 import NIOPosix
@@ -9,12 +10,26 @@ import UIDOperatorCore
 
 /// Where batch work runs (identity map, buckets, opt-out status): threads of their own, one per
 /// core, at the lowest CPU priority (`BatchThreadPriority`), so a 5,000-identity request uses every
-/// idle core yet never delays the threads that answer token requests. How much may wait is bounded:
+/// idle core yet never delays the threads that answer token requests for long (with the help of
+/// `BatchPreemptionTicker`). How much may wait is bounded:
 /// past the bound the request is shed at once (503 with `Retry-After`) rather than queued behind
 /// work that would make it time out anyway.
 public final class BatchWorkPool: Sendable {
     /// One pool per process (threads are never torn down; servers in tests share it).
-    public static let shared = BatchWorkPool(threads: System.coreCount, maxPending: max(4, System.coreCount * 4))
+    public static let shared = BatchWorkPool(
+        threads: threadCount(environment: ProcessInfo.processInfo.environment, cores: System.coreCount),
+        maxPending: max(4, System.coreCount * 4)
+    )
+
+    /// `UID_BATCH_THREADS` when it is a whole number from 1 to 4 × cores (for measuring), else one
+    /// per core.
+    static func threadCount(environment: [String: String], cores: Int) -> Int {
+        let cores = max(1, cores)
+        if let text = environment["UID_BATCH_THREADS"], let requested = Int(text), (1...4 * cores).contains(requested) {
+            return requested
+        }
+        return cores
+    }
 
     public let threads: Int
     /// Requests running or waiting at most.
@@ -24,11 +39,14 @@ public final class BatchWorkPool: Sendable {
     /// token requests keep every core busy, as the pool's idle-priority threads would.
     private let background: NIOThreadPool
     private let pending = Atomic<Int>(0)
+    /// Keeps event loops from waiting long behind the pool's threads (see `BatchPreemptionTicker`).
+    private let ticker: BatchPreemptionTicker
     private let shedCount = Atomic<Int>(0)
 
-    init(threads: Int, maxPending: Int) {
+    init(threads: Int, maxPending: Int, ticker: BatchPreemptionTicker = .shared) {
         self.threads = threads
         self.maxPending = maxPending
+        self.ticker = ticker
         pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
         BatchThreadPriority.lowerEveryThread(of: pool, threads: threads)
@@ -47,6 +65,8 @@ public final class BatchWorkPool: Sendable {
             shedCount.add(1, ordering: .relaxed)
             return nil
         }
+        ticker.workStarted()
+        defer { ticker.workEnded() }
         return try await pool.runIfActive(work)
     }
 
