@@ -68,14 +68,14 @@ public enum SealedRefreshToken {
         }
         guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
         guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
-        struct Payload: Decodable {
-            let refresh_response_key: String
-            let refresh_token: String
-        }
-        guard let payload = try? JSONDecoder().decode(Payload.self, from: plain),
-              let keyBytes = Base64.decode(payload.refresh_response_key),
+        // Two string fields of a small object: `JSONSerialization` reads it in about a third of
+        // `JSONDecoder`'s time, and every refresh request opens one.
+        guard let payload = (try? JSONSerialization.jsonObject(with: plain)) as? [String: Any],
+              let keyText = payload["refresh_response_key"] as? String,
+              let refreshToken = payload["refresh_token"] as? String,
+              let keyBytes = Base64.decode(keyText),
               let responseKey = SymmetricKey.aes(keyBytes)
         else { throw .invalidPayload }
-        return Contents(refreshToken: payload.refresh_token, responseKey: responseKey)
+        return Contents(refreshToken: refreshToken, responseKey: responseKey)
     }
 }
