@@ -96,16 +96,17 @@ public struct Hashids: Sendable {
     /// Encodes non-negative numbers; returns "" for an empty list or if any number is negative.
     public func encode(_ numbers: [Int64]) -> String {
         var workspace = Workspace()
-        return encode(numbers, using: &workspace)
+        return numbers.withUnsafeBufferPointer { encode($0, using: &workspace) }
     }
 
     /// `encode([number])`, in `workspace`'s buffers.
     public func encode(_ number: Int64, using workspace: inout Workspace) -> String {
-        encode(CollectionOfOne(number), using: &workspace)
+        // Not generic over the numbers' collection: unspecialised (debug) code would walk it
+        // through witness calls, and `/v2/identity/buckets` encodes every bucket of the table.
+        withUnsafePointer(to: number) { encode(UnsafeBufferPointer(start: $0, count: 1), using: &workspace) }
     }
 
-    private func encode<Numbers: RandomAccessCollection>(_ numbers: Numbers, using workspace: inout Workspace) -> String
-    where Numbers.Element == Int64 {
+    private func encode(_ numbers: UnsafeBufferPointer<Int64>, using workspace: inout Workspace) -> String {
         if numbers.isEmpty { return "" }
         for n in numbers where n < 0 { return "" }
 
