@@ -30,4 +30,23 @@ import Testing
         #expect(Base64.decode("+/8", alphabet: .url) == nil, "URL decoder rejects the standard alphabet")
         #expect(Base64.decode("") == [])
     }
+
+    @Test func decodingIntoABufferRefusesOneTooSmallAndWritesTheDecodedLength() {
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 91 &+ 7) }
+            let text = Array(Base64.encode(bytes).utf8)
+            let capacity = Base64.decodedCapacity(text.count)
+            text.withUnsafeBufferPointer { text in
+                var output = [UInt8](repeating: 0xAA, count: capacity + 1)
+                output.withUnsafeMutableBufferPointer { whole in
+                    let short = UnsafeMutableBufferPointer(rebasing: whole[0..<(capacity - 1)])
+                    #expect(Base64.decode(utf8: text, alphabet: .standard, into: short) == nil)
+                    let exact = UnsafeMutableBufferPointer(rebasing: whole[0..<capacity])
+                    #expect(Base64.decode(utf8: text, alphabet: .standard, into: exact) == length)
+                }
+                #expect(Array(output[0..<length]) == bytes)
+                #expect(output[capacity] == 0xAA, "nothing is written past the buffer")
+            }
+        }
+    }
 }

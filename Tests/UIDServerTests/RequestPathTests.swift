@@ -1,9 +1,12 @@
+import Crypto
 import Foundation
+import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
 import Testing
 import UIDOperatorCore
+import UIDProtocol
 @testable import UIDServer
 
 /// The cheaper pieces of the request path answer exactly as the ones they replaced.
@@ -38,6 +41,34 @@ import UIDOperatorCore
         let data = Data(#"{"email":"first@example.com","email":"second@example.com"}"#.utf8)
         let fast = PayloadDecoding.decode(GeneratePayload.self, from: data).map(\.request.identity.email)
         #expect(fast == .success(.string("second@example.com")))
+    }
+
+    /// Binary framing is chosen by a byte-wise comparison now; it answers as `lowercased() ==` did.
+    @Test(arguments: [
+        "application/octet-stream", "Application/Octet-Stream", "APPLICATION/OCTET-STREAM", "application/octet-stream ",
+        "application/octet-stream; charset=x", "text/plain", "", "application/octet-streaM", "application/octet_stream",
+        "applicatİon/octet-stream", "application/octet-streamé",
+    ])
+    func binaryFramingMatchesTheLowercasedComparison(_ contentType: String) {
+        var fields = HTTPFields()
+        fields[.contentType] = contentType
+        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/", headerFields: fields), body: .init(buffer: ByteBuffer()))
+        // The old rule, on the value as the request holds it (HTTP fields drop surrounding spaces).
+        #expect(UIDServer.RequestBody.isBinary(request) == (request.headers[.contentType]?.lowercased() == "application/octet-stream"))
+    }
+
+    /// The sealed answer goes into the response as base64 text, or as the raw box when binary.
+    @Test func sealedAnswersAreWrittenAsTheirBase64OrRawBytes() throws {
+        let secret = SymmetricKey(size: .bits256)
+        let json = Array(#"{"status":"success"}"#.utf8)
+        for size in [0, 1, 2, 3, 100] {
+            let sealed = try #require(ResponseEnvelope.sealedData(json: json + Array(repeating: 0x20, count: size), nonce: Array(1...8), secret: secret, nowMillis: 7))
+            let text = UIDServer.RequestBody.base64Buffer(sealed)
+            #expect(String(buffer: text) == Base64.encode(Array(sealed)))
+            let plain = try AESGCMBox.open(try #require(Base64.decode(String(buffer: text))), key: secret)
+            #expect(Array(plain.dropFirst(16)) == json + Array(repeating: 0x20, count: size))
+        }
+        #expect(String(buffer: UIDServer.RequestBody.base64Buffer(Data())) == "")
     }
 
     static func fields(_ request: GenerateTokenRequest) -> [JSONField] {

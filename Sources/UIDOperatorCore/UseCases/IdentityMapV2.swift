@@ -64,6 +64,7 @@ extension OperatorSnapshot {
         var result = IdentityMapV2Result()
         result.kind = kind
         result.mapped.reserveCapacity(values.count)
+        var bucketIDWorkspace = Hashids.Workspace()
         for value in values {
             guard case .string(let text) = value else {
                 result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
@@ -71,7 +72,7 @@ extension OperatorSnapshot {
             }
             switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false) {
             case .mapped(let current, _, _, let bucketID):
-                result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID)))
+                result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID, using: &bucketIDWorkspace)))
             case .optOut:
                 result.unmapped.append(.init(identifier: text, reason: "optout"))
             case .invalidIdentifier:

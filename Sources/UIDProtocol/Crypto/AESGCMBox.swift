@@ -16,27 +16,25 @@ public enum AESGCMBox {
     public static func seal<Plaintext: DataProtocol>(
         _ plaintext: Plaintext, key: SymmetricKey, appendingTo output: inout [UInt8]
     ) throws(Failure) {
-        do {
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: randomNonce())
-            output.append(contentsOf: box.nonce)
-            output.append(contentsOf: box.ciphertext)
-            output.append(contentsOf: box.tag)
-        } catch {
-            throw .invalidKey
-        }
+        output.append(contentsOf: try sealedCombined(plaintext, key: key))
+    }
+
+    /// The serialised box as swift-crypto returns it (`IV ‖ ciphertext ‖ tag`, one buffer), for
+    /// callers that copy it once into their own output (the response envelope's base64).
+    public static func sealedCombined<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> Data {
+        // A 12-byte nonce always has a combined form; reading the box's nonce, ciphertext and tag
+        // one by one would build three more buffers.
+        guard let combined = try? AES.GCM.seal(plaintext, using: key, nonce: randomNonce()).combined else { throw .invalidKey }
+        return combined
     }
 
     public static func seal<Plaintext: DataProtocol, AAD: DataProtocol>(
         _ plaintext: Plaintext, key: SymmetricKey, authenticating aad: AAD, appendingTo output: inout [UInt8]
     ) throws(Failure) {
-        do {
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: randomNonce(), authenticating: aad)
-            output.append(contentsOf: box.nonce)
-            output.append(contentsOf: box.ciphertext)
-            output.append(contentsOf: box.tag)
-        } catch {
+        guard let combined = try? AES.GCM.seal(plaintext, using: key, nonce: randomNonce(), authenticating: aad).combined else {
             throw .invalidKey
         }
+        output.append(contentsOf: combined)
     }
 
     /// From `SecureRandom`: swift-crypto's own nonces cost two system calls each.
@@ -60,13 +58,9 @@ public enum AESGCMBox {
         _ box: Box, key: SymmetricKey, authenticating aad: AAD
     ) throws(Failure) -> Data {
         guard box.count >= overhead else { throw .tooShort }
-        let bytes = Array(box)
         do {
-            let sealed = try AES.GCM.SealedBox(
-                nonce: AES.GCM.Nonce(data: bytes[0..<12]),
-                ciphertext: bytes[12..<(bytes.count - 16)],
-                tag: bytes[(bytes.count - 16)...]
-            )
+            // Our layout is swift-crypto's combined one (12-byte IV first): one copy, not three.
+            let sealed = try AES.GCM.SealedBox(combined: box)
             return try AES.GCM.open(sealed, using: key, authenticating: aad)
         } catch {
             throw .authenticationFailed

@@ -101,13 +101,37 @@ public enum Base64 {
 
     /// Decodes base64 text given as UTF-8 bytes, or returns nil where Java's decoder would throw.
     public static func decode(utf8 text: UnsafeBufferPointer<UInt8>, alphabet: Alphabet = .standard) -> [UInt8]? {
+        // Written in place into an array of the largest possible size (no append per byte: a
+        // 5,000-email request body is 300 KB of base64).
+        let capacity = decodedCapacity(text.count)
+        var valid = true
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            if let written = decode(utf8: text, alphabet: alphabet, into: buffer) {
+                initialized = written
+            } else {
+                valid = false
+                initialized = 0
+            }
+        }
+        return valid ? output : nil
+    }
+
+    /// Bytes `decode` writes at most for `count` characters.
+    @inlinable
+    public static func decodedCapacity(_ count: Int) -> Int {
+        count / 4 * 3 + 2
+    }
+
+    /// Decodes into `output` (at least `decodedCapacity(text.count)` bytes; less is refused, never
+    /// overrun): the number of bytes written, or nil where Java's decoder would throw.
+    public static func decode(utf8 text: UnsafeBufferPointer<UInt8>, alphabet: Alphabet, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        guard output.count >= decodedCapacity(text.count) else { return nil }
         let reverse = alphabet == .standard ? standardReverse : urlReverse
-        var output = [UInt8]()
-        output.reserveCapacity(text.count / 4 * 3 + 2)
         var accumulator: UInt32 = 0
         var pending = 0  // characters in the current 4-character unit
         var index = 0
-        return reverse.withUnsafeBufferPointer { reverse -> [UInt8]? in
+        var written = 0
+        return reverse.withUnsafeBufferPointer { reverse -> Int? in
             while index < text.count {
                 let char = text[index]
                 index += 1
@@ -130,9 +154,11 @@ public enum Base64 {
                 accumulator = accumulator << 6 | UInt32(value)
                 pending += 1
                 if pending == 4 {
-                    output.append(UInt8(truncatingIfNeeded: accumulator >> 16))
-                    output.append(UInt8(truncatingIfNeeded: accumulator >> 8))
-                    output.append(UInt8(truncatingIfNeeded: accumulator))
+                    // Every 4 characters read make 3 bytes, so `written` stays within the capacity.
+                    output[written] = UInt8(truncatingIfNeeded: accumulator >> 16)
+                    output[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 8)
+                    output[written + 2] = UInt8(truncatingIfNeeded: accumulator)
+                    written += 3
                     accumulator = 0
                     pending = 0
                 }
@@ -141,14 +167,16 @@ public enum Base64 {
             case 0:
                 break
             case 2:
-                output.append(UInt8(truncatingIfNeeded: accumulator >> 4))
+                output[written] = UInt8(truncatingIfNeeded: accumulator >> 4)
+                written += 1
             case 3:
-                output.append(UInt8(truncatingIfNeeded: accumulator >> 10))
-                output.append(UInt8(truncatingIfNeeded: accumulator >> 2))
+                output[written] = UInt8(truncatingIfNeeded: accumulator >> 10)
+                output[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 2)
+                written += 2
             default:
                 return nil
             }
-            return output
+            return written
         }
     }
 }

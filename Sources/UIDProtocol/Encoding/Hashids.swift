@@ -82,15 +82,53 @@ public struct Hashids: Sendable {
         self.guards = grds
     }
 
+    /// Buffers `encode` works in. Identity map v2 encodes a bucket id per identity: one workspace
+    /// per request saves the four arrays each call would otherwise allocate.
+    public struct Workspace {
+        fileprivate var alpha: [UInt8] = []
+        fileprivate var shuffleSalt: [UInt32] = []
+        fileprivate var encoded: [UInt8] = []
+        fileprivate var padded: [UInt8] = []
+
+        public init() {}
+    }
+
     /// Encodes non-negative numbers; returns "" for an empty list or if any number is negative.
-    ///
-    /// Identity map v2 encodes a bucket id per identity, so the work arrays are allocated once per
-    /// call and reused: the digits are reversed in place, the padding rounds swap two buffers.
     public func encode(_ numbers: [Int64]) -> String {
+        var workspace = Workspace()
+        return numbers.withUnsafeBufferPointer { encode($0, using: &workspace) }
+    }
+
+    /// `encode([number])`, in `workspace`'s buffers.
+    public func encode(_ number: Int64, using workspace: inout Workspace) -> String {
+        // Not generic over the numbers' collection: unspecialised (debug) code would walk it
+        // through witness calls, and `/v2/identity/buckets` encodes every bucket of the table.
+        withUnsafePointer(to: number) { encode(UnsafeBufferPointer(start: $0, count: 1), using: &workspace) }
+    }
+
+    private func encode(_ numbers: UnsafeBufferPointer<Int64>, using workspace: inout Workspace) -> String {
         if numbers.isEmpty { return "" }
         for n in numbers where n < 0 { return "" }
 
-        var alpha = alphabet
+        // The buffers are moved out of the workspace (and back at the end), so each stays uniquely
+        // referenced and is reused without copying.
+        var alpha: [UInt8] = []
+        var shuffleSalt: [UInt32] = []
+        var encoded: [UInt8] = []
+        var padded: [UInt8] = []
+        swap(&alpha, &workspace.alpha)
+        swap(&shuffleSalt, &workspace.shuffleSalt)
+        swap(&encoded, &workspace.encoded)
+        swap(&padded, &workspace.padded)
+        defer {
+            swap(&alpha, &workspace.alpha)
+            swap(&shuffleSalt, &workspace.shuffleSalt)
+            swap(&encoded, &workspace.encoded)
+            swap(&padded, &workspace.padded)
+        }
+
+        alpha.removeAll(keepingCapacity: true)
+        alpha.append(contentsOf: alphabet)
         let alphaCount = alpha.count
 
         var valuesHash: Int64 = 0
@@ -99,12 +137,13 @@ public struct Hashids: Sendable {
         }
 
         let lottery = alpha[Int(valuesHash % Int64(alphaCount))]
-        var encoded: [UInt8] = []
+        encoded.removeAll(keepingCapacity: true)
         encoded.reserveCapacity(max(minLength, 16 * numbers.count) + alphaCount)
         encoded.append(lottery)
 
         // Buffer for (lottery + salt + alphabet)[0..<alphaCount], and later for the padding's salt.
-        var shuffleSalt = [UInt32](repeating: 0, count: alphaCount)
+        shuffleSalt.removeAll(keepingCapacity: true)
+        shuffleSalt.append(contentsOf: repeatElement(0, count: alphaCount))
 
         for (i, n) in numbers.enumerated() {
             var k = 0
@@ -141,7 +180,6 @@ public struct Hashids: Sendable {
                 encoded.append(guards[g1])
             }
             let splitAt = alphaCount / 2
-            var padded: [UInt8] = []
             while encoded.count < minLength {
                 for position in 0..<alphaCount { shuffleSalt[position] = UInt32(alpha[position]) }
                 Hashids.consistentShuffle(&alpha, salt: shuffleSalt)

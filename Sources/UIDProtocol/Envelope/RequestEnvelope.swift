@@ -7,7 +7,8 @@ public struct RequestEnvelope: Sendable, Equatable {
 
     public let timestampMillis: Int64
     public let nonce: [UInt8]
-    /// The request JSON's bytes; empty when the client sent none.
+    /// The request JSON's bytes; empty when the client sent none. A slice of the decrypted
+    /// plaintext (no copy), so its indices need not start at zero.
     public let payload: Data
     /// Binary requests get binary responses; everything else gets base64 text.
     public let binaryResponse: Bool
@@ -73,7 +74,7 @@ public struct RequestEnvelope: Sendable, Equatable {
         }
         guard window.accepts(timestamp: timestamp, now: nowMillis) else { return .failure(.staleTimestamp) }
         return .success(RequestEnvelope(
-            timestampMillis: timestamp, nonce: nonce, payload: Data(reader.readRest()), binaryResponse: binaryResponse
+            timestampMillis: timestamp, nonce: nonce, payload: reader.readRest(), binaryResponse: binaryResponse
         ))
     }
 
@@ -139,17 +140,27 @@ public enum ResponseEnvelope {
     /// nil only for a key that is not an AES key, which the snapshot and the envelope readers
     /// never hand out; callers answer that with a 500 rather than trapping.
     public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8]? {
+        sealedData(json: json, nonce: nonce, secret: secret, nowMillis: nowMillis).map(Array.init)
+    }
+
+    /// As `seal`, in the buffer swift-crypto returns: the server encodes it straight into the
+    /// response (base64 or raw) without another copy.
+    public static func sealedData(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> Data? {
         var plain = [UInt8]()
         plain.reserveCapacity(16 + json.count)
         plain.appendBigEndian(nowMillis)
         plain.append(contentsOf: nonce)
         plain.append(contentsOf: json)
-        return try? AESGCMBox.seal(plain, key: secret)
+        return try? AESGCMBox.sealedCombined(plain, key: secret)
     }
 
     /// Refresh and client-side generate answers carry no timestamp or nonce: the JSON is sealed
     /// with the key alone (the refresh response key, or the client-side ECDH secret).
     public static func sealWithKeyOnly(json: [UInt8], key: SymmetricKey) -> [UInt8]? {
-        try? AESGCMBox.seal(json, key: key)
+        sealedDataWithKeyOnly(json: json, key: key).map(Array.init)
+    }
+
+    public static func sealedDataWithKeyOnly(json: [UInt8], key: SymmetricKey) -> Data? {
+        try? AESGCMBox.sealedCombined(json, key: key)
     }
 }

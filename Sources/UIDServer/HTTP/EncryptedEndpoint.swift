@@ -93,7 +93,7 @@ struct EncryptedEndpoint: Sendable {
     }
 
     private func seal(_ json: [UInt8], envelope: RequestEnvelope, client: ClientKey) -> Response {
-        let sealed = ResponseEnvelope.seal(json: json, nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
+        let sealed = ResponseEnvelope.sealedData(json: json, nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
         return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
     }
 }
@@ -118,31 +118,42 @@ enum RequestBody {
         return length > limit
     }
 
-    /// Only an exact `application/octet-stream` (no parameters) selects binary framing.
+    /// Only an exact `application/octet-stream` (no parameters, any letter case) selects binary framing.
     static func isBinary(_ request: Request) -> Bool {
-        request.headers[.contentType]?.lowercased() == "application/octet-stream"
+        guard let type = request.headers[.contentType] else { return false }
+        let expected = "application/octet-stream".utf8
+        // Compared byte by byte, ASCII letters folded: no lowercased copy per request.
+        return type.utf8.count == expected.count
+            && zip(type.utf8, expected).allSatisfy { (0x41...0x5A ~= $0 ? $0 | 0x20 : $0) == $1 }
     }
+
+    /// The answers' header sets, built once: a literal would build its fields again per response.
+    private static let binaryHeaders: HTTPFields = [.contentType: "application/octet-stream"]
+    private static let textHeaders: HTTPFields = [.contentType: "text/plain"]
 
     /// `sealed` is nil only if a key was not an AES key, which loading and envelope checks rule
     /// out: answered as a server error rather than trapping.
-    static func encryptedResponse(_ sealed: [UInt8]?, binary: Bool) -> Response {
+    static func encryptedResponse(_ sealed: Data?, binary: Bool) -> Response {
         guard let sealed else { return APIResponse.unexpected }
         if binary {
-            return Response(
-                status: .ok, headers: [.contentType: "application/octet-stream"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: sealed))
-            )
+            return Response(status: .ok, headers: binaryHeaders, body: ResponseBody(byteBuffer: ByteBuffer(bytes: sealed)))
         }
-        return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: base64Buffer(sealed)))
+        return Response(status: .ok, headers: textHeaders, body: ResponseBody(byteBuffer: base64Buffer(sealed)))
     }
 
     /// Base64 of `bytes`, encoded straight into a buffer of the exact size (no intermediate string).
-    static func base64Buffer(_ bytes: [UInt8]) -> ByteBuffer {
+    static func base64Buffer(_ bytes: Data) -> ByteBuffer {
         let length = Base64.encodedLength(bytes.count, padding: true)
         var buffer = ByteBufferAllocator().buffer(capacity: length)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            let output = UnsafeMutableBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: min(length, raw.count))
-            return Base64.encode(bytes, alphabet: .standard, into: output)
+        _ = bytes.withUnsafeBytes { raw in
+            raw.withMemoryRebound(to: UInt8.self) { input in
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                    // The buffer holds at least `length` bytes; `min` only keeps the pointer honest.
+                    let target = UnsafeMutableBufferPointer(start: output.baseAddress?.assumingMemoryBound(to: UInt8.self), count: min(length, output.count))
+                    guard target.count == length else { return 0 }
+                    return Base64.encode(input, alphabet: .standard, into: target)
+                }
+            }
         }
         return buffer
     }
