@@ -23,7 +23,7 @@ import Testing
                 advertisingID: record.id.flatMap { AdvertisingIDKey($0) }, seconds: record.seconds
             )
         }
-        return OptOutTable(unsorted)
+        return OptOutTable(sorting: &unsorted)
     }
 
     static func index(_ records: [Record], capacity: Int? = nil) -> OptOutIndex {
@@ -172,22 +172,26 @@ import Testing
         #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
     }
 
-    /// The placement alone: each record lands in its group whatever order they came in.
-    @Test func placingInGroupsPutsEveryRecordInItsRange() {
-        var bytes = Bytes(state: 9)
+    /// The placement alone: each record lands in its group whatever order they came in, in
+    /// one round (few groups) or two (more than `groupsPerRound`, some of them empty).
+    @Test(arguments: [7, 3_001])
+    func placingInGroupsPutsEveryRecordInItsRange(groups: Int) {
+        var bytes = Bytes(state: UInt64(groups))
         var records = OptOutRecords()
-        for position in 0..<5_000 {
-            records.append(firstLevelHash: FirstLevelHashKey(bytes.next(32)), advertisingID: nil, seconds: Int64(position % 7))
+        for position in 0..<20_000 {
+            // Every third group stays empty.
+            var group = (position &* 7_919) % groups
+            if group % 3 == 2 { group -= 1 }
+            records.append(firstLevelHash: FirstLevelHashKey(bytes.next(32)), advertisingID: bytes.next(1)[0] > 127 ? AdvertisingIDKey(bytes.next(32)) : nil, seconds: Int64(group))
         }
         let before = Self.stored(records)
-        let group = { (slot: FirstLevelHashSlot, _: UInt16) in Int(slot.seconds) }
-        var starts = [Int](repeating: 0, count: 8)
+        var starts = [Int](repeating: 0, count: groups + 1)
         for slot in records.slots { starts[Int(slot.seconds) + 1] += 1 }
-        for position in 0..<7 { starts[position + 1] += starts[position] }
-        records.placeInGroups(starts: starts, group: group)
-        #expect(Self.stored(records) == before)
-        for g in 0..<7 {
-            #expect(records.slots[starts[g]..<starts[g + 1]].allSatisfy { Int($0.seconds) == g }, "group \(g)")
+        for position in 0..<groups { starts[position + 1] += starts[position] }
+        records.placeInGroups(starts: starts) { slot, _ in Int(slot.seconds) }
+        #expect(Self.stored(records) == before, "no record lost, repeated or torn from its id")
+        for group in 0..<groups where !records.slots[starts[group]..<starts[group + 1]].allSatisfy({ Int($0.seconds) == group }) {
+            Issue.record("group \(group) holds records of another")
         }
     }
 }

@@ -155,7 +155,7 @@ public struct OptOutIndex: Sendable {
         records.append(contentsOf: table.records)
         records.append(contentsOf: pending)
         records.append(contentsOf: added)
-        self = OptOutIndex(table: OptOutTable(consume records))
+        self = OptOutIndex(table: OptOutTable(sorting: &records))
     }
 
     /// True when `other` is this very index: the same table and the same inserts since.
@@ -229,12 +229,11 @@ extension OptOutIndex {
             )
         }
 
-        public consuming func build() -> OptOutIndex {
-            // Moved out, not copied: the table sorts these arrays in place, and a second
-            // reference would make that copy all of them first.
-            var taken = OptOutRecords()
-            swap(&taken, &records)
-            return OptOutIndex(table: OptOutTable(consume taken))
+        /// The index; the builder is left empty. Mutating, not consuming: the records are taken
+        /// out of the builder's own storage, so the table sorts the only reference to them (a
+        /// second one, such as a consumed builder still alive, would copy all of them first).
+        public mutating func build() -> OptOutIndex {
+            OptOutIndex(table: OptOutTable(sorting: &records))
         }
     }
 }

@@ -89,13 +89,20 @@ final class OptOutTable: Sendable {
     /// Records with a first-level hash, each hash counted once.
     let distinctFirstLevelHashes: Int
 
-    static let empty = OptOutTable(OptOutRecords())
+    static let empty: OptOutTable = {
+        var none = OptOutRecords()
+        return OptOutTable(sorting: &none)
+    }()
 
     /// Sorts `records` where they lie (no second copy of them is made): a count by bucket, each
     /// record moved into its bucket in place, then each bucket (a few dozen records, in cache)
     /// sorted by hash. O(n); beside the records it allocates only the bucket starts and the
     /// advertising-id order (4 bytes a record).
-    init(_ records: consuming OptOutRecords) {
+    /// `unsorted` is taken (left empty): sorted where it lies, it must be the only reference
+    /// to its arrays, or the first move would copy them all.
+    init(sorting unsorted: inout OptOutRecords) {
+        var records = OptOutRecords()
+        swap(&records, &unsorted)
         records.trimToCommonLength()
         let total = records.count
         let withHash = records.kinds.reduce(0) { $0 + ($1 & OptOutRecords.noFirstLevelHash == 0 ? 1 : 0) }
