@@ -150,10 +150,12 @@ public struct OptOutIndex: Sendable {
     }
 
     private mutating func fold(adding added: OptOutRecords) {
-        var records = table.records
+        // Sized exactly: the new table is sorted in these arrays, and the old one stays shared.
+        var records = OptOutRecords(capacity: table.count + pending.count + added.count)
+        records.append(contentsOf: table.records)
         records.append(contentsOf: pending)
         records.append(contentsOf: added)
-        self = OptOutIndex(table: OptOutTable(records))
+        self = OptOutIndex(table: OptOutTable(sorting: &records))
     }
 
     /// True when `other` is this very index: the same table and the same inserts since.
@@ -205,8 +207,9 @@ public struct OptOutIndex: Sendable {
 }
 
 extension OptOutIndex {
-    /// Builds an index from many records at once (a node's start): records go into flat arrays
-    /// sized up front, read in place from storage, and the table is sorted once at the end.
+    /// Builds an index from many records at once (a node's start): each record is read in place
+    /// from storage straight into flat arrays sized up front, and the table is then sorted in
+    /// those same arrays, so the records are held once (about 74 bytes each) throughout.
     public struct Builder: Sendable {
         private var records: OptOutRecords
 
@@ -226,8 +229,11 @@ extension OptOutIndex {
             )
         }
 
-        public consuming func build() -> OptOutIndex {
-            OptOutIndex(table: OptOutTable(records))
+        /// The index; the builder is left empty. Mutating, not consuming: the records are taken
+        /// out of the builder's own storage, so the table sorts the only reference to them (a
+        /// second one, such as a consumed builder still alive, would copy all of them first).
+        public mutating func build() -> OptOutIndex {
+            OptOutIndex(table: OptOutTable(sorting: &records))
         }
     }
 }

@@ -8,13 +8,6 @@ struct FirstLevelHashSlot: Sendable, Equatable {
     var seconds: Int64
 }
 
-/// A whole record while the table is sorted, so that sorting moves it in one piece.
-struct PlacedRecord {
-    var slot: FirstLevelHashSlot
-    var advertisingID: FirstLevelHashKey
-    var kind: UInt16
-}
-
 /// Opt-out records as three parallel arrays: what a table is built from and what it holds.
 /// A record has a first-level hash, an advertising id, or both (`kinds` says which).
 struct OptOutRecords: Sendable {
@@ -30,10 +23,13 @@ struct OptOutRecords: Sendable {
     static let prefixMask: UInt16 = 0x1FF
     static let noFirstLevelHash: UInt16 = 0x200
 
+    /// Room for `capacity` records, so that appending them never grows an array: a table is
+    /// sorted where its records were appended (`OptOutTable.init`), so this is its final storage.
     init(capacity: Int = 0) {
-        slots.reserveCapacity(capacity)
-        advertisingIDs.reserveCapacity(capacity)
-        kinds.reserveCapacity(capacity)
+        guard capacity > 0 else { return }
+        slots = OptOutTable.emptyArray(capacity: capacity, hugePages: true)
+        advertisingIDs = OptOutTable.emptyArray(capacity: capacity)
+        kinds = OptOutTable.emptyArray(capacity: capacity)
     }
 
     var count: Int { slots.count }
@@ -49,6 +45,15 @@ struct OptOutRecords: Sendable {
         slots.append(contentsOf: other.slots)
         advertisingIDs.append(contentsOf: other.advertisingIDs)
         kinds.append(contentsOf: other.kinds)
+    }
+
+    /// Drops records past the shortest array: the arrays only ever grow together, so this is
+    /// a guard for the table, which reads all three at each position.
+    mutating func trimToCommonLength() {
+        let common = min(slots.count, advertisingIDs.count, kinds.count)
+        if slots.count > common { slots.removeSubrange(common...) }
+        if advertisingIDs.count > common { advertisingIDs.removeSubrange(common...) }
+        if kinds.count > common { kinds.removeSubrange(common...) }
     }
 
     /// The records from `start` on, in order.
@@ -67,7 +72,7 @@ struct OptOutRecords: Sendable {
 ///
 /// Layout: the records sorted by the bucket of their first-level hash's leading bits (the hash is
 /// SHA-256 output, already uniform, so it is not hashed again), with `firstLevelHashStarts[b]` the
-/// first record of bucket `b`. Buckets average 4–8 records, so a lookup reads one 4-byte start
+/// first record of bucket `b`. Buckets average 32–64 records, so a lookup reads one 4-byte start
 /// and then a few adjacent 40-byte slots: two cache misses, however many records there are. The
 /// advertising-id side is a second bucketed list of record positions into the same arrays (4
 /// bytes a record), so an id and its time are stored once. Records without a first-level hash
@@ -84,73 +89,62 @@ final class OptOutTable: Sendable {
     /// Records with a first-level hash, each hash counted once.
     let distinctFirstLevelHashes: Int
 
-    static let empty = OptOutTable(OptOutRecords())
+    static let empty: OptOutTable = {
+        var none = OptOutRecords()
+        return OptOutTable(sorting: &none)
+    }()
 
-    /// Sorts `records` into place: a counting sort by bucket, then each bucket (a few dozen
-    /// records, in cache) by its first word. O(n).
-    init(_ unsorted: consuming OptOutRecords) {
-        let total = unsorted.count
-        let withHash = unsorted.kinds.reduce(0) { $0 + ($1 & OptOutRecords.noFirstLevelHash == 0 ? 1 : 0) }
+    /// Sorts `records` where they lie (no second copy of them is made): a count by bucket, each
+    /// record moved into its bucket in place, then each bucket (a few dozen records, in cache)
+    /// sorted by hash. O(n); beside the records it allocates only the bucket starts and the
+    /// advertising-id order (4 bytes a record).
+    /// `unsorted` is taken (left empty): sorted where it lies, it must be the only reference
+    /// to its arrays, or the first move would copy them all.
+    init(sorting unsorted: inout OptOutRecords) {
+        var records = OptOutRecords()
+        swap(&records, &unsorted)
+        records.trimToCommonLength()
+        let total = records.count
+        let withHash = records.kinds.reduce(0) { $0 + ($1 & OptOutRecords.noFirstLevelHash == 0 ? 1 : 0) }
         let (hashBuckets, hashShift) = Self.bucketing(withHash, perBucket: Self.recordsPerHashBucket)
-        var starts = [UInt32](repeating: 0, count: hashBuckets + 1)
-        for position in 0..<total where unsorted.kinds[position] & OptOutRecords.noFirstLevelHash == 0 {
-            starts[Self.bucket(unsorted.slots[position].key, shift: hashShift) + 1] &+= 1
-        }
-        for bucket in 0..<hashBuckets { starts[bucket + 1] &+= starts[bucket] }
-        // Each slot with the position it came from, placed in its bucket; records without a hash
-        // go after the last bucket. `next` hands out every position below `total` exactly once.
-        var next = starts
-        var tail = withHash
-        var placed = Self.newArray(count: total, filler: PlacedRecord(slot: FirstLevelHashSlot(key: .zero, seconds: 0), advertisingID: .zero, kind: 0))
+        // Groups: the hash buckets, then one for records without a hash, which go last.
+        var groupStarts = [Int](repeating: 0, count: hashBuckets + 2)
         for position in 0..<total {
-            var destination = tail
-            if unsorted.kinds[position] & OptOutRecords.noFirstLevelHash == 0 {
-                let bucket = Self.bucket(unsorted.slots[position].key, shift: hashShift)
-                destination = Int(next[bucket])
-                next[bucket] &+= 1
-            } else {
-                tail += 1
-            }
-            guard destination < placed.count else { continue }
-            placed[destination] = PlacedRecord(slot: unsorted.slots[position], advertisingID: unsorted.advertisingIDs[position], kind: unsorted.kinds[position])
+            let group = records.kinds[position] & OptOutRecords.noFirstLevelHash == 0
+                ? Self.bucket(records.slots[position].key, shift: hashShift) : hashBuckets
+            groupStarts[group + 1] += 1
         }
-        unsorted = OptOutRecords()
-        for bucket in 0..<hashBuckets where starts[bucket] <= starts[bucket + 1] && Int(starts[bucket + 1]) <= placed.count {
-            placed[Int(starts[bucket])..<Int(starts[bucket + 1])].sort { $0.slot.key < $1.slot.key }
+        for group in 0...hashBuckets { groupStarts[group + 1] += groupStarts[group] }
+        records.placeInGroups(starts: groupStarts) { slot, kind in
+            kind & OptOutRecords.noFirstLevelHash == 0 ? Self.bucket(slot.key, shift: hashShift) : hashBuckets
         }
-        var sorted = OptOutRecords()
-        sorted.slots = Self.newArray(count: total, filler: FirstLevelHashSlot(key: .zero, seconds: 0), hugePages: true)
-        sorted.advertisingIDs = Self.newArray(count: total, filler: .zero)
-        sorted.kinds = Self.newArray(count: total, filler: 0)
-        for (position, entry) in placed.enumerated() {
-            sorted.slots[position] = entry.slot
-            sorted.advertisingIDs[position] = entry.advertisingID
-            sorted.kinds[position] = entry.kind
+        for bucket in 0..<hashBuckets {
+            records.sortByFirstLevelHash(groupStarts[bucket]..<groupStarts[bucket + 1])
         }
-        placed = []
+        let starts = groupStarts[0...hashBuckets].map { UInt32(truncatingIfNeeded: $0) }
 
-        let withID = sorted.kinds.reduce(0) { $0 + ($1 & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID ? 1 : 0) }
+        let withID = records.kinds.reduce(0) { $0 + ($1 & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID ? 1 : 0) }
         let (idBuckets, idShift) = Self.bucketing(withID, perBucket: Self.recordsPerIDBucket)
         var idStarts = [UInt32](repeating: 0, count: idBuckets + 1)
-        for position in 0..<total where sorted.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
-            idStarts[Self.bucket(sorted.advertisingIDs[position], prefix: sorted.kinds[position], shift: idShift) + 1] &+= 1
+        for position in 0..<total where records.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
+            idStarts[Self.bucket(records.advertisingIDs[position], prefix: records.kinds[position], shift: idShift) + 1] &+= 1
         }
         for bucket in 0..<idBuckets { idStarts[bucket + 1] &+= idStarts[bucket] }
         var idNext = idStarts
         var order = [UInt32](repeating: 0, count: withID)
-        for position in 0..<total where sorted.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
-            let bucket = Self.bucket(sorted.advertisingIDs[position], prefix: sorted.kinds[position], shift: idShift)
+        for position in 0..<total where records.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
+            let bucket = Self.bucket(records.advertisingIDs[position], prefix: records.kinds[position], shift: idShift)
             order[Int(idNext[bucket])] = UInt32(truncatingIfNeeded: position)
             idNext[bucket] &+= 1
         }
 
         // Sorted within buckets, so a repeated hash sits next to its twin.
         var distinct = 0
-        for position in 0..<withHash where position == 0 || sorted.slots[position - 1].key != sorted.slots[position].key {
+        for position in 0..<withHash where position == 0 || records.slots[position - 1].key != records.slots[position].key {
             distinct += 1
         }
 
-        records = sorted
+        self.records = records
         firstLevelHashStarts = starts
         firstLevelHashShift = hashShift
         advertisingIDOrder = order
@@ -235,14 +229,14 @@ final class OptOutTable: Sendable {
         return Int(truncatingIfNeeded: mixed >> shift)
     }
 
-    /// A new array of `count` copies of `filler`. With `hugePages`, the kernel is asked for huge
-    /// pages first: fewer TLB misses for the array every lookup reads, at some cost to the build
-    /// (the kernel may compact memory to find them), so only that one asks. Only advice.
-    private static func newArray<Value>(count: Int, filler: Value, hugePages: Bool = false) -> [Value] {
-        [Value](unsafeUninitializedCapacity: count) { buffer, initialized in
+    /// An empty array with room for `capacity` values. With `hugePages`, the kernel is asked for
+    /// huge pages before any is touched: fewer TLB misses for the array every lookup reads, at
+    /// some cost to the build (the kernel may compact memory to find them), so only that one
+    /// asks. Only advice.
+    static func emptyArray<Value>(capacity: Int, hugePages: Bool = false) -> [Value] {
+        [Value](unsafeUninitializedCapacity: max(capacity, 0)) { buffer, initialized in
             if hugePages { adviseHugePages(UnsafeMutableRawBufferPointer(buffer)) }
-            buffer.initialize(repeating: filler)
-            initialized = buffer.count
+            initialized = 0
         }
     }
 

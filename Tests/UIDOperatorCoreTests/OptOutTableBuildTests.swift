@@ -1,0 +1,197 @@
+import Testing
+@testable import UIDOperatorCore
+
+/// The flat table's in-place build: whatever order records arrive in, the table must hold each
+/// of them once, the ones with a hash in key order (the buckets are the key's leading bits, so
+/// bucket order and key order agree) and the ones without after them, and answer like a model.
+@Suite struct OptOutTableBuildTests {
+    typealias Bytes = OptOutIndexTests.Bytes
+    typealias Model = OptOutIndexTests.Model
+    typealias Record = (flh: [UInt8]?, id: [UInt8]?, seconds: Int64)
+
+    /// Shuffles reproducibly, so that a failure can be replayed.
+    struct Seeded: RandomNumberGenerator {
+        var bytes: Bytes
+        mutating func next() -> UInt64 { bytes.next(8).reduce(0) { $0 << 8 | UInt64($1) } }
+    }
+
+    static func table(_ records: [Record], capacity: Int? = nil) -> OptOutTable {
+        var unsorted = OptOutRecords(capacity: capacity ?? records.count)
+        for record in records {
+            unsorted.append(
+                firstLevelHash: record.flh.flatMap { FirstLevelHashKey($0) },
+                advertisingID: record.id.flatMap { AdvertisingIDKey($0) }, seconds: record.seconds
+            )
+        }
+        return OptOutTable(sorting: &unsorted)
+    }
+
+    static func index(_ records: [Record], capacity: Int? = nil) -> OptOutIndex {
+        var builder = OptOutIndex.Builder(capacity: capacity ?? records.count)
+        for record in records {
+            let flh = record.flh ?? [], id = record.id ?? []
+            flh.withUnsafeBytes { flhBytes in
+                id.withUnsafeBytes { idBytes in
+                    builder.append(
+                        firstLevelHash: record.flh == nil ? nil : flhBytes, advertisingID: record.id == nil ? nil : idBytes,
+                        optedOutSinceSeconds: record.seconds
+                    )
+                }
+            }
+        }
+        return builder.build()
+    }
+
+    /// A record as the table stores it, to compare the table's contents with the input as multisets.
+    struct Stored: Hashable {
+        let key: FirstLevelHashKey, seconds: Int64, advertisingID: FirstLevelHashKey, kind: UInt16
+    }
+
+    static func stored(_ records: OptOutRecords) -> [Stored: Int] {
+        var counted: [Stored: Int] = [:]
+        for position in 0..<records.count {
+            let record = Stored(
+                key: records.slots[position].key, seconds: records.slots[position].seconds,
+                advertisingID: records.advertisingIDs[position], kind: records.kinds[position]
+            )
+            counted[record, default: 0] += 1
+        }
+        return counted
+    }
+
+    /// Every record kept once, hashes in key order, hashless records last.
+    static func expectWellBuilt(_ table: OptOutTable, from records: [Record]) {
+        var input = OptOutRecords()
+        for record in records {
+            input.append(
+                firstLevelHash: record.flh.flatMap { FirstLevelHashKey($0) },
+                advertisingID: record.id.flatMap { AdvertisingIDKey($0) }, seconds: record.seconds
+            )
+        }
+        #expect(table.count == input.count)
+        #expect(stored(table.records) == stored(input), "the table holds exactly the records it was given")
+        let kinds = table.records.kinds, slots = table.records.slots
+        let withHash = kinds.prefix(while: { $0 & OptOutRecords.noFirstLevelHash == 0 }).count
+        #expect(kinds.dropFirst(withHash).allSatisfy { $0 & OptOutRecords.noFirstLevelHash != 0 }, "records without a hash come last")
+        #expect(zip(slots.prefix(withHash), slots.prefix(withHash).dropFirst()).allSatisfy { $0.key <= $1.key }, "hashes in key order")
+    }
+
+    static func model(_ records: [Record]) -> Model {
+        var model = Model()
+        for record in records { model.add(record.flh, record.id, record.seconds) }
+        return model
+    }
+
+    @Test func anEmptyBuildAnswersNothing() {
+        let index = Self.index([])
+        #expect(index.count == 0 && index.recordCount == 0)
+        var bytes = Bytes(state: 1)
+        #expect(index.optedOutSince(firstLevelHash: bytes.next(32)) == nil)
+        #expect(index.optedOutSince(advertisingID: bytes.next(32)) == nil)
+        let table = Self.table([])
+        #expect(table.count == 0 && table.distinctFirstLevelHashes == 0)
+    }
+
+    /// The same hash many times over, in many buckets, with its times in every order: the
+    /// earliest answers and the hash counts once; exact repeats are kept, not merged.
+    @Test func repeatedHashesAnswerTheirEarliestTime() {
+        var bytes = Bytes(state: 21)
+        let hashes = (0..<500).map { _ in bytes.next(32) }
+        var records: [Record] = []
+        for round in 0..<6 {
+            for (position, flh) in hashes.enumerated() {
+                // Times fall, rise and repeat across rounds, differently for each hash.
+                let seconds = Int64(1_000 + ((position * 7 + round * 13) % 11) * 10)
+                records.append((flh, round.isMultiple(of: 2) ? bytes.next(32) : nil, seconds))
+            }
+        }
+        records.append(contentsOf: records.prefix(50))   // exact repeats
+        var generator = Seeded(bytes: Bytes(state: 22))
+        records.shuffle(using: &generator)
+        let model = Self.model(records)
+        Self.expectWellBuilt(Self.table(records), from: records)
+        let index = Self.index(records)
+        OptOutIndexTests.expectAnswers(index, model)
+        #expect(index.count == hashes.count)
+        #expect(index.recordCount == records.count)
+    }
+
+    /// Thousands of hashes sharing their first eight bytes land in one bucket, far past what
+    /// insertion sort takes, and the guess from the next bits is far off: every one is still found.
+    @Test(arguments: [200, 3_000])
+    func oneHeavyBucketIsSortedAndSearchable(heavy: Int) {
+        var bytes = Bytes(state: UInt64(heavy))
+        let shared = bytes.next(8)
+        var records: [Record] = (0..<2_000).map { _ in (bytes.next(32), bytes.next(32), Int64(5_000)) }
+        for position in 0..<heavy {
+            // Half with a tail that is mostly zero, so their next bits crowd the bucket's start.
+            let tail = position.isMultiple(of: 2) ? [UInt8](repeating: 0, count: 20) + bytes.next(4) : bytes.next(24)
+            records.append((shared + tail, position.isMultiple(of: 3) ? nil : bytes.next(33), Int64(9_000 - position)))
+            if position.isMultiple(of: 5) { records.append((shared + tail, nil, Int64(100 + position))) }
+        }
+        var generator = Seeded(bytes: Bytes(state: UInt64(heavy) + 1))
+        records.shuffle(using: &generator)
+        Self.expectWellBuilt(Self.table(records), from: records)
+        OptOutIndexTests.expectAnswers(Self.index(records), Self.model(records))
+        let absent = shared + [UInt8](repeating: 0xFF, count: 24)
+        #expect(Self.index(records).optedOutSince(firstLevelHash: absent) == nil)
+    }
+
+    /// Records with only an advertising id (a malformed or missing hash) sit after every bucket
+    /// and are still found by id; no zero hash stands in for theirs.
+    @Test func recordsWithoutAHashGoLastAndAreFoundByID() {
+        var bytes = Bytes(state: 5)
+        var records: [Record] = []
+        for position in 0..<3_000 {
+            records.append(position % 3 == 0 ? (nil, bytes.next(32 + position % 2), Int64(position)) : (bytes.next(32), bytes.next(32), Int64(position)))
+        }
+        Self.expectWellBuilt(Self.table(records), from: records)
+        let index = Self.index(records)
+        OptOutIndexTests.expectAnswers(index, Self.model(records))
+        #expect(index.optedOutSince(firstLevelHash: [UInt8](repeating: 0, count: 32)) == nil)
+        let onlyIDs = records.filter { $0.flh == nil }
+        Self.expectWellBuilt(Self.table(onlyIDs), from: onlyIDs)
+        OptOutIndexTests.expectAnswers(Self.index(onlyIDs), Self.model(onlyIDs))
+    }
+
+    /// A count taken before the scan can be off (rows skipped as malformed, or added meanwhile):
+    /// the build is the same either way.
+    @Test(arguments: [0, 10, 5_000])
+    func aWrongCapacityChangesNothing(capacity: Int) {
+        let records = OptOutIndexTests.records(1_000, seed: 17).map { Record(flh: $0.flh, id: $0.id, seconds: $0.seconds) }
+        Self.expectWellBuilt(Self.table(records, capacity: capacity), from: records)
+        OptOutIndexTests.expectAnswers(Self.index(records, capacity: capacity), Self.model(records))
+    }
+
+    /// Random data at sizes around the bucketing steps (one bucket, a few, many).
+    @Test(arguments: [1, 2, 63, 64, 65, 4_097, 40_000])
+    func randomBuildsAreWellBuilt(count: Int) {
+        let records = OptOutIndexTests.records(count, seed: UInt64(count) &+ 1_000).map { Record(flh: $0.flh, id: $0.id, seconds: $0.seconds) }
+        let table = Self.table(records)
+        Self.expectWellBuilt(table, from: records)
+        #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
+    }
+
+    /// The placement alone: each record lands in its group whatever order they came in, in
+    /// one round (few groups) or two (more than `groupsPerRound`, some of them empty).
+    @Test(arguments: [7, 3_001])
+    func placingInGroupsPutsEveryRecordInItsRange(groups: Int) {
+        var bytes = Bytes(state: UInt64(groups))
+        var records = OptOutRecords()
+        for position in 0..<20_000 {
+            // Every third group stays empty.
+            var group = (position &* 7_919) % groups
+            if group % 3 == 2 { group -= 1 }
+            records.append(firstLevelHash: FirstLevelHashKey(bytes.next(32)), advertisingID: bytes.next(1)[0] > 127 ? AdvertisingIDKey(bytes.next(32)) : nil, seconds: Int64(group))
+        }
+        let before = Self.stored(records)
+        var starts = [Int](repeating: 0, count: groups + 1)
+        for slot in records.slots { starts[Int(slot.seconds) + 1] += 1 }
+        for position in 0..<groups { starts[position + 1] += starts[position] }
+        records.placeInGroups(starts: starts) { slot, _ in Int(slot.seconds) }
+        #expect(Self.stored(records) == before, "no record lost, repeated or torn from its id")
+        for group in 0..<groups where !records.slots[starts[group]..<starts[group + 1]].allSatisfy({ Int($0.seconds) == group }) {
+            Issue.record("group \(group) holds records of another")
+        }
+    }
+}
