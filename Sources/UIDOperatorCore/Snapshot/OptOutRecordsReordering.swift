@@ -37,8 +37,35 @@ extension OptOutRecords {
     private mutating func place(bounds: [Int], group: (FirstLevelHashSlot, UInt16) -> Int) {
         let groups = bounds.count - 1
         guard groups > 0, bounds[0] >= 0, bounds[groups] <= count else { return }
+        withArraysTakenOut { slots, advertisingIDs, kinds in
+            var next = Array(bounds.dropLast())
+            for current in 0..<groups {
+                let end = bounds[current + 1]
+                // The record at `next[current]` either belongs here (keep it) or is swapped to the
+                // next free place of its own group, which brings another record here to look at.
+                while next[current] < end {
+                    let position = next[current]
+                    let target = group(slots[position], kinds[position])
+                    guard target > current, target < groups, next[target] < bounds[target + 1] else {
+                        next[current] += 1
+                        continue
+                    }
+                    let destination = next[target]
+                    next[target] += 1
+                    slots.swapAt(position, destination)
+                    advertisingIDs.swapAt(position, destination)
+                    kinds.swapAt(position, destination)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on the three arrays taken out of `self`, so each is referenced once while it is
+    /// written (no copy of millions of records on the first write), and puts them back.
+    private mutating func withArraysTakenOut(
+        _ body: (inout [FirstLevelHashSlot], inout [FirstLevelHashKey], inout [UInt16]) -> Void
+    ) {
         var slots: [FirstLevelHashSlot] = [], advertisingIDs: [FirstLevelHashKey] = [], kinds: [UInt16] = []
-        // Taken out so each array is held once (no copy on the first write) and kept local.
         swap(&slots, &self.slots)
         swap(&advertisingIDs, &self.advertisingIDs)
         swap(&kinds, &self.kinds)
@@ -47,25 +74,7 @@ extension OptOutRecords {
             swap(&advertisingIDs, &self.advertisingIDs)
             swap(&kinds, &self.kinds)
         }
-        var next = Array(bounds.dropLast())
-        for current in 0..<groups {
-            let end = bounds[current + 1]
-            // The record at `next[current]` either belongs here (keep it) or is swapped to the
-            // next free place of its own group, which brings another record here to look at.
-            while next[current] < end {
-                let position = next[current]
-                let target = group(slots[position], kinds[position])
-                guard target > current, target < groups, next[target] < bounds[target + 1] else {
-                    next[current] += 1
-                    continue
-                }
-                let destination = next[target]
-                next[target] += 1
-                slots.swapAt(position, destination)
-                advertisingIDs.swapAt(position, destination)
-                kinds.swapAt(position, destination)
-            }
-        }
+        body(&slots, &advertisingIDs, &kinds)
     }
 
     /// Buckets at most this long are insertion-sorted (they average 32–64 records); longer ones,
@@ -75,54 +84,47 @@ extension OptOutRecords {
     /// Sorts the records in `range` by first-level hash, in place.
     mutating func sortByFirstLevelHash(_ range: Range<Int>) {
         guard range.lowerBound >= 0, range.upperBound <= count, range.count > 1 else { return }
-        var slots: [FirstLevelHashSlot] = [], advertisingIDs: [FirstLevelHashKey] = [], kinds: [UInt16] = []
-        swap(&slots, &self.slots)
-        swap(&advertisingIDs, &self.advertisingIDs)
-        swap(&kinds, &self.kinds)
-        defer {
-            swap(&slots, &self.slots)
-            swap(&advertisingIDs, &self.advertisingIDs)
-            swap(&kinds, &self.kinds)
-        }
-        if range.count <= Self.insertionSortLimit {
-            for position in range.dropFirst() {
-                let slot = slots[position], advertisingID = advertisingIDs[position], kind = kinds[position]
-                var hole = position
-                while hole > range.lowerBound, slot.key < slots[hole - 1].key {
-                    slots[hole] = slots[hole - 1]
-                    advertisingIDs[hole] = advertisingIDs[hole - 1]
-                    kinds[hole] = kinds[hole - 1]
-                    hole -= 1
+        withArraysTakenOut { slots, advertisingIDs, kinds in
+            if range.count <= Self.insertionSortLimit {
+                for position in range.dropFirst() {
+                    let slot = slots[position], advertisingID = advertisingIDs[position], kind = kinds[position]
+                    var hole = position
+                    while hole > range.lowerBound, slot.key < slots[hole - 1].key {
+                        slots[hole] = slots[hole - 1]
+                        advertisingIDs[hole] = advertisingIDs[hole - 1]
+                        kinds[hole] = kinds[hole - 1]
+                        hole -= 1
+                    }
+                    slots[hole] = slot
+                    advertisingIDs[hole] = advertisingID
+                    kinds[hole] = kind
                 }
-                slots[hole] = slot
-                advertisingIDs[hole] = advertisingID
-                kinds[hole] = kind
+                return
             }
-            return
-        }
-        let base = range.lowerBound
-        func swapRecords(_ left: Int, _ right: Int) {
-            slots.swapAt(base + left, base + right)
-            advertisingIDs.swapAt(base + left, base + right)
-            kinds.swapAt(base + left, base + right)
-        }
-        func siftDown(_ start: Int, _ end: Int) {
-            var root = start
-            while true {
-                var largest = root
-                let left = 2 * root + 1, right = left + 1
-                if left < end, slots[base + largest].key < slots[base + left].key { largest = left }
-                if right < end, slots[base + largest].key < slots[base + right].key { largest = right }
-                guard largest != root else { return }
-                swapRecords(root, largest)
-                root = largest
+            let base = range.lowerBound
+            func swapRecords(_ left: Int, _ right: Int) {
+                slots.swapAt(base + left, base + right)
+                advertisingIDs.swapAt(base + left, base + right)
+                kinds.swapAt(base + left, base + right)
             }
-        }
-        let length = range.count
-        for start in stride(from: length / 2 - 1, through: 0, by: -1) { siftDown(start, length) }
-        for end in stride(from: length - 1, to: 0, by: -1) {
-            swapRecords(0, end)
-            siftDown(0, end)
+            func siftDown(_ start: Int, _ end: Int) {
+                var root = start
+                while true {
+                    var largest = root
+                    let left = 2 * root + 1, right = left + 1
+                    if left < end, slots[base + largest].key < slots[base + left].key { largest = left }
+                    if right < end, slots[base + largest].key < slots[base + right].key { largest = right }
+                    guard largest != root else { return }
+                    swapRecords(root, largest)
+                    root = largest
+                }
+            }
+            let length = range.count
+            for start in stride(from: length / 2 - 1, through: 0, by: -1) { siftDown(start, length) }
+            for end in stride(from: length - 1, to: 0, by: -1) {
+                swapRecords(0, end)
+                siftDown(0, end)
+            }
         }
     }
 }
