@@ -5,12 +5,15 @@ extension Target {
     ) -> [Target] {
         var targets: [Target] = []
         // Flat: a lookup at 10M costs at most 1.5 times one at 10k. Past the caches every probe
-        // also pays memory latency, which the layout keeps to two misses.
+        // also pays memory latency, which the layout keeps to two misses. The floor beside it is
+        // one random read of a 10M-sized table against the 10k lookup: no layout goes below it.
         if let small = lookups.first(where: { $0.entries == 10_000 }), let large = lookups.first(where: { $0.entries == 10_000_000 }) {
-            for (side, ratio) in [("hit", large.hit.nanosecondsPerCall / small.hit.nanosecondsPerCall),
-                                  ("miss", large.miss.nanosecondsPerCall / small.miss.nanosecondsPerCall)] {
+            for (side, smallNanos, largeNanos) in [("hit", small.hit.nanosecondsPerCall, large.hit.nanosecondsPerCall),
+                                                  ("miss", small.miss.nanosecondsPerCall, large.miss.nanosecondsPerCall)] {
+                let ratio = largeNanos / smallNanos
+                let floor = large.memoryFloor.map { " (one read alone: \(Format.ratio($0.nanosecondsPerCall / smallNanos)))" } ?? ""
                 targets.append(Target(
-                    name: "opt-out lookup (\(side)), 10,000 → 10,000,000 entries", goal: "≤ 1.5×", measured: Format.ratio(ratio), met: ratio <= 1.5
+                    name: "opt-out lookup (\(side)), 10,000 → 10,000,000 entries", goal: "≤ 1.5×", measured: Format.ratio(ratio) + floor, met: ratio <= 1.5
                 ))
             }
         }

@@ -27,6 +27,9 @@ struct ScaleBenchmark {
         /// Growth of this process's resident memory from before the build to after it, per entry;
         /// nil below a million entries, where allocator noise would dominate.
         let residentBytesPerEntry: Double?
+        /// One dependent random read in a buffer the size of the table (`MemoryFloor`): what a
+        /// lookup cannot beat, however the table is laid out. Nil past 10M entries.
+        let memoryFloor: Stopwatch.Result?
     }
 
     /// One administration command run several times on the scale store, process launch to exit.
@@ -167,13 +170,15 @@ struct ScaleBenchmark {
             cursor = cursor &+ 1
             blackHole(index.optedOutSince(advertisingID: presentIDs[cursor % presentIDs.count]))
         }
+        let floor = entries <= 10_000_000 ? MemoryFloor.dependentRead(bytes: index.tableBytes, budget: budget) : nil
         var resident: Double?
         if entries >= 1_000_000, let residentBefore, let residentAfter {
             resident = Double(residentAfter - residentBefore) / Double(entries)
         }
         return LookupResult(
             entries: entries, hit: hit, miss: miss, advertisingIDHit: idHit, build: build,
-            tableBytesPerEntry: Double(index.tableBytes) / Double(max(entries, 1)), residentBytesPerEntry: resident
+            tableBytesPerEntry: Double(index.tableBytes) / Double(max(entries, 1)), residentBytesPerEntry: resident,
+            memoryFloor: floor
         )
     }
 
