@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 
 /// A first-level hash with its opt-out time: the 40 bytes a first-level-hash lookup reads.
 struct FirstLevelHashSlot: Sendable, Equatable {
@@ -33,6 +34,43 @@ struct OptOutRecords: Sendable {
     }
 
     var count: Int { slots.count }
+
+    /// Asks the kernel to map every page of the arrays' capacity now, on a background thread
+    /// (`MADV_POPULATE_WRITE`, which faults pages in without changing what they hold), so that
+    /// filling them takes no page faults. Only advice: an older kernel refuses it and the pages
+    /// fault as they are written. The arrays must not grow meanwhile; wait on the group first.
+    func mapCapacityInBackground() -> DispatchGroup {
+        let group = DispatchGroup()
+        #if canImport(Glibc)
+        let regions = [
+            slots.withUnsafeBufferPointer { Self.region($0.baseAddress, slots.capacity) },
+            advertisingIDs.withUnsafeBufferPointer { Self.region($0.baseAddress, advertisingIDs.capacity) },
+            kinds.withUnsafeBufferPointer { Self.region($0.baseAddress, kinds.capacity) },
+        ]
+        let capacity = min(slots.capacity, advertisingIDs.capacity, kinds.capacity)
+        DispatchQueue.global(qos: .userInitiated).async(group: group) {
+            // In the order the records are appended, a million at a time, so the filling thread
+            // finds its pages mapped from the start.
+            let step = 1 << 20
+            for first in stride(from: 0, to: capacity, by: step) {
+                let last = min(first + step, capacity)
+                for region in regions {
+                    let start = region.address + UInt(first * region.stride)
+                    let end = region.address + UInt(last * region.stride)
+                    let pageStart = start & ~UInt(4095)
+                    guard end > pageStart, let pointer = UnsafeMutableRawPointer(bitPattern: pageStart) else { continue }
+                    guard madvise(pointer, Int(end - pageStart), 23 /* MADV_POPULATE_WRITE */) == 0 else { return }
+                }
+            }
+        }
+        #endif
+        return group
+    }
+
+    /// An array's storage as an address (sendable) and its element stride.
+    private static func region<Value>(_ base: UnsafePointer<Value>?, _ capacity: Int) -> (address: UInt, stride: Int) {
+        (UInt(bitPattern: base), base == nil ? 0 : MemoryLayout<Value>.stride)
+    }
 
     mutating func append(firstLevelHash: FirstLevelHashKey?, advertisingID: AdvertisingIDKey?, seconds: Int64) {
         guard firstLevelHash != nil || advertisingID != nil else { return }
@@ -115,11 +153,9 @@ final class OptOutTable: Sendable {
             groupStarts[group + 1] += 1
         }
         for group in 0...hashBuckets { groupStarts[group + 1] += groupStarts[group] }
-        records.placeInGroups(starts: groupStarts) { slot, kind in
+        // Sorted within buckets, so a repeated hash sits next to its twin and is counted once.
+        let distinct = records.placeInGroups(starts: groupStarts, sortingGroupsBelow: hashBuckets) { slot, kind in
             kind & OptOutRecords.noFirstLevelHash == 0 ? Self.bucket(slot.key, shift: hashShift) : hashBuckets
-        }
-        for bucket in 0..<hashBuckets {
-            records.sortByFirstLevelHash(groupStarts[bucket]..<groupStarts[bucket + 1])
         }
         let starts = groupStarts[0...hashBuckets].map { UInt32(truncatingIfNeeded: $0) }
 
@@ -138,11 +174,6 @@ final class OptOutTable: Sendable {
             idNext[bucket] &+= 1
         }
 
-        // Sorted within buckets, so a repeated hash sits next to its twin.
-        var distinct = 0
-        for position in 0..<withHash where position == 0 || records.slots[position - 1].key != records.slots[position].key {
-            distinct += 1
-        }
 
         self.records = records
         firstLevelHashStarts = starts
