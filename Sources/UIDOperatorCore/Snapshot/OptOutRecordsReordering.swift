@@ -11,7 +11,7 @@ extension OptOutRecords {
     /// `count`; group `g` ends up in `starts[g]..<starts[g + 1]`. `group` must give each record
     /// a group below `starts.count - 1`, and `starts` must count those groups exactly; a record
     /// whose group is out of range or full (a miscount) is left where it is rather than trusted.
-    mutating func placeInGroups(starts: [Int], group: (FirstLevelHashSlot, UInt16) -> Int) {
+    mutating func placeInGroups(starts: [Int], group: @Sendable (FirstLevelHashSlot, UInt16) -> Int) {
         _ = placeInGroups(starts: starts, sortingGroupsBelow: 0, group: group)
     }
 
@@ -23,18 +23,21 @@ extension OptOutRecords {
     /// into its groups. One round over 100,000 buckets misses the cache on nearly every move.
     /// The runs are independent, so the second round and the sorts run on every core: each run
     /// is copied into a worker's own arrays, finished there (in cache), and copied back.
-    mutating func placeInGroups(starts: [Int], sortingGroupsBelow sorted: Int, group: (FirstLevelHashSlot, UInt16) -> Int) -> Int {
+    mutating func placeInGroups(
+        starts: [Int], sortingGroupsBelow sorted: Int, group: @Sendable (FirstLevelHashSlot, UInt16) -> Int
+    ) -> Int {
         let groups = starts.count - 1
         guard groups > 0, starts[0] == 0, starts[groups] <= count else { return 0 }
-        var fineBits = 0
-        while groups >> fineBits > Self.groupsPerRound { fineBits += 1 }
+        var bits = 0
+        while groups >> bits > Self.groupsPerRound { bits += 1 }
+        let fineBits = bits
         let runs = (groups - 1) >> fineBits + 1
         if fineBits > 0 {
             let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
             place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
         }
         /// The groups of run `run`: `first..<last`.
-        func groupRange(_ run: Int) -> Range<Int> {
+        @Sendable func groupRange(_ run: Int) -> Range<Int> {
             let first = run << fineBits
             return first..<min(first + (1 << fineBits), groups)
         }
@@ -49,7 +52,7 @@ extension OptOutRecords {
         // Runs past this size (only skewed or crafted keys make one) are finished in place
         // afterwards, so that a worker's copy stays small whatever the input.
         let copyLimit = max(4 * (starts[groups] / runs), 1 << 16)
-        func runLength(_ run: Int) -> Int {
+        @Sendable func runLength(_ run: Int) -> Int {
             let range = groupRange(run)
             return starts[range.upperBound] - starts[range.lowerBound]
         }

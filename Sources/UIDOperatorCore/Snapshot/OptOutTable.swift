@@ -183,8 +183,8 @@ final class OptOutTable: Sendable {
         let ids = records.advertisingIDs, kinds = records.kinds
         guard ids.count >= total, kinds.count >= total else { return ([UInt32](repeating: 0, count: buckets + 1), []) }
         let parts = total < OptOutRecords.parallelMinimum ? 1 : OptOutRecords.workerCount
-        func part(_ index: Int) -> Range<Int> { (total * index / parts)..<(total * (index + 1) / parts) }
-        func idBucket(_ position: Int) -> Int? {
+        @Sendable func part(_ index: Int) -> Range<Int> { (total * index / parts)..<(total * (index + 1) / parts) }
+        @Sendable func idBucket(_ position: Int) -> Int? {
             let kind = kinds[position]
             guard kind & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID else { return nil }
             return bucket(ids[position], prefix: kind, shift: shift)
