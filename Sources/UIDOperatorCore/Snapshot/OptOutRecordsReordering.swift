@@ -36,7 +36,7 @@ extension OptOutRecords {
             let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
             place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
         }
-        /// The groups of run `run`: `first..<last`.
+        // The groups of run `run`.
         @Sendable func groupRange(_ run: Int) -> Range<Int> {
             let first = run << fineBits
             return first..<min(first + (1 << fineBits), groups)
