@@ -32,10 +32,9 @@ extension OptOutRecords {
         while groups >> bits > Self.groupsPerRound { bits += 1 }
         let fineBits = bits
         let runs = (groups - 1) >> fineBits + 1
-        if fineBits > 0 {
-            let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
-            place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
-        }
+        // The first round (with few groups, each run is one group and this round is all).
+        let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
+        place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
         // The groups of run `run`.
         @Sendable func groupRange(_ run: Int) -> Range<Int> {
             let first = run << fineBits
