@@ -156,7 +156,26 @@ import Testing
 
     /// A count taken before the scan can be off (rows skipped as malformed, or added meanwhile):
     /// the build is the same either way.
-    @Test(arguments: [0, 10, 5_000])
+    /// Enough records for the build to finish its runs on several threads, most of them in one
+    /// run far past the size a worker copies (so that run is finished in place), the rest spread.
+    @Test func aRunTooLargeToCopyIsFinishedInPlace() {
+        var bytes = Bytes(state: 77)
+        let shared = bytes.next(4)
+        var records: [Record] = (0..<12_000).map { _ in (bytes.next(32), bytes.next(32), Int64(7_000)) }
+        for position in 0..<70_000 {
+            records.append((shared + bytes.next(28), position.isMultiple(of: 4) ? nil : bytes.next(33), Int64(position % 900)))
+        }
+        records.append(contentsOf: records.suffix(300))   // exact repeats inside the large run
+        var generator = Seeded(bytes: Bytes(state: 78))
+        records.shuffle(using: &generator)
+        let table = Self.table(records)
+        Self.expectWellBuilt(table, from: records)
+        #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
+        OptOutIndexTests.expectAnswers(Self.index(records), Self.model(records))
+    }
+
+    /// 300,000 expected records make the builder map its arrays on another thread first.
+    @Test(arguments: [0, 10, 5_000, 300_000])
     func aWrongCapacityChangesNothing(capacity: Int) {
         let records = OptOutIndexTests.records(1_000, seed: 17).map { Record(flh: $0.flh, id: $0.id, seconds: $0.seconds) }
         Self.expectWellBuilt(Self.table(records, capacity: capacity), from: records)

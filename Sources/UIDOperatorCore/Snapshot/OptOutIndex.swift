@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A first-level hash as a hashable value: four words instead of a heap array, so that millions of
 /// opt-outs cost a few dozen bytes each and a lookup hashes 32 bytes without allocating.
 public struct FirstLevelHashKey: Hashable, Sendable {
@@ -212,11 +214,19 @@ extension OptOutIndex {
     /// those same arrays, so the records are held once (about 74 bytes each) throughout.
     public struct Builder: Sendable {
         private var records: OptOutRecords
+        /// The pages of the arrays being mapped on another thread (see `init`).
+        private let mapping: DispatchGroup?
 
         /// `capacity`: the number of records expected (a `COUNT(*)` first), so no array grows.
+        /// The kernel maps (and zeroes) the arrays' pages on another core while the caller fills
+        /// them: at ten million records that is 760 MB, a second of faults the scan would take.
         public init(capacity: Int) {
             records = OptOutRecords(capacity: max(capacity, 0))
+            mapping = records.count == 0 && capacity >= Self.mappingMinimum ? records.mapCapacityInBackground() : nil
         }
+
+        /// Fewer records fault their pages faster than a thread starts.
+        static let mappingMinimum = 1 << 18
 
         public var count: Int { records.count }
 
@@ -233,7 +243,8 @@ extension OptOutIndex {
         /// out of the builder's own storage, so the table sorts the only reference to them (a
         /// second one, such as a consumed builder still alive, would copy all of them first).
         public mutating func build() -> OptOutIndex {
-            OptOutIndex(table: OptOutTable(sorting: &records))
+            mapping?.wait()
+            return OptOutIndex(table: OptOutTable(sorting: &records))
         }
     }
 }

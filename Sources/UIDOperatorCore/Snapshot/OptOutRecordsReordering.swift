@@ -1,3 +1,7 @@
+import Dispatch
+import Foundation
+import Synchronization
+
 /// Reordering opt-out records where they lie: the three parallel arrays move together, and
 /// nothing as large as the records is allocated beside them (ten million records fill 740 MB;
 /// a sorted copy would double that at a node's start).
@@ -7,28 +11,104 @@ extension OptOutRecords {
     /// `count`; group `g` ends up in `starts[g]..<starts[g + 1]`. `group` must give each record
     /// a group below `starts.count - 1`, and `starts` must count those groups exactly; a record
     /// whose group is out of range or full (a miscount) is left where it is rather than trusted.
+    mutating func placeInGroups(starts: [Int], group: @Sendable (FirstLevelHashSlot, UInt16) -> Int) {
+        _ = placeInGroups(starts: starts, sortingGroupsBelow: 0, group: group)
+    }
+
+    /// `placeInGroups`, then the first `sorted` groups each sorted by first-level hash. Returns
+    /// the distinct hashes in those sorted groups (a repeated hash sits in one group).
     ///
     /// Many groups are placed in two rounds: first into at most 256 runs of consecutive groups
     /// (few enough destinations that each stays in cache), then each run, a few megabytes,
     /// into its groups. One round over 100,000 buckets misses the cache on nearly every move.
-    mutating func placeInGroups(starts: [Int], group: (FirstLevelHashSlot, UInt16) -> Int) {
+    /// The runs are independent, so the second round and the sorts run on every core: each run
+    /// is copied into a worker's own arrays, finished there (in cache), and copied back.
+    mutating func placeInGroups(
+        starts: [Int], sortingGroupsBelow sorted: Int, group: @Sendable (FirstLevelHashSlot, UInt16) -> Int
+    ) -> Int {
         let groups = starts.count - 1
-        guard groups > 0, starts[groups] <= count else { return }
-        var fineBits = 0
-        while groups >> fineBits > Self.groupsPerRound { fineBits += 1 }
-        guard fineBits > 0 else {
-            place(bounds: starts, group: group)
-            return
-        }
+        guard groups > 0, starts[0] == 0, starts[groups] <= count else { return 0 }
+        var bits = 0
+        while groups >> bits > Self.groupsPerRound { bits += 1 }
+        let fineBits = bits
         let runs = (groups - 1) >> fineBits + 1
+        // The first round (with few groups, each run is one group and this round is all).
         let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
         place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
-        for run in 0..<runs {
+        // The groups of run `run`.
+        @Sendable func groupRange(_ run: Int) -> Range<Int> {
             let first = run << fineBits
-            let bounds = Array(starts[first...min(first + (1 << fineBits), groups)])
-            place(bounds: bounds) { slot, kind in group(slot, kind) - first }
+            return first..<min(first + (1 << fineBits), groups)
         }
+        let workers = count < Self.parallelMinimum ? 1 : min(Self.workerCount, runs)
+        guard workers > 1 else {
+            var distinct = 0
+            for run in 0..<runs {
+                distinct += finishRun(starts: starts, groups: groupRange(run), offset: 0, sorted: sorted, group: group)
+            }
+            return distinct
+        }
+        // Runs past this size (only skewed or crafted keys make one) are finished in place
+        // afterwards, so that a worker's copy stays small whatever the input.
+        let copyLimit = max(4 * (starts[groups] / runs), 1 << 16)
+        @Sendable func runLength(_ run: Int) -> Int {
+            let range = groupRange(run)
+            return starts[range.upperBound] - starts[range.lowerBound]
+        }
+        let distinctCopied = Mutex(0)
+        withArraysTakenOut { slots, advertisingIDs, kinds in
+            slots.withUnsafeMutableBufferPointer { slotBuffer in
+                advertisingIDs.withUnsafeMutableBufferPointer { idBuffer in
+                    kinds.withUnsafeMutableBufferPointer { kindBuffer in
+                        let shared = SharedRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                            var local = OptOutRecords()
+                            var distinct = 0
+                            for run in stride(from: worker, to: runs, by: workers) where runLength(run) <= copyLimit {
+                                let range = groupRange(run)
+                                let lower = starts[range.lowerBound], upper = starts[range.upperBound]
+                                guard shared.copy(lower..<upper, into: &local) else { continue }
+                                distinct += local.finishRun(starts: starts, groups: range, offset: lower, sorted: sorted, group: group)
+                                shared.copyBack(local, to: lower)
+                            }
+                            distinctCopied.withLock { $0 += distinct }
+                        }
+                    }
+                }
+            }
+        }
+        var distinct = distinctCopied.withLock { $0 }
+        for run in 0..<runs where runLength(run) > copyLimit {
+            distinct += finishRun(starts: starts, groups: groupRange(run), offset: 0, sorted: sorted, group: group)
+        }
+        return distinct
     }
+
+    /// The second round for one run of groups: its records (at `starts[g] - offset`) into their
+    /// groups, then the groups below `sorted` sorted; returns their distinct hashes.
+    private mutating func finishRun(
+        starts: [Int], groups: Range<Int>, offset: Int, sorted: Int, group: (FirstLevelHashSlot, UInt16) -> Int
+    ) -> Int {
+        let first = groups.lowerBound
+        if groups.count > 1 {
+            place(bounds: starts[first...groups.upperBound].map { $0 - offset }) { slot, kind in group(slot, kind) - first }
+        }
+        var distinct = 0
+        for bucket in groups where bucket < sorted {
+            let range = (starts[bucket] - offset)..<(starts[bucket + 1] - offset)
+            sortByFirstLevelHash(range)
+            guard range.lowerBound >= 0, range.upperBound <= count else { continue }
+            for position in range where position == range.lowerBound || slots[position - 1].key != slots[position].key {
+                distinct += 1
+            }
+        }
+        return distinct
+    }
+
+    /// Records sorted below this count stay on the calling thread.
+    static let parallelMinimum = 1 << 14
+    /// Threads finishing runs: the cores this process may use, at most 8.
+    static let workerCount = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
 
     /// Destinations in one round of `placeInGroups`.
     static let groupsPerRound = 256
@@ -126,5 +206,41 @@ extension OptOutRecords {
                 siftDown(0, end)
             }
         }
+    }
+}
+
+/// The three record arrays seen by the workers of `placeInGroups`, each of which reads and
+/// writes only its own runs' ranges. Every range is checked against the arrays before use.
+private struct SharedRecordBuffers: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>
+    let advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>
+    let kinds: UnsafeMutableBufferPointer<UInt16>
+
+    private func holds(_ range: Range<Int>) -> Bool {
+        range.lowerBound >= 0 && range.upperBound <= slots.count
+            && range.upperBound <= advertisingIDs.count && range.upperBound <= kinds.count
+    }
+
+    /// `local` becomes a copy of the records in `range` (false, and nothing copied, when the
+    /// range lies outside the arrays).
+    func copy(_ range: Range<Int>, into local: inout OptOutRecords) -> Bool {
+        guard holds(range) else { return false }
+        local.slots.removeAll(keepingCapacity: true)
+        local.advertisingIDs.removeAll(keepingCapacity: true)
+        local.kinds.removeAll(keepingCapacity: true)
+        local.slots.append(contentsOf: UnsafeMutableBufferPointer(rebasing: slots[range]))
+        local.advertisingIDs.append(contentsOf: UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]))
+        local.kinds.append(contentsOf: UnsafeMutableBufferPointer(rebasing: kinds[range]))
+        return true
+    }
+
+    /// Writes `local` back from `start` on, only when all of it fits there.
+    func copyBack(_ local: OptOutRecords, to start: Int) {
+        let length = local.slots.count
+        guard local.advertisingIDs.count == length, local.kinds.count == length, holds(start..<(start + length)) else { return }
+        let range = start..<(start + length)
+        _ = UnsafeMutableBufferPointer(rebasing: slots[range]).update(fromContentsOf: local.slots)
+        _ = UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]).update(fromContentsOf: local.advertisingIDs)
+        _ = UnsafeMutableBufferPointer(rebasing: kinds[range]).update(fromContentsOf: local.kinds)
     }
 }

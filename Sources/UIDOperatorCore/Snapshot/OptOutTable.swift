@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 
 /// A first-level hash with its opt-out time: the 40 bytes a first-level-hash lookup reads.
 struct FirstLevelHashSlot: Sendable, Equatable {
@@ -33,6 +34,43 @@ struct OptOutRecords: Sendable {
     }
 
     var count: Int { slots.count }
+
+    /// Asks the kernel to map every page of the arrays' capacity now, on a background thread
+    /// (`MADV_POPULATE_WRITE`, which faults pages in without changing what they hold), so that
+    /// filling them takes no page faults. Only advice: an older kernel refuses it and the pages
+    /// fault as they are written. The arrays must not grow meanwhile; wait on the group first.
+    func mapCapacityInBackground() -> DispatchGroup {
+        let group = DispatchGroup()
+        #if canImport(Glibc)
+        let regions = [
+            slots.withUnsafeBufferPointer { Self.region($0.baseAddress, slots.capacity) },
+            advertisingIDs.withUnsafeBufferPointer { Self.region($0.baseAddress, advertisingIDs.capacity) },
+            kinds.withUnsafeBufferPointer { Self.region($0.baseAddress, kinds.capacity) },
+        ]
+        let capacity = min(slots.capacity, advertisingIDs.capacity, kinds.capacity)
+        DispatchQueue.global(qos: .userInitiated).async(group: group) {
+            // In the order the records are appended, a million at a time, so the filling thread
+            // finds its pages mapped from the start.
+            let step = 1 << 20
+            for first in stride(from: 0, to: capacity, by: step) {
+                let last = min(first + step, capacity)
+                for region in regions {
+                    let start = region.address + UInt(first * region.stride)
+                    let end = region.address + UInt(last * region.stride)
+                    let pageStart = start & ~UInt(4095)
+                    guard end > pageStart, let pointer = UnsafeMutableRawPointer(bitPattern: pageStart) else { continue }
+                    guard madvise(pointer, Int(end - pageStart), 23 /* MADV_POPULATE_WRITE */) == 0 else { return }
+                }
+            }
+        }
+        #endif
+        return group
+    }
+
+    /// An array's storage as an address (sendable) and its element stride.
+    private static func region<Value>(_ base: UnsafePointer<Value>?, _ capacity: Int) -> (address: UInt, stride: Int) {
+        (UInt(bitPattern: base), base == nil ? 0 : MemoryLayout<Value>.stride)
+    }
 
     mutating func append(firstLevelHash: FirstLevelHashKey?, advertisingID: AdvertisingIDKey?, seconds: Int64) {
         guard firstLevelHash != nil || advertisingID != nil else { return }
@@ -115,34 +153,15 @@ final class OptOutTable: Sendable {
             groupStarts[group + 1] += 1
         }
         for group in 0...hashBuckets { groupStarts[group + 1] += groupStarts[group] }
-        records.placeInGroups(starts: groupStarts) { slot, kind in
+        // Sorted within buckets, so a repeated hash sits next to its twin and is counted once.
+        let distinct = records.placeInGroups(starts: groupStarts, sortingGroupsBelow: hashBuckets) { slot, kind in
             kind & OptOutRecords.noFirstLevelHash == 0 ? Self.bucket(slot.key, shift: hashShift) : hashBuckets
-        }
-        for bucket in 0..<hashBuckets {
-            records.sortByFirstLevelHash(groupStarts[bucket]..<groupStarts[bucket + 1])
         }
         let starts = groupStarts[0...hashBuckets].map { UInt32(truncatingIfNeeded: $0) }
 
         let withID = records.kinds.reduce(0) { $0 + ($1 & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID ? 1 : 0) }
         let (idBuckets, idShift) = Self.bucketing(withID, perBucket: Self.recordsPerIDBucket)
-        var idStarts = [UInt32](repeating: 0, count: idBuckets + 1)
-        for position in 0..<total where records.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
-            idStarts[Self.bucket(records.advertisingIDs[position], prefix: records.kinds[position], shift: idShift) + 1] &+= 1
-        }
-        for bucket in 0..<idBuckets { idStarts[bucket + 1] &+= idStarts[bucket] }
-        var idNext = idStarts
-        var order = [UInt32](repeating: 0, count: withID)
-        for position in 0..<total where records.kinds[position] & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID {
-            let bucket = Self.bucket(records.advertisingIDs[position], prefix: records.kinds[position], shift: idShift)
-            order[Int(idNext[bucket])] = UInt32(truncatingIfNeeded: position)
-            idNext[bucket] &+= 1
-        }
-
-        // Sorted within buckets, so a repeated hash sits next to its twin.
-        var distinct = 0
-        for position in 0..<withHash where position == 0 || records.slots[position - 1].key != records.slots[position].key {
-            distinct += 1
-        }
+        let (idStarts, order) = Self.advertisingIDOrder(records, withID: withID, buckets: idBuckets, shift: idShift)
 
         self.records = records
         firstLevelHashStarts = starts
@@ -151,6 +170,60 @@ final class OptOutTable: Sendable {
         advertisingIDStarts = idStarts
         advertisingIDShift = idShift
         distinctFirstLevelHashes = distinct
+    }
+
+    /// The advertising-id side: each bucket's start, and the positions of the records with an id
+    /// bucket by bucket, in position order within a bucket. The records are split into one part
+    /// per core; each part counts its ids by bucket, and then writes its positions into its own
+    /// share of every bucket (after the shares of the parts before it), so the parts never meet.
+    private static func advertisingIDOrder(
+        _ records: OptOutRecords, withID: Int, buckets: Int, shift: UInt64
+    ) -> (starts: [UInt32], order: [UInt32]) {
+        let total = records.count
+        let ids = records.advertisingIDs, kinds = records.kinds
+        guard ids.count >= total, kinds.count >= total else { return ([UInt32](repeating: 0, count: buckets + 1), []) }
+        let parts = total < OptOutRecords.parallelMinimum ? 1 : OptOutRecords.workerCount
+        @Sendable func part(_ index: Int) -> Range<Int> { (total * index / parts)..<(total * (index + 1) / parts) }
+        @Sendable func idBucket(_ position: Int) -> Int? {
+            let kind = kinds[position]
+            guard kind & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID else { return nil }
+            return bucket(ids[position], prefix: kind, shift: shift)
+        }
+        // Part p's counters for bucket b at `p * buckets + b`: first its ids in b, then where it writes next.
+        var shares = [UInt32](repeating: 0, count: parts * buckets)
+        shares.withUnsafeMutableBufferPointer { buffer in
+            let counters = SharedCounters(buffer: buffer)
+            DispatchQueue.concurrentPerform(iterations: parts) { index in
+                for position in part(index) {
+                    if let bucket = idBucket(position), bucket < buckets { _ = counters.take(at: index * buckets + bucket) }
+                }
+            }
+        }
+        var starts = [UInt32](repeating: 0, count: buckets + 1)
+        var next: UInt32 = 0
+        for bucket in 0..<buckets {
+            starts[bucket] = next
+            for index in 0..<parts {
+                let inPart = shares[index * buckets + bucket]
+                shares[index * buckets + bucket] = next
+                next &+= inPart
+            }
+        }
+        starts[buckets] = next
+        var order = [UInt32](repeating: 0, count: min(withID, Int(next)))
+        shares.withUnsafeMutableBufferPointer { sharesBuffer in
+            order.withUnsafeMutableBufferPointer { orderBuffer in
+                let cursors = SharedCounters(buffer: sharesBuffer), target = SharedCounters(buffer: orderBuffer)
+                DispatchQueue.concurrentPerform(iterations: parts) { index in
+                    for position in part(index) {
+                        guard let bucket = idBucket(position), bucket < buckets,
+                              let slot = cursors.take(at: index * buckets + bucket) else { continue }
+                        target.write(UInt32(truncatingIfNeeded: position), at: Int(slot))
+                    }
+                }
+            }
+        }
+        return (starts, order)
     }
 
     var count: Int { records.count }
@@ -251,5 +324,24 @@ final class OptOutTable: Sendable {
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
         _ = madvise(aligned, Int(end - start), MADV_HUGEPAGE)
         #endif
+    }
+}
+
+/// Counters and positions as the parts of `OptOutTable.advertisingIDOrder` use them: each part
+/// touches only its own counters and its own shares of the order; an index outside is ignored.
+private struct SharedCounters: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<UInt32>
+
+    /// The counter's value, which is then incremented; nil outside the buffer.
+    func take(at index: Int) -> UInt32? {
+        guard index >= 0, index < buffer.count else { return nil }
+        let value = buffer[index]
+        buffer[index] = value &+ 1
+        return value
+    }
+
+    func write(_ value: UInt32, at index: Int) {
+        guard index >= 0, index < buffer.count else { return }
+        buffer[index] = value
     }
 }

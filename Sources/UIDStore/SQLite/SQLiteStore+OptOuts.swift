@@ -39,7 +39,10 @@ extension SQLiteStore {
     }
 
     private static func loadOptOuts(_ db: Database, upTo watermark: Int64) throws -> OptOutIndex {
-        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM optouts WHERE id <= ?", arguments: [watermark]) ?? 0
+        // All rows, not those up to the watermark: SQLite counts them on the index of hashes
+        // (a third of the table's pages; a range of ids would walk the whole table). Rows are only
+        // appended, so this is at least the rows read below, and any excess is a few spare slots.
+        let count = try Int.fetchOne(db, sql: StoreSQL.optOutCount) ?? 0
         var builder = OptOutIndex.Builder(capacity: count)
         let statement = try db.makeStatement(sql: "SELECT flh, advertising_id, opted_out_since FROM optouts WHERE id <= ?")
         statement.setUncheckedArguments([watermark])
