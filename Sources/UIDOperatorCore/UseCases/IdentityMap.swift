@@ -35,18 +35,21 @@ extension OperatorSnapshot {
     /// `withPrevious: false` skips the previous raw UID (a hash) for callers that do not report it (map v2).
     func mapIdentity(kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool) -> MappedIdentity {
         guard let hash = IdentityHash(kind: kind, value: value) else { return .invalidIdentifier }
-        let resolved = resolve(hash)
-        if isOptedOut(type: hash.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) { return .optOut }
-        guard let current = currentRawUID(resolved) else { return .invalidIdentifier }
-        let bucket = resolved.bucket
-        return .mapped(
-            current: current,
-            previous: withPrevious
-                ? bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now)
-                : nil,
-            refreshFromMillis: SaltSchedule.mappingRefreshFrom(bucket, nowMillis: now),
-            bucketID: bucket.id
-        )
+        let flh = HashChain.firstLevelHash(identityHash: hash.bytes, firstLevelSalt: salts.firstLevelSalt)
+        if isOptedOut(type: hash.type, firstLevelHash: flh, forRefresh: false) { return .optOut }
+        let options = config.rawUIDOptions
+        // The bucket's salts are read in place (`withBucketSalts`): copying them was a quarter of a map.
+        return salts.withBucketSalts(at: salts.bucketIndex(firstLevelHash: flh)) { bucket in
+            guard let current = bucket.currentRawUID(firstLevelHash: flh, type: hash.type, options: options) else { return .invalidIdentifier }
+            return .mapped(
+                current: current,
+                previous: withPrevious
+                    ? bucket.previousRawUID(firstLevelHash: flh, type: hash.type, options: options, asOfMillis: now)
+                    : nil,
+                refreshFromMillis: SaltSchedule.mappingRefreshFrom(refreshFromMillis: bucket.refreshFromMillis, nowMillis: now),
+                bucketID: bucket.id
+            )
+        }
     }
 
     public func batchSizeFailure(_ count: Int) -> OperatorFailure? {

@@ -184,6 +184,48 @@ public struct SaltTable: Sendable {
         )
     }
 
+    /// A bucket as `subscript` gives it, but with its salts as views of the table's storage instead
+    /// of new arrays: the per-identity lookup of an identity map then allocates nothing and touches
+    /// no shared reference count.
+    ///
+    /// The views are valid only while `body` runs (do not let a `BucketSalts` escape it). They are
+    /// safe there: the pool (or the overlay entry's arrays) is held by `self` for the whole call, and
+    /// every range is checked against the pool's size before it is handed out.
+    public func withBucketSalts<R>(at position: Int, _ body: (BucketSalts) -> R) -> R {
+        if let changed = changes.entry(at: position) {
+            return Self.withOptionalBytes(changed.currentSalt) { current in
+                Self.withOptionalBytes(changed.previousSalt) { previous in
+                    body(BucketSalts(
+                        id: changed.id, lastUpdatedMillis: changed.lastUpdatedMillis, refreshFromMillis: changed.refreshFromMillis,
+                        currentSalt: current, previousSalt: previous, currentKey: changed.currentKey, previousKey: changed.previousKey
+                    ))
+                }
+            }
+        }
+        let material = keyMaterial.isEmpty ? nil : Int32(exactly: position).flatMap { keyMaterial[$0] }
+        return pool.withUnsafeBytes { storage in
+            body(BucketSalts(
+                id: ids[position], lastUpdatedMillis: lastUpdated[position], refreshFromMillis: refreshFrom[position],
+                currentSalt: Self.view(storage, current[position]), previousSalt: Self.view(storage, previous[position]),
+                currentKey: material?.current, previousKey: material?.previous
+            ))
+        }
+    }
+
+    /// The salt at `range` in `storage`; nil for "no salt" and (never the case: `store` and `write`
+    /// place every range inside the pool) for a range past its end.
+    private static func view(_ storage: UnsafeRawBufferPointer, _ range: PoolRange) -> UnsafeRawBufferPointer? {
+        let start = Int(range.start)
+        let end = start + Int(range.length)
+        guard range.length > 0, end <= storage.count else { return nil }
+        return UnsafeRawBufferPointer(rebasing: storage[start..<end])
+    }
+
+    private static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard let bytes else { return body(nil) }
+        return bytes.withUnsafeBytes { body($0) }
+    }
+
     /// Cheap access for scans that need only the rotation time.
     public func lastUpdatedMillis(at position: Int) -> Int64 {
         changes.entry(at: position)?.lastUpdatedMillis ?? lastUpdated[position]
@@ -229,12 +271,46 @@ extension SaltTable.Entry {
     }
 
     private func rawUID(salt: [UInt8]?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
-        if let salt {
-            return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
+        guard let salt else { return SaltTable.BucketSalts.rawUID(salt: nil, material: material, flh: flh, type: type, options: options) }
+        return salt.withUnsafeBytes { SaltTable.BucketSalts.rawUID(salt: $0, material: material, flh: flh, type: type, options: options) }
+    }
+}
+
+extension SaltTable {
+    /// A bucket whose salts are borrowed from the table (`withBucketSalts`): valid only inside that call.
+    public struct BucketSalts {
+        public let id: Int64
+        public let lastUpdatedMillis: Int64
+        public let refreshFromMillis: Int64
+        public let currentSalt: UnsafeRawBufferPointer?
+        public let previousSalt: UnsafeRawBufferPointer?
+        public let currentKey: SaltKeyMaterial?
+        public let previousKey: SaltKeyMaterial?
+
+        /// As `Entry.currentRawUID`.
+        public func currentRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
+            Self.rawUID(salt: currentSalt, material: currentKey, flh: flh, type: type, options: options)
         }
-        if let material, !material.key.isEmpty {
-            return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+
+        /// As `Entry.previousRawUID`: only within 90 days of the bucket's rotation.
+        public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
+            let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
+            guard !overflow, age / 86_400_000 < SaltTable.Entry.previousRawUIDDays else { return nil }
+            return Self.rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
         }
-        return nil
+
+        /// Salt-based (v2/v3) when there is a salt, otherwise v4 from the key material: the one
+        /// implementation behind `Entry`'s raw UIDs and these.
+        static func rawUID(
+            salt: UnsafeRawBufferPointer?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions
+        ) -> [UInt8]? {
+            if let salt {
+                return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
+            }
+            if let material, !material.key.isEmpty {
+                return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+            }
+            return nil
+        }
     }
 }
