@@ -107,7 +107,7 @@ import Testing
             expected[position] = change(expected[position], at: now, &random)
             table.replace(at: position, with: expected[position])
         }
-        let options = RawUIDOptions(scope: .uid2, identityV3: true, environment: .production)
+        let options = RawUIDOptions(scope: .uid2, identityV3: true, environment: .prod)
         var compared = (salted: 0, keyed: 0, previous: 0)
         for position in expected.indices {
             let flh = (0..<32).map { _ in UInt8(truncatingIfNeeded: random.next()) }

@@ -36,8 +36,10 @@ public struct Hashids: Sendable {
     private let guards: [UInt8]
     /// For a single number `n`, the alphabet after its first shuffle and after the first padding
     /// shuffle, by `n % 100 % alphabet.count`: both shuffles depend on nothing else (see `encodeSingle`).
-    private let singleNumberAlphabets: [[UInt8]]
-    private let singleNumberPaddingAlphabets: [[UInt8]]
+    /// Flat (alphabet `i` at `i * alphabet.count`): reading a nested array would retain it, and the
+    /// threads mapping identities at once would contend for its reference count.
+    private let singleNumberAlphabets: [UInt8]
+    private let singleNumberPaddingAlphabets: [UInt8]
 
     public init(salt: String, minLength: Int = 0) {
         self.minLength = max(0, minLength)
@@ -88,8 +90,8 @@ public struct Hashids: Sendable {
         // One single-number shuffle state per lottery character: its salt is
         // (lottery ‖ salt ‖ alphabet) cut to the alphabet's length, and the padding shuffle's salt
         // is the shuffled alphabet itself.
-        var shuffled = [[UInt8]]()
-        var padding = [[UInt8]]()
+        var shuffled = [UInt8]()
+        var padding = [UInt8]()
         for lottery in alpha {
             var shuffleSalt = [UInt32(lottery)] + saltScalars + alpha.map(UInt32.init)
             shuffleSalt.removeLast(max(0, shuffleSalt.count - alpha.count))
@@ -97,8 +99,8 @@ public struct Hashids: Sendable {
             Hashids.consistentShuffle(&first, salt: shuffleSalt)
             var padded = first
             Hashids.consistentShuffle(&padded, salt: first.map(UInt32.init))
-            shuffled.append(first)
-            padding.append(padded)
+            shuffled.append(contentsOf: first)
+            padding.append(contentsOf: padded)
         }
         self.singleNumberAlphabets = shuffled
         self.singleNumberPaddingAlphabets = padding
@@ -146,8 +148,10 @@ public struct Hashids: Sendable {
         guard number >= 0, alphaCount > 0, !guards.isEmpty, !separators.isEmpty else { return nil }
         let valuesHash = number % 100
         let lotteryIndex = Int(valuesHash % Int64(alphaCount))
-        guard lotteryIndex < singleNumberAlphabets.count, lotteryIndex < singleNumberPaddingAlphabets.count else { return nil }
-        let alpha = singleNumberAlphabets[lotteryIndex]
+        let (tableStart, tableOverflow) = lotteryIndex.multipliedReportingOverflow(by: alphaCount)
+        guard !tableOverflow, tableStart + alphaCount <= singleNumberAlphabets.count,
+              tableStart + alphaCount <= singleNumberPaddingAlphabets.count
+        else { return nil }
 
         var encoded: [UInt8] = []
         swap(&encoded, &workspace.encoded)
@@ -159,7 +163,7 @@ public struct Hashids: Sendable {
         var v = UInt64(number)
         let base = UInt64(alphaCount)
         repeat {
-            encoded.append(alpha[Int(v % base)])
+            encoded.append(singleNumberAlphabets[tableStart + Int(v % base)])
             v /= base
         } while v != 0
         encoded[1...].reverse()
@@ -171,8 +175,8 @@ public struct Hashids: Sendable {
                 encoded.append(guards[Int((valuesHash + Int64(encoded[2])) % guardCount)])
             }
             if encoded.count < minLength {
-                let padding = singleNumberPaddingAlphabets[lotteryIndex]
-                let splitAt = alphaCount / 2
+                let tableEnd = tableStart + alphaCount
+                let splitAt = tableStart + alphaCount / 2
                 let paddedCount = encoded.count + alphaCount
                 // More than one padding round: left to the general algorithm.
                 guard paddedCount >= minLength else { return nil }
@@ -182,9 +186,10 @@ public struct Hashids: Sendable {
                 defer { swap(&padded, &workspace.padded) }
                 padded.removeAll(keepingCapacity: true)
                 padded.reserveCapacity(paddedCount)
-                padded.append(contentsOf: padding[splitAt...])
+                // Element by element: a slice of the shared table would retain it.
+                for index in splitAt..<tableEnd { padded.append(singleNumberPaddingAlphabets[index]) }
                 padded.append(contentsOf: encoded)
-                padded.append(contentsOf: padding[..<splitAt])
+                for index in tableStart..<splitAt { padded.append(singleNumberPaddingAlphabets[index]) }
                 return String(decoding: padded[from..<(from + minLength)], as: UTF8.self)
             }
         }
