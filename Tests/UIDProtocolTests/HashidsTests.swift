@@ -60,6 +60,39 @@ import Testing
         #expect(Hashids(salt: vector.salt, minLength: vector.minLength).encode(vector.numbers) == vector.expected)
     }
 
+    /// One number is encoded from alphabets shuffled in `init` (`encodeSingle`); the general
+    /// algorithm must give the same text for every salt, length and number, and the tables must be
+    /// what answers the bucket ids of identity map (minimum length 9, ids up to 2^20 - 1).
+    @Test(arguments: [
+        (fixtureSecret, 9), (fixtureSecret, 0), (fixtureSecret, 1), (fixtureSecret, 20), (fixtureSecret, 57), (fixtureSecret, 120),
+        ("", 0), ("", 8), ("this is my salt", 9), ("salt with ñ and ü", 10), (String(repeating: "x", count: 80), 12), ("/+=09", 9),
+    ])
+    func singleNumbersMatchTheGeneralAlgorithm(salt: String, minLength: Int) {
+        let hashids = Hashids(salt: salt, minLength: minLength)
+        let edges: [Int64] = [0, 1, 2, 99, 100, 101, 1_048_575, 1_048_576, 9_007_199_254_740_992, Int64.max - 1, Int64.max, -1, Int64.min]
+        let numbers = Array(0..<3_000) + Array(stride(from: 3_000, to: 1_048_576, by: 197)) + Array(1_045_576..<1_048_576) + edges
+        var single = Hashids.Workspace()
+        var general = Hashids.Workspace()
+        var fromTables = 0
+        var mismatches: [Int64] = []
+        for number in numbers {
+            let expected = hashids.encodeInGeneral(number, using: &general)
+            if let encoded = hashids.encodeSingle(number, using: &single) {
+                fromTables += 1
+                if encoded != expected { mismatches.append(number) }
+            }
+            if hashids.encode(number, using: &single) != expected || hashids.encode([number]) != expected { mismatches.append(number) }
+        }
+        #expect(mismatches.isEmpty, "first differing numbers: \(mismatches.prefix(5))")
+        if minLength <= 9 {
+            #expect(fromTables == numbers.count - 2, "every non-negative number comes from the tables")
+        }
+        if salt == Self.fixtureSecret && minLength == 9 {
+            #expect(hashids.encodeSingle(0, using: &single) == "yLKaod5RD")
+            #expect(hashids.encodeSingle(1_048_575, using: &single) == "ka0r2EG3X")
+        }
+    }
+
     @Test func rejectsNegativeAndEmptyInput() {
         let hashids = Hashids(salt: Self.fixtureSecret, minLength: 9)
         #expect(hashids.encode([]) == "")

@@ -82,6 +82,50 @@ import Testing
                 || table.bucketID(at: position) != expected[position].id
         }
         #expect(wrong.isEmpty, "\(moment): \(wrong.count) buckets differ, first \(wrong.prefix(5))")
+        // The borrowed view (`withBucketSalts`, what identity map reads) holds the same bucket.
+        let wrongViews = expected.indices.filter { position in
+            let entry = expected[position]
+            return table.withBucketSalts(at: position) { bucket in
+                bucket.id != entry.id || bucket.lastUpdatedMillis != entry.lastUpdatedMillis
+                    || bucket.refreshFromMillis != entry.refreshFromMillis
+                    || bucket.currentSalt.map { Array($0) } != entry.currentSalt || bucket.previousSalt.map { Array($0) } != entry.previousSalt
+                    || bucket.currentKey != entry.currentKey || bucket.previousKey != entry.previousKey
+            }
+        }
+        #expect(wrongViews.isEmpty, "\(moment): \(wrongViews.count) borrowed buckets differ, first \(wrongViews.prefix(5))")
+    }
+
+    /// The raw UIDs computed from a borrowed bucket are the entry's, for salted and v4 buckets, in
+    /// the overlay and in the flat arrays, within and past the 90 days of a previous UID.
+    @Test func borrowedBucketsGiveTheEntrysRawUIDs() {
+        var random = SeededRandom(state: 11)
+        var expected = initialEntries(count: 400, &random)
+        var table = built(expected)
+        let now = Self.start + 3 * Self.day
+        for _ in 0..<120 {
+            let position = Int(random.next() % UInt64(expected.count))
+            expected[position] = change(expected[position], at: now, &random)
+            table.replace(at: position, with: expected[position])
+        }
+        let options = RawUIDOptions(scope: .uid2, identityV3: true, environment: .prod)
+        var compared = (salted: 0, keyed: 0, previous: 0)
+        for position in expected.indices {
+            let flh = (0..<32).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            let entry = table[position]
+            for asOf in [now, now + 100 * Self.day] {
+                let (current, previous) = table.withBucketSalts(at: position) { bucket in
+                    (bucket.currentRawUID(firstLevelHash: flh, type: .email, options: options),
+                     bucket.previousRawUID(firstLevelHash: flh, type: .phone, options: options, asOfMillis: asOf))
+                }
+                #expect(current == entry.currentRawUID(firstLevelHash: flh, type: .email, options: options), "position \(position)")
+                let expectedPrevious = entry.previousRawUID(firstLevelHash: flh, type: .phone, options: options, asOfMillis: asOf)
+                #expect(previous == expectedPrevious, "position \(position) as of \(asOf)")
+                if current != nil { entry.currentSalt != nil ? (compared.salted += 1) : (compared.keyed += 1) }
+                if expectedPrevious != nil { compared.previous += 1 }
+            }
+        }
+        // The comparison covered every kind of bucket.
+        #expect(compared.salted > 0 && compared.keyed > 0 && compared.previous > 0)
     }
 
     @Test(arguments: [1 as UInt64, 2, 3]) func overlayAndFoldReadAsATableBuiltWhole(seed: UInt64) {

@@ -54,6 +54,10 @@ enum ProtocolBenchmarks {
             position = (position &+ 7_919) % salts.count
             blackHole(salts[position])
         }
+        measure("salt bucket lookup, salts borrowed (identity map)") {
+            position = (position &+ 7_919) % salts.count
+            blackHole(salts.withBucketSalts(at: position) { $0.id &+ Int64($0.currentSalt?.count ?? 0) &+ Int64($0.previousSalt?.count ?? 0) })
+        }
         var rotated = salts
         for changed in stride(from: 0, to: salts.count, by: 365) { rotated.replace(at: changed, with: salts[changed]) }
         measure("salt bucket lookup, 1/365 of buckets changed") {

@@ -34,19 +34,30 @@ extension OperatorSnapshot {
 
     /// `withPrevious: false` skips the previous raw UID (a hash) for callers that do not report it (map v2).
     func mapIdentity(kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool) -> MappedIdentity {
+        mapIdentity(kind: kind, value: value, nowMillis: now, withPrevious: withPrevious, salts: salts, options: config.rawUIDOptions)
+    }
+
+    /// As above, with the salt table and options taken once per request by the caller: read through
+    /// `self` for every identity, the table's arrays were retained and released each time, and the
+    /// threads mapping at once contended for their reference counts.
+    func mapIdentity(
+        kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool, salts: borrowing SaltTable, options: RawUIDOptions
+    ) -> MappedIdentity {
         guard let hash = IdentityHash(kind: kind, value: value) else { return .invalidIdentifier }
-        let resolved = resolve(hash)
-        if isOptedOut(type: hash.type, firstLevelHash: resolved.firstLevelHash, forRefresh: false) { return .optOut }
-        guard let current = currentRawUID(resolved) else { return .invalidIdentifier }
-        let bucket = resolved.bucket
-        return .mapped(
-            current: current,
-            previous: withPrevious
-                ? bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: config.rawUIDOptions, asOfMillis: now)
-                : nil,
-            refreshFromMillis: SaltSchedule.mappingRefreshFrom(bucket, nowMillis: now),
-            bucketID: bucket.id
-        )
+        let flh = HashChain.firstLevelHash(identityHash: hash.bytes, firstLevelSalt: salts.firstLevelSalt)
+        if isOptedOut(type: hash.type, firstLevelHash: flh, forRefresh: false) { return .optOut }
+        // The bucket's salts are read in place (`withBucketSalts`): copying them was a quarter of a map.
+        return salts.withBucketSalts(at: salts.bucketIndex(firstLevelHash: flh)) { bucket in
+            guard let current = bucket.currentRawUID(firstLevelHash: flh, type: hash.type, options: options) else { return .invalidIdentifier }
+            return .mapped(
+                current: current,
+                previous: withPrevious
+                    ? bucket.previousRawUID(firstLevelHash: flh, type: hash.type, options: options, asOfMillis: now)
+                    : nil,
+                refreshFromMillis: SaltSchedule.mappingRefreshFrom(refreshFromMillis: bucket.refreshFromMillis, nowMillis: now),
+                bucketID: bucket.id
+            )
+        }
     }
 
     public func batchSizeFailure(_ count: Int) -> OperatorFailure? {
@@ -61,8 +72,10 @@ extension OperatorSnapshot {
         }
         if let failure = batchSizeFailure(request.count) { return .failure(failure) }
         var results = [IdentityInputKind: [MappedIdentity]]()
+        let salts = salts
+        let options = config.rawUIDOptions
         for (kind, values) in request.inputs {
-            results[kind] = values.map { mapIdentity(kind: kind, value: $0, nowMillis: now) }
+            results[kind] = values.map { mapIdentity(kind: kind, value: $0, nowMillis: now, withPrevious: true, salts: salts, options: options) }
         }
         return .success(results)
     }

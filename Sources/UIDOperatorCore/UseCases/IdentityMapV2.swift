@@ -65,12 +65,14 @@ extension OperatorSnapshot {
         result.kind = kind
         result.mapped.reserveCapacity(values.count)
         var bucketIDWorkspace = Hashids.Workspace()
+        let salts = salts
+        let options = config.rawUIDOptions
         for value in values {
             guard case .string(let text) = value else {
                 result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
                 continue
             }
-            switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false) {
+            switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false, salts: salts, options: options) {
             case .mapped(let current, _, _, let bucketID):
                 result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID, using: &bucketIDWorkspace)))
             case .optOut:

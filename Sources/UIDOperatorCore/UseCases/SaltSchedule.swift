@@ -60,7 +60,12 @@ public struct SaltSchedule: Sendable, Equatable {
     /// it is ahead of `nowMillis`, else the next UTC midnight (the day's run moves a passed one before
     /// then). Always after `nowMillis`.
     public static func mappingRefreshFrom(_ bucket: SaltTable.Entry, nowMillis: Int64) -> Int64 {
-        bucket.refreshFromMillis > nowMillis ? bucket.refreshFromMillis : dueBeforeMillis(nowMillis: nowMillis)
+        mappingRefreshFrom(refreshFromMillis: bucket.refreshFromMillis, nowMillis: nowMillis)
+    }
+
+    /// As above, from the bucket's stored `refresh_from` alone.
+    public static func mappingRefreshFrom(refreshFromMillis: Int64, nowMillis: Int64) -> Int64 {
+        refreshFromMillis > nowMillis ? refreshFromMillis : dueBeforeMillis(nowMillis: nowMillis)
     }
 
     // MARK: - Seeding

@@ -34,6 +34,12 @@ public struct Hashids: Sendable {
     private let alphabet: [UInt8]
     private let separators: [UInt8]
     private let guards: [UInt8]
+    /// For a single number `n`, the alphabet after its first shuffle and after the first padding
+    /// shuffle, by `n % 100 % alphabet.count`: both shuffles depend on nothing else (see `encodeSingle`).
+    /// Flat (alphabet `i` at `i * alphabet.count`): reading a nested array would retain it, and the
+    /// threads mapping identities at once would contend for its reference count.
+    private let singleNumberAlphabets: [UInt8]
+    private let singleNumberPaddingAlphabets: [UInt8]
 
     public init(salt: String, minLength: Int = 0) {
         self.minLength = max(0, minLength)
@@ -80,6 +86,24 @@ public struct Hashids: Sendable {
         self.alphabet = alpha
         self.separators = seps
         self.guards = grds
+
+        // One single-number shuffle state per lottery character: its salt is
+        // (lottery ‖ salt ‖ alphabet) cut to the alphabet's length, and the padding shuffle's salt
+        // is the shuffled alphabet itself.
+        var shuffled = [UInt8]()
+        var padding = [UInt8]()
+        for lottery in alpha {
+            var shuffleSalt = [UInt32(lottery)] + saltScalars + alpha.map(UInt32.init)
+            shuffleSalt.removeLast(max(0, shuffleSalt.count - alpha.count))
+            var first = alpha
+            Hashids.consistentShuffle(&first, salt: shuffleSalt)
+            var padded = first
+            Hashids.consistentShuffle(&padded, salt: first.map(UInt32.init))
+            shuffled.append(contentsOf: first)
+            padding.append(contentsOf: padded)
+        }
+        self.singleNumberAlphabets = shuffled
+        self.singleNumberPaddingAlphabets = padding
     }
 
     /// Buffers `encode` works in. Identity map v2 encodes a bucket id per identity: one workspace
@@ -96,14 +120,80 @@ public struct Hashids: Sendable {
     /// Encodes non-negative numbers; returns "" for an empty list or if any number is negative.
     public func encode(_ numbers: [Int64]) -> String {
         var workspace = Workspace()
+        if numbers.count == 1, let number = numbers.first { return encode(number, using: &workspace) }
         return numbers.withUnsafeBufferPointer { encode($0, using: &workspace) }
     }
 
     /// `encode([number])`, in `workspace`'s buffers.
     public func encode(_ number: Int64, using workspace: inout Workspace) -> String {
+        if let encoded = encodeSingle(number, using: &workspace) { return encoded }
+        return encodeInGeneral(number, using: &workspace)
+    }
+
+    /// `encode([number])` by the general algorithm, without `encodeSingle`'s tables (tests compare the two).
+    func encodeInGeneral(_ number: Int64, using workspace: inout Workspace) -> String {
         // Not generic over the numbers' collection: unspecialised (debug) code would walk it
         // through witness calls, and `/v2/identity/buckets` encodes every bucket of the table.
         withUnsafePointer(to: number) { encode(UnsafeBufferPointer(start: $0, count: 1), using: &workspace) }
+    }
+
+    /// `encode([n])` with the shuffles taken from the tables made in `init` (identity map v2 encodes a
+    /// bucket id per identity; the two shuffles of about 50 divisions each were most of its cost).
+    /// For one number the lottery character is `alphabet[n % 100 % count]`, the first shuffle's salt
+    /// is made of it, the salt and the unshuffled alphabet, and the padding shuffle's salt is the
+    /// shuffled alphabet, so both results depend on the lottery index alone. Nil when the number is
+    /// negative or needs more than one padding round: the general algorithm then answers.
+    func encodeSingle(_ number: Int64, using workspace: inout Workspace) -> String? {
+        let alphaCount = alphabet.count
+        guard number >= 0, alphaCount > 0, !guards.isEmpty, !separators.isEmpty else { return nil }
+        let valuesHash = number % 100
+        let lotteryIndex = Int(valuesHash % Int64(alphaCount))
+        let (tableStart, tableOverflow) = lotteryIndex.multipliedReportingOverflow(by: alphaCount)
+        guard !tableOverflow, tableStart + alphaCount <= singleNumberAlphabets.count,
+              tableStart + alphaCount <= singleNumberPaddingAlphabets.count
+        else { return nil }
+
+        var encoded: [UInt8] = []
+        swap(&encoded, &workspace.encoded)
+        defer { swap(&encoded, &workspace.encoded) }
+        encoded.removeAll(keepingCapacity: true)
+        encoded.reserveCapacity(max(minLength, 16) + alphaCount)
+        encoded.append(alphabet[lotteryIndex])
+
+        var v = UInt64(number)
+        let base = UInt64(alphaCount)
+        repeat {
+            encoded.append(singleNumberAlphabets[tableStart + Int(v % base)])
+            v /= base
+        } while v != 0
+        encoded[1...].reverse()
+
+        if encoded.count < minLength {
+            let guardCount = Int64(guards.count)
+            encoded.insert(guards[Int((valuesHash + Int64(encoded[0])) % guardCount)], at: 0)
+            if encoded.count < minLength {
+                encoded.append(guards[Int((valuesHash + Int64(encoded[2])) % guardCount)])
+            }
+            if encoded.count < minLength {
+                let tableEnd = tableStart + alphaCount
+                let splitAt = tableStart + alphaCount / 2
+                let paddedCount = encoded.count + alphaCount
+                // More than one padding round: left to the general algorithm.
+                guard paddedCount >= minLength else { return nil }
+                let from = (paddedCount - minLength) / 2
+                var padded: [UInt8] = []
+                swap(&padded, &workspace.padded)
+                defer { swap(&padded, &workspace.padded) }
+                padded.removeAll(keepingCapacity: true)
+                padded.reserveCapacity(paddedCount)
+                // Element by element: a slice of the shared table would retain it.
+                for index in splitAt..<tableEnd { padded.append(singleNumberPaddingAlphabets[index]) }
+                padded.append(contentsOf: encoded)
+                for index in tableStart..<splitAt { padded.append(singleNumberPaddingAlphabets[index]) }
+                return String(decoding: padded[from..<(from + minLength)], as: UTF8.self)
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
     private func encode(_ numbers: UnsafeBufferPointer<Int64>, using workspace: inout Workspace) -> String {

@@ -28,6 +28,13 @@ public enum HashChain {
     public static func rawUID(
         firstLevelHash flh: [UInt8], salt: [UInt8], scope: IdentityScope, type: IdentityType, v3: Bool
     ) -> [UInt8] {
+        salt.withUnsafeBytes { rawUID(firstLevelHash: flh, salt: $0, scope: scope, type: type, v3: v3) }
+    }
+
+    /// As above, with the salt read in place (`SaltTable.withBucketSalts`).
+    public static func rawUID(
+        firstLevelHash flh: [UInt8], salt: UnsafeRawBufferPointer, scope: IdentityScope, type: IdentityType, v3: Bool
+    ) -> [UInt8] {
         let digest = saltedDigest(flh, salt: salt)
         guard v3 else { return digest.bytes }
         // One array, prefix then digest: an identity map builds thousands of these.
@@ -43,17 +50,17 @@ public enum HashChain {
 
     /// `SHA256(base64(bytes) ‖ salt)`, with the base64 text written straight into the hash input.
     public static func saltedHash(_ bytes: [UInt8], salt: [UInt8]) -> [UInt8] {
-        saltedDigest(bytes, salt: salt).bytes
+        salt.withUnsafeBytes { saltedDigest(bytes, salt: $0).bytes }
     }
 
-    private static func saltedDigest(_ bytes: [UInt8], salt: [UInt8]) -> SHA256.Digest {
+    private static func saltedDigest(_ bytes: [UInt8], salt: UnsafeRawBufferPointer) -> SHA256.Digest {
         var hasher = SHA256()
         let encodedCount = Base64.encodedLength(bytes.count, padding: true)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount) { buffer in
             let written = Base64.encode(bytes, alphabet: .standard, into: buffer)
             hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<written])))
         }
-        hasher.update(data: salt)
+        hasher.update(bufferPointer: salt)
         return hasher.finalize()
     }
 }

@@ -39,11 +39,18 @@ public struct SaltTable: Sendable {
     public let idPrefix: String
     public let idSecret: String
 
-    private var ids: [Int64] = []
-    private var lastUpdated: [Int64] = []
-    private var refreshFrom: [Int64] = []
-    private var current: [PoolRange] = []
-    private var previous: [PoolRange] = []
+    /// A bucket's fixed part, 40 bytes: one array of these rather than one array per field, so that
+    /// a lookup at a random position (every mapped identity makes one) misses the cache once, not
+    /// five times.
+    private struct StoredBucket: Sendable {
+        var id: Int64
+        var lastUpdatedMillis: Int64
+        var refreshFromMillis: Int64
+        var current: PoolRange
+        var previous: PoolRange
+    }
+
+    private var buckets: [StoredBucket] = []
     private var pool: [UInt8] = []
     /// Buckets carrying v4 key material are the exception, so they live in a side table.
     private var keyMaterial: [Int32: (current: SaltKeyMaterial?, previous: SaltKeyMaterial?)] = [:]
@@ -60,23 +67,20 @@ public struct SaltTable: Sendable {
         self.firstLevelSalt = firstLevelSalt
         self.idPrefix = idPrefix
         self.idSecret = idSecret
-        ids.reserveCapacity(expectedCount)
-        lastUpdated.reserveCapacity(expectedCount)
-        refreshFrom.reserveCapacity(expectedCount)
-        current.reserveCapacity(expectedCount)
-        previous.reserveCapacity(expectedCount)
+        buckets.reserveCapacity(expectedCount)
         pool.reserveCapacity(expectedCount * 44)
     }
 
-    public var count: Int { ids.count }
+    public var count: Int { buckets.count }
 
     public mutating func append(_ entry: Entry) {
-        let position = Int32(ids.count)
-        ids.append(entry.id)
-        lastUpdated.append(entry.lastUpdatedMillis)
-        refreshFrom.append(entry.refreshFromMillis)
-        current.append(store(entry.currentSalt))
-        previous.append(store(entry.previousSalt))
+        let position = Int32(buckets.count)
+        let current = store(entry.currentSalt)
+        let previous = store(entry.previousSalt)
+        buckets.append(StoredBucket(
+            id: entry.id, lastUpdatedMillis: entry.lastUpdatedMillis, refreshFromMillis: entry.refreshFromMillis,
+            current: current, previous: previous
+        ))
         if entry.currentKey != nil || entry.previousKey != nil {
             keyMaterial[position] = (entry.currentKey, entry.previousKey)
         }
@@ -87,7 +91,7 @@ public struct SaltTable: Sendable {
     /// share, are left alone.
     @discardableResult
     public mutating func replace(at position: Int, with entry: Entry) -> Bool {
-        guard ids.indices.contains(position) else { return false }
+        guard buckets.indices.contains(position) else { return false }
         changes.set(entry, at: position)
         changeStamp = Self.changeStamps.add(1, ordering: .relaxed).newValue
         return true
@@ -110,17 +114,17 @@ public struct SaltTable: Sendable {
     /// equal one: a fold built from `other` then fits this table too.
     public func isIdentical(to other: SaltTable) -> Bool {
         changeStamp == other.changeStamp && count == other.count && changes.count == other.changes.count
-            && ids.withUnsafeBufferPointer { mine in other.ids.withUnsafeBufferPointer { mine.baseAddress == $0.baseAddress } }
+            && buckets.withUnsafeBufferPointer { mine in other.buckets.withUnsafeBufferPointer { mine.baseAddress == $0.baseAddress } }
     }
 
     /// Writes `entry` into the flat arrays at `position`. A rotation's salts reuse the slots of the
     /// ones the bucket no longer holds, so that folding daily runs does not grow the pool.
     private mutating func write(_ entry: Entry, at position: Int) {
-        guard ids.indices.contains(position), let key = Int32(exactly: position) else { return }
-        ids[position] = entry.id
-        lastUpdated[position] = entry.lastUpdatedMillis
-        refreshFrom[position] = entry.refreshFromMillis
-        var free = [current[position], previous[position]].filter { $0.length > 0 }
+        guard buckets.indices.contains(position), let key = Int32(exactly: position) else { return }
+        buckets[position].id = entry.id
+        buckets[position].lastUpdatedMillis = entry.lastUpdatedMillis
+        buckets[position].refreshFromMillis = entry.refreshFromMillis
+        var free = [buckets[position].current, buckets[position].previous].filter { $0.length > 0 }
         var wanted: [[UInt8]?] = [entry.currentSalt, entry.previousSalt].map { salt in
             guard let salt, !salt.isEmpty, salt.count <= Int(UInt16.max) else { return nil }
             return salt
@@ -150,8 +154,8 @@ public struct SaltTable: Sendable {
             }
         }
         for range in free { freedSlots[range.length, default: []].append(range.start) }
-        current[position] = placed[0]
-        previous[position] = placed[1]
+        buckets[position].current = placed[0]
+        buckets[position].previous = placed[1]
         if entry.currentKey != nil || entry.previousKey != nil {
             keyMaterial[key] = (entry.currentKey, entry.previousKey)
         } else {
@@ -177,21 +181,65 @@ public struct SaltTable: Sendable {
         if let changed = changes.entry(at: position) { return changed }
         // Most tables carry no v4 key material: skip hashing the position into an empty table.
         let material = keyMaterial.isEmpty ? nil : keyMaterial[Int32(position)]
+        let stored = buckets[position]
         return Entry(
-            id: ids[position], lastUpdatedMillis: lastUpdated[position], refreshFromMillis: refreshFrom[position],
-            currentSalt: salt(current[position]), previousSalt: salt(previous[position]),
+            id: stored.id, lastUpdatedMillis: stored.lastUpdatedMillis, refreshFromMillis: stored.refreshFromMillis,
+            currentSalt: salt(stored.current), previousSalt: salt(stored.previous),
             currentKey: material?.current, previousKey: material?.previous
         )
     }
 
+    /// A bucket as `subscript` gives it, but with its salts as views of the table's storage instead
+    /// of new arrays: the per-identity lookup of an identity map then allocates nothing and touches
+    /// no shared reference count.
+    ///
+    /// The views are valid only while `body` runs (do not let a `BucketSalts` escape it). They are
+    /// safe there: the pool (or the overlay entry's arrays) is held by `self` for the whole call, and
+    /// every range is checked against the pool's size before it is handed out.
+    public func withBucketSalts<R>(at position: Int, _ body: (BucketSalts) -> R) -> R {
+        if let changed = changes.entry(at: position) {
+            return Self.withOptionalBytes(changed.currentSalt) { current in
+                Self.withOptionalBytes(changed.previousSalt) { previous in
+                    body(BucketSalts(
+                        id: changed.id, lastUpdatedMillis: changed.lastUpdatedMillis, refreshFromMillis: changed.refreshFromMillis,
+                        currentSalt: current, previousSalt: previous, currentKey: changed.currentKey, previousKey: changed.previousKey
+                    ))
+                }
+            }
+        }
+        let material = keyMaterial.isEmpty ? nil : Int32(exactly: position).flatMap { keyMaterial[$0] }
+        let stored = buckets[position]
+        return pool.withUnsafeBytes { storage in
+            body(BucketSalts(
+                id: stored.id, lastUpdatedMillis: stored.lastUpdatedMillis, refreshFromMillis: stored.refreshFromMillis,
+                currentSalt: Self.view(storage, stored.current), previousSalt: Self.view(storage, stored.previous),
+                currentKey: material?.current, previousKey: material?.previous
+            ))
+        }
+    }
+
+    /// The salt at `range` in `storage`; nil for "no salt" and (never the case: `store` and `write`
+    /// place every range inside the pool) for a range past its end.
+    private static func view(_ storage: UnsafeRawBufferPointer, _ range: PoolRange) -> UnsafeRawBufferPointer? {
+        let start = Int(range.start)
+        let end = start + Int(range.length)
+        guard range.length > 0, end <= storage.count else { return nil }
+        return UnsafeRawBufferPointer(rebasing: storage[start..<end])
+    }
+
+    private static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard let bytes else { return body(nil) }
+        return bytes.withUnsafeBytes { body($0) }
+    }
+
     /// Cheap access for scans that need only the rotation time.
     public func lastUpdatedMillis(at position: Int) -> Int64 {
-        changes.entry(at: position)?.lastUpdatedMillis ?? lastUpdated[position]
+        changes.entry(at: position)?.lastUpdatedMillis ?? buckets[position].lastUpdatedMillis
     }
 
     /// The bucket id at `position`, without copying its salts.
     public func bucketID(at position: Int) -> Int64 {
-        changes.entry(at: position)?.id ?? ids[position]
+        changes.entry(at: position)?.id ?? buckets[position].id
     }
 
     public func bucketIndex(firstLevelHash flh: [UInt8]) -> Int {
@@ -229,12 +277,46 @@ extension SaltTable.Entry {
     }
 
     private func rawUID(salt: [UInt8]?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
-        if let salt {
-            return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
+        guard let salt else { return SaltTable.BucketSalts.rawUID(salt: nil, material: material, flh: flh, type: type, options: options) }
+        return salt.withUnsafeBytes { SaltTable.BucketSalts.rawUID(salt: $0, material: material, flh: flh, type: type, options: options) }
+    }
+}
+
+extension SaltTable {
+    /// A bucket whose salts are borrowed from the table (`withBucketSalts`): valid only inside that call.
+    public struct BucketSalts {
+        public let id: Int64
+        public let lastUpdatedMillis: Int64
+        public let refreshFromMillis: Int64
+        public let currentSalt: UnsafeRawBufferPointer?
+        public let previousSalt: UnsafeRawBufferPointer?
+        public let currentKey: SaltKeyMaterial?
+        public let previousKey: SaltKeyMaterial?
+
+        /// As `Entry.currentRawUID`.
+        public func currentRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
+            Self.rawUID(salt: currentSalt, material: currentKey, flh: flh, type: type, options: options)
         }
-        if let material, !material.key.isEmpty {
-            return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+
+        /// As `Entry.previousRawUID`: only within 90 days of the bucket's rotation.
+        public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
+            let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
+            guard !overflow, age / 86_400_000 < SaltTable.Entry.previousRawUIDDays else { return nil }
+            return Self.rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
         }
-        return nil
+
+        /// Salt-based (v2/v3) when there is a salt, otherwise v4 from the key material: the one
+        /// implementation behind `Entry`'s raw UIDs and these.
+        static func rawUID(
+            salt: UnsafeRawBufferPointer?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions
+        ) -> [UInt8]? {
+            if let salt {
+                return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
+            }
+            if let material, !material.key.isEmpty {
+                return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+            }
+            return nil
+        }
     }
 }
