@@ -57,6 +57,27 @@ import UIDProtocol
         #expect(UIDServer.RequestBody.isBinary(request) == (request.headers[.contentType]?.lowercased() == "application/octet-stream"))
     }
 
+    /// The one-pass header read gives each header as the `HTTPFields` subscript does: absent, one
+    /// value, or several joined, whatever the name's letter case and whatever other fields sit between.
+    @Test(arguments: [
+        [(String, String)](),
+        [("Authorization", "Bearer key"), ("Content-Length", "12"), ("Content-Type", "text/plain")],
+        [("authorization", "Bearer a"), ("X-Other", "1"), ("AUTHORIZATION", "Bearer b")],
+        [("Content-Length", "10"), ("content-length", "10"), ("Content-Type", "application/octet-stream")],
+        [("Content-Type", "a"), ("Accept", "b"), ("content-type", "c"), ("Content-Type", "")],
+        [("X-Request-Id", "r"), ("Origin", "https://example.com")],
+    ])
+    func headerScanReadsAsTheSubscript(_ pairs: [(String, String)]) throws {
+        var fields = HTTPFields()
+        for (name, value) in pairs {
+            fields.append(HTTPField(name: try #require(HTTPField.Name(name)), value: value))
+        }
+        let scan = RequestHeaderScan(fields)
+        #expect(scan.authorization == fields[.authorization])
+        #expect(scan.contentLength == fields[.contentLength])
+        #expect(scan.contentType == fields[.contentType])
+    }
+
     /// The sealed answer goes into the response as base64 text, or as the raw box when binary.
     @Test func sealedAnswersAreWrittenAsTheirBase64OrRawBytes() throws {
         let secret = SymmetricKey(size: .bits256)

@@ -6,7 +6,12 @@ enum Authentication {
     /// `Authorization: Bearer <key>`: the header is trimmed, the scheme matched case-insensitively,
     /// and the rest taken as the key.
     static func apiKey(from request: Request) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
+        apiKey(fromHeader: request.headers[.authorization])
+    }
+
+    /// As above, from the `Authorization` value already read (`RequestHeaderScan`).
+    static func apiKey(fromHeader header: String?) -> String? {
+        guard let header else { return nil }
         // Keys are ASCII: trim and match on bytes, and leave anything else to Foundation's rules.
         guard header.utf8.allSatisfy({ $0 < 0x80 }) else { return unicodeAPIKey(header) }
         let bytes = header.utf8
@@ -28,13 +33,17 @@ enum Authentication {
 
     /// The caller's client if the core lets it call an endpoint open to `roles`, or nil (→ 401).
     static func authorize(_ request: Request, roles: [Role], in snapshot: OperatorSnapshot) -> ClientKey? {
-        guard let key = apiKey(from: request) else { return nil }
+        authorize(authorizationHeader: request.headers[.authorization], roles: roles, in: snapshot)
+    }
+
+    static func authorize(authorizationHeader: String?, roles: [Role], in snapshot: OperatorSnapshot) -> ClientKey? {
+        guard let key = apiKey(fromHeader: authorizationHeader) else { return nil }
         return snapshot.authorizedClient(apiKey: key, roles: roles)
     }
 
     /// Refresh accepts any known key, even a disabled client's, as "authenticated" (the reference's rule).
-    static func isKnownClient(_ request: Request, in snapshot: OperatorSnapshot) -> Bool {
-        guard let key = apiKey(from: request) else { return false }
+    static func isKnownClient(authorizationHeader: String?, in snapshot: OperatorSnapshot) -> Bool {
+        guard let key = apiKey(fromHeader: authorizationHeader) else { return false }
         return snapshot.clients.client(forAPIKey: key) != nil
     }
 }

@@ -76,13 +76,16 @@ struct EncryptedEndpoint: Sendable {
     func admit(_ request: Request, roles: [Role]) async -> Admission {
         // Everything that needs no body is checked first: a declared size over the limit, then the
         // key. A caller without a key never gets the server to hold its body.
-        if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, request) { return .refused(APIResponse.tooLarge) }
+        let headers = RequestHeaderScan(request.headers)
+        if RequestBody.declaresMoreThan(APIResponse.maxBodyBytes, contentLength: headers.contentLength) { return .refused(APIResponse.tooLarge) }
         let snapshot = holder.current
-        guard let client = Authentication.authorize(request, roles: roles, in: snapshot) else { return .refused(APIResponse.unauthorized) }
+        guard let client = Authentication.authorize(authorizationHeader: headers.authorization, roles: roles, in: snapshot) else {
+            return .refused(APIResponse.unauthorized)
+        }
         RequestObservation.current?.authenticated(client)
         if let refusal = rateLimiter.refusal(for: client, config: snapshot.config, nowMillis: clock.nowMillis()) { return .refused(refusal) }
         guard let body = await RequestBody.read(request) else { return .refused(APIResponse.tooLarge) }
-        return .admitted(Admitted(snapshot: snapshot, client: client, body: body, binary: RequestBody.isBinary(request), nowMillis: clock.nowMillis()))
+        return .admitted(Admitted(snapshot: snapshot, client: client, body: body, binary: RequestBody.isBinary(contentType: headers.contentType), nowMillis: clock.nowMillis()))
     }
 
     func seal(_ outcome: Outcome, envelope: RequestEnvelope, client: ClientKey) -> Response {
@@ -113,14 +116,22 @@ enum RequestBody {
     /// A `Content-Length` over `limit` is refused before reading (a body sent without one is still
     /// cut off at the limit while it is read).
     static func declaresMoreThan(_ limit: Int, _ request: Request) -> Bool {
-        guard let declared = request.headers[.contentLength] else { return false }
+        declaresMoreThan(limit, contentLength: request.headers[.contentLength])
+    }
+
+    static func declaresMoreThan(_ limit: Int, contentLength declared: String?) -> Bool {
+        guard let declared else { return false }
         guard let length = Int(declared) else { return true }
         return length > limit
     }
 
     /// Only an exact `application/octet-stream` (no parameters, any letter case) selects binary framing.
     static func isBinary(_ request: Request) -> Bool {
-        guard let type = request.headers[.contentType] else { return false }
+        isBinary(contentType: request.headers[.contentType])
+    }
+
+    static func isBinary(contentType type: String?) -> Bool {
+        guard let type else { return false }
         let expected = "application/octet-stream".utf8
         // Compared byte by byte, ASCII letters folded: no lowercased copy per request.
         return type.utf8.count == expected.count

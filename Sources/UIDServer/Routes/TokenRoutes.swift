@@ -36,13 +36,14 @@ struct TokenRoutes: Sendable {
     /// `refresh_response_key` inside it; a bare legacy token is answered in clear.
     func refresh(_ request: Request) async -> Response {
         await keyless.respond(to: request, bodyLimit: APIResponse.maxRefreshBodyBytes) { call in
+            let headers = RequestHeaderScan(request.headers)
             let opened: SealedRefreshToken.RequestToken
             switch SealedRefreshToken.openRequestBody(String(decoding: call.body, as: UTF8.self), keys: call.snapshot.keys) {
             case .success(let body): opened = body
             case .failure(let failure): throw OperatorFailure.clientError(failure.message)
             }
             let refresh = TokenRefreshRequest(
-                refreshToken: opened.refreshToken, authenticated: Authentication.isKnownClient(request, in: call.snapshot)
+                refreshToken: opened.refreshToken, authenticated: Authentication.isKnownClient(authorizationHeader: headers.authorization, in: call.snapshot)
             )
             let (result, token) = call.snapshot.refreshTokenWithFacts(refresh, nowMillis: call.nowMillis)
             if let observation = RequestObservation.current {
@@ -58,7 +59,7 @@ struct TokenRoutes: Sendable {
             guard let key = opened.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
-            return RequestBody.encryptedResponse(ResponseEnvelope.sealedDataWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(request))
+            return RequestBody.encryptedResponse(ResponseEnvelope.sealedDataWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(contentType: headers.contentType))
         }
     }
 }
