@@ -16,7 +16,7 @@ public enum AESGCMBox {
     public static func seal<Plaintext: DataProtocol>(
         _ plaintext: Plaintext, key: SymmetricKey, appendingTo output: inout [UInt8]
     ) throws(Failure) {
-        output.append(contentsOf: try sealedCombined(plaintext, key: key))
+        try sealedCombined(plaintext, key: key).withUnsafeBytes { output.append(contentsOf: $0) }
     }
 
     /// The serialised box as swift-crypto returns it (`IV ‖ ciphertext ‖ tag`, one buffer), for
@@ -34,7 +34,8 @@ public enum AESGCMBox {
         guard let combined = try? AES.GCM.seal(plaintext, using: key, nonce: randomNonce(), authenticating: aad).combined else {
             throw .invalidKey
         }
-        output.append(contentsOf: combined)
+        // From the raw bytes: appending the `Data` itself went through its iterator (1.2 % of generate).
+        combined.withUnsafeBytes { output.append(contentsOf: $0) }
     }
 
     /// From `SecureRandom`: swift-crypto's own nonces cost two system calls each.
