@@ -15,7 +15,9 @@ import Testing
         mutating func next() -> UInt64 { bytes.next(8).reduce(0) { $0 << 8 | UInt64($1) } }
     }
 
-    static func table(_ records: [Record], capacity: Int? = nil) -> OptOutTable {
+    static func table(
+        _ records: [Record], capacity: Int? = nil, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum
+    ) -> OptOutTable {
         var unsorted = OptOutRecords(capacity: capacity ?? records.count)
         for record in records {
             unsorted.append(
@@ -23,7 +25,7 @@ import Testing
                 advertisingID: record.id.flatMap { AdvertisingIDKey($0) }, seconds: record.seconds
             )
         }
-        return OptOutTable(sorting: &unsorted)
+        return OptOutTable(sorting: &unsorted, workerCopyMinimum: workerCopyMinimum)
     }
 
     static func index(_ records: [Record], capacity: Int? = nil) -> OptOutIndex {
@@ -154,26 +156,28 @@ import Testing
         OptOutIndexTests.expectAnswers(Self.index(onlyIDs), Self.model(onlyIDs))
     }
 
-    /// A count taken before the scan can be off (rows skipped as malformed, or added meanwhile):
-    /// the build is the same either way.
     /// Enough records for the build to finish its runs on several threads, most of them in one
-    /// run far past the size a worker copies (so that run is finished in place), the rest spread.
+    /// run far past the size a worker copies (lowered here, so that run is finished in place),
+    /// the rest spread.
     @Test func aRunTooLargeToCopyIsFinishedInPlace() {
         var bytes = Bytes(state: 77)
         let shared = bytes.next(4)
-        var records: [Record] = (0..<12_000).map { _ in (bytes.next(32), bytes.next(32), Int64(7_000)) }
-        for position in 0..<70_000 {
+        var records: [Record] = (0..<6_000).map { _ in (bytes.next(32), bytes.next(32), Int64(7_000)) }
+        for position in 0..<14_000 {
             records.append((shared + bytes.next(28), position.isMultiple(of: 4) ? nil : bytes.next(33), Int64(position % 900)))
         }
         records.append(contentsOf: records.suffix(300))   // exact repeats inside the large run
         var generator = Seeded(bytes: Bytes(state: 78))
         records.shuffle(using: &generator)
-        let table = Self.table(records)
+        #expect(records.count >= OptOutRecords.parallelMinimum)
+        let table = Self.table(records, workerCopyMinimum: 2_000)
         Self.expectWellBuilt(table, from: records)
         #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
         OptOutIndexTests.expectAnswers(Self.index(records), Self.model(records))
     }
 
+    /// A count taken before the scan can be off (rows skipped as malformed, or added meanwhile):
+    /// the build is the same either way.
     /// 300,000 expected records make the builder map its arrays on another thread first.
     @Test(arguments: [0, 10, 5_000, 300_000])
     func aWrongCapacityChangesNothing(capacity: Int) {
@@ -186,7 +190,8 @@ import Testing
     @Test(arguments: [1, 2, 63, 64, 65, 4_097, 40_000])
     func randomBuildsAreWellBuilt(count: Int) {
         let records = OptOutIndexTests.records(count, seed: UInt64(count) &+ 1_000).map { Record(flh: $0.flh, id: $0.id, seconds: $0.seconds) }
-        let table = Self.table(records)
+        #expect(records.count >= OptOutRecords.parallelMinimum)
+        let table = Self.table(records, workerCopyMinimum: 2_000)
         Self.expectWellBuilt(table, from: records)
         #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
     }

@@ -24,7 +24,8 @@ extension OptOutRecords {
     /// The runs are independent, so the second round and the sorts run on every core: each run
     /// is copied into a worker's own arrays, finished there (in cache), and copied back.
     mutating func placeInGroups(
-        starts: [Int], sortingGroupsBelow sorted: Int, group: @Sendable (FirstLevelHashSlot, UInt16) -> Int
+        starts: [Int], sortingGroupsBelow sorted: Int, workerCopyMinimum: Int = Self.workerCopyMinimum,
+        group: @Sendable (FirstLevelHashSlot, UInt16) -> Int
     ) -> Int {
         let groups = starts.count - 1
         guard groups > 0, starts[0] == 0, starts[groups] <= count else { return 0 }
@@ -50,7 +51,7 @@ extension OptOutRecords {
         }
         // Runs past this size (only skewed or crafted keys make one) are finished in place
         // afterwards, so that a worker's copy stays small whatever the input.
-        let copyLimit = max(4 * (starts[groups] / runs), 1 << 16)
+        let copyLimit = max(4 * (starts[groups] / runs), workerCopyMinimum)
         @Sendable func runLength(_ run: Int) -> Int {
             let range = groupRange(run)
             return starts[range.upperBound] - starts[range.lowerBound]
@@ -107,6 +108,8 @@ extension OptOutRecords {
 
     /// Records sorted below this count stay on the calling thread.
     static let parallelMinimum = 1 << 14
+    /// Runs up to this many records are always copied to a worker (a few megabytes).
+    static let workerCopyMinimum = 1 << 16
     /// Threads finishing runs: the cores this process may use, at most 8.
     static let workerCount = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
 

@@ -138,7 +138,8 @@ final class OptOutTable: Sendable {
     /// advertising-id order (4 bytes a record).
     /// `unsorted` is taken (left empty): sorted where it lies, it must be the only reference
     /// to its arrays, or the first move would copy them all.
-    init(sorting unsorted: inout OptOutRecords) {
+    /// `workerCopyMinimum` is for tests, which reach the in-place path with fewer records.
+    init(sorting unsorted: inout OptOutRecords, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum) {
         var records = OptOutRecords()
         swap(&records, &unsorted)
         records.trimToCommonLength()
@@ -154,7 +155,9 @@ final class OptOutTable: Sendable {
         }
         for group in 0...hashBuckets { groupStarts[group + 1] += groupStarts[group] }
         // Sorted within buckets, so a repeated hash sits next to its twin and is counted once.
-        let distinct = records.placeInGroups(starts: groupStarts, sortingGroupsBelow: hashBuckets) { slot, kind in
+        let distinct = records.placeInGroups(
+            starts: groupStarts, sortingGroupsBelow: hashBuckets, workerCopyMinimum: workerCopyMinimum
+        ) { slot, kind in
             kind & OptOutRecords.noFirstLevelHash == 0 ? Self.bucket(slot.key, shift: hashShift) : hashBuckets
         }
         let starts = groupStarts[0...hashBuckets].map { UInt32(truncatingIfNeeded: $0) }
