@@ -190,8 +190,7 @@ import Testing
     @Test(arguments: [1, 2, 63, 64, 65, 4_097, 40_000])
     func randomBuildsAreWellBuilt(count: Int) {
         let records = OptOutIndexTests.records(count, seed: UInt64(count) &+ 1_000).map { Record(flh: $0.flh, id: $0.id, seconds: $0.seconds) }
-        #expect(records.count >= OptOutRecords.parallelMinimum)
-        let table = Self.table(records, workerCopyMinimum: 2_000)
+        let table = Self.table(records)
         Self.expectWellBuilt(table, from: records)
         #expect(table.distinctFirstLevelHashes == Set(records.compactMap(\.flh)).count)
     }

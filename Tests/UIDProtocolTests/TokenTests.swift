@@ -148,6 +148,40 @@ import Testing
         #expect(throws: SealedRefreshToken.Failure.unknownKey(77)) { try SealedRefreshToken.open(Base64.encode(bytes), keys: ring) }
         #expect(throws: SealedRefreshToken.Failure.notBase64) { try SealedRefreshToken.open(String(repeating: "!", count: 388), keys: ring) }
     }
+
+    /// The fast reading of `seal`'s own layout answers as the JSON parser does, and declines
+    /// (leaving it to the parser) whatever it cannot read exactly.
+    @Test func sealedPayloadFastReadingAgreesWithTheJSONParser() {
+        let key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=", token = "AAAAA+b/cd=="
+        let compact = #"{"refresh_response_key":"\#(key)","refresh_token":"\#(token)"}"#
+        let readable: [String] = [
+            compact,
+            #"{"refresh_response_key":"","refresh_token":""}"#,
+        ]
+        let declined: [String] = [
+            #"{"refresh_token":"\#(token)","refresh_response_key":"\#(key)"}"#,
+            #"{ "refresh_response_key": "\#(key)", "refresh_token": "\#(token)" }"#,
+            #"{"refresh_response_key":"\#(key)","refresh_token":"AA\/b"}"#,
+            #"{"refresh_response_key":"\#(key)","refresh_token":"AA\"b"}"#,
+            #"{"refresh_response_key":"\#(key)","refresh_token":"é"}"#,
+            "{\"refresh_response_key\":\"\(key)\",\"refresh_token\":\"a\tb\"}",
+            #"{"refresh_response_key":"\#(key)","refresh_token":"\#(token)","x":1}"#,
+            #"{"refresh_response_key":"\#(key)","refresh_token":"\#(token)""#,
+            #"{"refresh_response_key":"\#(key)""#,
+            "",
+        ]
+        for text in readable {
+            let fast = SealedRefreshToken.compactFields(Data(text.utf8)), parsed = SealedRefreshToken.jsonFields(Data(text.utf8))
+            #expect(fast != nil && fast?.responseKey == parsed?.responseKey && fast?.refreshToken == parsed?.refreshToken, "\(text)")
+        }
+        #expect(SealedRefreshToken.compactFields(Data(compact.utf8))?.refreshToken == token)
+        for text in declined {
+            #expect(SealedRefreshToken.compactFields(Data(text.utf8)) == nil, "\(text)")
+        }
+        // What the parser makes of a declined layout is what `open` answers.
+        #expect(SealedRefreshToken.jsonFields(Data(declined[0].utf8))?.refreshToken == token)
+        #expect(SealedRefreshToken.jsonFields(Data(declined[2].utf8))?.refreshToken == "AA/b")
+    }
 }
 
 @Suite struct KeyRingTests {
