@@ -18,6 +18,8 @@ extension SQLiteStore {
         // Rows are only ever appended: the opt-outs up to this watermark are loaded alongside the
         // rest (salts take a second of their own), and later rows reach the node through
         // `optOuts(after:)`.
+        // A start reads nearly the whole file: have the kernel fetch it in large pieces first.
+        if includingOptOuts { FilePrefetch.adviseWillReadInBackground(path: pool.path) }
         let watermark = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM optouts") ?? 0 }
         async let optOuts = includingOptOuts ? loadOptOuts(upTo: watermark) : OptOutIndex()
         var state = try await pool.read { db in
