@@ -16,7 +16,8 @@ import Glibc
         try #require(descriptor >= 0)
         defer { close(descriptor) }
         var status = stat()
-        try #require(fstat(descriptor, &status) == 0 && status.st_size > 0)
+        let statResult = fstat(descriptor, &status)
+        try #require(statResult == 0 && status.st_size > 0)
         let size = Int(status.st_size)
         let mapping = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0))
         try #require(mapping != UnsafeMutableRawPointer(bitPattern: -1))
@@ -41,7 +42,7 @@ import Glibc
         close(descriptor)
         try #require(try Self.residentShare(path) < 0.5, "the test file could not be dropped from the page cache")
 
-        FilePrefetch.adviseWillRead(path: path)
+        FilePrefetch.adviseWillRead(path: path, minimumBytes: 1)
         var share = try Self.residentShare(path)
         for _ in 0..<50 where share < 0.95 {
             try await Task.sleep(for: .milliseconds(100))
@@ -51,6 +52,47 @@ import Glibc
     }
     #endif
 
+    /// Whether another process could take SQLite's exclusive lock on `path` now: false while
+    /// this process holds its shared lock on the database (the bytes SQLite locks, from 2^30 + 2).
+    static func anotherProcessCouldLockExclusively(_ path: String) throws -> Bool {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", """
+            import fcntl, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002)
+                print("free")
+            except OSError:
+                print("held")
+            """, path]
+        let output = Pipe()
+        check.standardOutput = output
+        try check.run()
+        check.waitUntilExit()
+        let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        try #require(check.terminationStatus == 0 && ["free\n", "held\n"].contains(answer), "python3 could not check the lock")
+        return answer == "free\n"
+    }
+
+    /// Closing a descriptor of the database file would drop SQLite's locks on it; the advice
+    /// must leave them held, or another process could checkpoint and delete the WAL under a server.
+    @Test func adviceLeavesSQLitesLocksHeld() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("prefetch-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(directory: directory)
+        _ = try await StoreBootstrap.seedIfEmpty(store, scope: .uid2, environment: .test, nowMillis: 1_750_000_000_000, bucketCount: 64)
+        let path = directory.appendingPathComponent(SQLiteStore.fileName).path
+        // A read keeps a connection open, which in WAL mode holds a shared lock on the file.
+        _ = try await store.version()
+        let freeBefore = try Self.anotherProcessCouldLockExclusively(path)
+        try #require(!freeBefore, "SQLite holds no lock to check")
+        FilePrefetch.adviseWillRead(path: path, minimumBytes: 1)
+        let freeAfter = try Self.anotherProcessCouldLockExclusively(path)
+        #expect(!freeAfter, "the advice dropped SQLite's lock")
+        _ = try await store.version()
+    }
+
     @Test func pathsItCannotUseAreLeftAlone() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("prefetch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -58,7 +100,7 @@ import Glibc
         let empty = directory.appendingPathComponent("empty").path
         #expect(FileManager.default.createFile(atPath: empty, contents: nil))
         for path in [directory.appendingPathComponent("missing").path, empty, directory.path, ""] {
-            FilePrefetch.adviseWillRead(path: path)
+            FilePrefetch.adviseWillRead(path: path, minimumBytes: 1)
         }
         #expect(FileManager.default.fileExists(atPath: empty))
     }

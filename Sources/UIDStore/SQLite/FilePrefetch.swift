@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,19 +13,31 @@ import Glibc
 ///
 /// Advice only: nothing is read into the process, any failure leaves the scan as it was, and a
 /// file larger than half the machine's memory is left alone (it would push itself out).
+///
+/// The descriptor opened for the advice is never closed. Closing any descriptor of a file drops
+/// every POSIX lock the process holds on it, SQLite's included: another process would then find
+/// the database unused and, in WAL mode, checkpoint and delete the log under the running server.
+/// So each file is advised at most once per process, and small files (read fast anyway) never.
 enum FilePrefetch {
     /// Each piece of advice covers this much of the file.
     static let chunkBytes = 8 << 20
+    /// Smaller files are not worth a descriptor held for the life of the process.
+    static let minimumBytes = 64 << 20
 
-    static func adviseWillRead(path: String) {
+    /// Paths advised by this process (each one's descriptor is still open).
+    private static let advised = Mutex<Set<String>>([])
+
+    static func adviseWillRead(path: String, minimumBytes: Int = FilePrefetch.minimumBytes) {
         #if os(Linux)
+        // Checked by path first, so that a file not advised is never opened (and so never closed).
+        var status = stat()
+        guard !path.isEmpty, stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
+              status.st_size >= max(minimumBytes, 1),
+              UInt64(status.st_size) <= ProcessInfo.processInfo.physicalMemory / 2,
+              advised.withLock({ $0.insert(path).inserted })
+        else { return }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size > 0,
-              UInt64(status.st_size) <= ProcessInfo.processInfo.physicalMemory / 2
-        else { return }
         var offset: off_t = 0
         while offset < status.st_size {
             guard posix_fadvise(descriptor, offset, off_t(chunkBytes), POSIX_FADV_WILLNEED) == 0 else { return }
