@@ -55,7 +55,7 @@ import UIDProtocol
         fields[.contentType] = contentType
         let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/", headerFields: fields), body: .init(buffer: ByteBuffer()))
         // The old rule, on the value as the request holds it (HTTP fields drop surrounding spaces).
-        #expect(UIDServer.RequestBody.isBinary(request) == (request.headers[.contentType]?.lowercased() == "application/octet-stream"))
+        #expect(UIDServer.RequestBody.isBinary(contentType: request.headers[.contentType]) == (request.headers[.contentType]?.lowercased() == "application/octet-stream"))
     }
 
     /// The one-pass header read gives each header as the `HTTPFields` subscript does: absent, one

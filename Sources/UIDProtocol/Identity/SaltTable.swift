@@ -269,10 +269,15 @@ extension SaltTable.Entry {
     /// Days after a rotation during which the previous raw UID is still reported.
     public static let previousRawUIDDays: Int64 = 90
 
+    /// Whether a bucket rotated at `lastUpdatedMillis` still reports its previous raw UID.
+    static func reportsPrevious(lastUpdatedMillis: Int64, asOfMillis: Int64) -> Bool {
+        let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
+        return !overflow && age / 86_400_000 < previousRawUIDDays
+    }
+
     /// The previous raw UID, only within 90 days of the bucket's rotation (docs/PROTOCOL.md#previous-uid-and-refresh_from).
     public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
-        let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
-        guard !overflow, age / 86_400_000 < Self.previousRawUIDDays else { return nil }
+        guard Self.reportsPrevious(lastUpdatedMillis: lastUpdatedMillis, asOfMillis: asOfMillis) else { return nil }
         return rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
     }
 
@@ -300,8 +305,7 @@ extension SaltTable {
 
         /// As `Entry.previousRawUID`: only within 90 days of the bucket's rotation.
         public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
-            let (age, overflow) = asOfMillis.subtractingReportingOverflow(lastUpdatedMillis)
-            guard !overflow, age / 86_400_000 < SaltTable.Entry.previousRawUIDDays else { return nil }
+            guard SaltTable.Entry.reportsPrevious(lastUpdatedMillis: lastUpdatedMillis, asOfMillis: asOfMillis) else { return nil }
             return Self.rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
         }
 

@@ -5,11 +5,6 @@ import UIDOperatorCore
 enum Authentication {
     /// `Authorization: Bearer <key>`: the header is trimmed, the scheme matched case-insensitively,
     /// and the rest taken as the key.
-    static func apiKey(from request: Request) -> String? {
-        apiKey(fromHeader: request.headers[.authorization])
-    }
-
-    /// As above, from the `Authorization` value already read (`RequestHeaderScan`).
     static func apiKey(fromHeader header: String?) -> String? {
         guard let header else { return nil }
         // Keys are ASCII: trim and match on bytes, and leave anything else to Foundation's rules.

@@ -115,10 +115,6 @@ enum RequestBody {
 
     /// A `Content-Length` over `limit` is refused before reading (a body sent without one is still
     /// cut off at the limit while it is read).
-    static func declaresMoreThan(_ limit: Int, _ request: Request) -> Bool {
-        declaresMoreThan(limit, contentLength: request.headers[.contentLength])
-    }
-
     static func declaresMoreThan(_ limit: Int, contentLength declared: String?) -> Bool {
         guard let declared else { return false }
         guard let length = Int(declared) else { return true }
@@ -126,10 +122,6 @@ enum RequestBody {
     }
 
     /// Only an exact `application/octet-stream` (no parameters, any letter case) selects binary framing.
-    static func isBinary(_ request: Request) -> Bool {
-        isBinary(contentType: request.headers[.contentType])
-    }
-
     static func isBinary(contentType type: String?) -> Bool {
         guard let type else { return false }
         let expected = "application/octet-stream".utf8

@@ -20,11 +20,16 @@ struct RequestHeaderScan {
         }
     }
 
+    /// Appended in place (the slot gives up its reference first), so that a header repeated many
+    /// times costs time linear in its size, not quadratic.
     private static func add(_ value: String, to slot: inout String?) {
-        if let existing = slot {
-            slot = existing + ", " + value
-        } else {
+        guard var joined = slot else {
             slot = value
+            return
         }
+        slot = nil
+        joined += ", "
+        joined += value
+        slot = joined
     }
 }
