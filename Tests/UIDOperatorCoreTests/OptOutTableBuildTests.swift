@@ -16,7 +16,8 @@ import Testing
     }
 
     static func table(
-        _ records: [Record], capacity: Int? = nil, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum
+        _ records: [Record], capacity: Int? = nil, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum,
+        parallelMinimum: Int = OptOutRecords.parallelMinimum, workerCount: Int = OptOutRecords.workerCount
     ) -> OptOutTable {
         var unsorted = OptOutRecords(capacity: capacity ?? records.count)
         for record in records {
@@ -25,7 +26,7 @@ import Testing
                 advertisingID: record.id.flatMap { AdvertisingIDKey($0) }, seconds: record.seconds
             )
         }
-        return OptOutTable(sorting: &unsorted, workerCopyMinimum: workerCopyMinimum)
+        return OptOutTable(sorting: &unsorted, workerCopyMinimum: workerCopyMinimum, parallelMinimum: parallelMinimum, workerCount: workerCount)
     }
 
     static func index(_ records: [Record], capacity: Int? = nil) -> OptOutIndex {
@@ -212,6 +213,100 @@ import Testing
         for slot in records.slots { starts[Int(slot.seconds) + 1] += 1 }
         for position in 0..<groups { starts[position + 1] += starts[position] }
         records.placeInGroups(starts: starts) { slot, _ in Int(slot.seconds) }
+        #expect(Self.stored(records) == before, "no record lost, repeated or torn from its id")
+        for group in 0..<groups where !records.slots[starts[group]..<starts[group + 1]].allSatisfy({ Int($0.seconds) == group }) {
+            Issue.record("group \(group) holds records of another")
+        }
+    }
+
+    /// The same arrays, element for element: what a serial and a parallel build must agree on.
+    static func expectSameTable(_ built: OptOutTable, _ reference: OptOutTable, _ label: String) {
+        #expect(built.records.slots == reference.records.slots, "\(label): slots")
+        #expect(built.records.advertisingIDs == reference.records.advertisingIDs, "\(label): advertising ids")
+        #expect(built.records.kinds == reference.records.kinds, "\(label): kinds")
+        #expect(built.firstLevelHashStarts == reference.firstLevelHashStarts, "\(label): bucket starts")
+        #expect(built.advertisingIDOrder == reference.advertisingIDOrder, "\(label): id order")
+        #expect(built.advertisingIDStarts == reference.advertisingIDStarts, "\(label): id bucket starts")
+        #expect(built.distinctFirstLevelHashes == reference.distinctFirstLevelHashes, "\(label): distinct hashes")
+    }
+
+    /// Builds `records` serially, then with the first placement round (and the rest) forced onto
+    /// 2, 3 and 5 workers, from two arrival orders: every build is the serial one's table.
+    static func expectParallelBuildsMatchSerial(_ records: [Record], seed: UInt64, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum) {
+        let serial = table(records, parallelMinimum: .max, workerCount: 1)
+        expectWellBuilt(serial, from: records)
+        var shuffled = records
+        var generator = Seeded(bytes: Bytes(state: seed))
+        shuffled.shuffle(using: &generator)
+        expectSameTable(table(shuffled, parallelMinimum: .max, workerCount: 1), serial, "serial, shuffled")
+        for workers in [2, 3, 5] {
+            for (name, input) in [("as given", records), ("shuffled", shuffled)] {
+                let parallel = table(input, workerCopyMinimum: workerCopyMinimum, parallelMinimum: 0, workerCount: workers)
+                expectSameTable(parallel, serial, "\(workers) workers, \(name)")
+            }
+        }
+    }
+
+    /// Random records of every kind with a hash (with or without an id, prefixed ids), sizes from
+    /// empty through one bucket to many runs of the first round.
+    @Test(arguments: [0, 1, 2, 7, 63, 300, 5_000, 70_000])
+    func parallelPlacementBuildsTheSerialTable(count: Int) {
+        var bytes = Bytes(state: UInt64(count) &+ 9_100)
+        let records: [Record] = (0..<count).map { position in
+            (bytes.next(32), position % 3 == 0 ? nil : bytes.next(32 + position % 2), Int64(bytes.next(1)[0]))
+        }
+        Self.expectParallelBuildsMatchSerial(records, seed: UInt64(count) &+ 9_200)
+    }
+
+    /// Skewed keys: most records share their leading bytes (one run of the first round holds
+    /// them, the workers' stripes of the others are nearly empty), with repeated hashes whose
+    /// times and ids differ, and exact repeats. Their order in the table is still the serial one.
+    @Test func parallelPlacementOfSkewedAndRepeatedKeysBuildsTheSerialTable() {
+        var bytes = Bytes(state: 4_242)
+        let shared = bytes.next(3)
+        var records: [Record] = (0..<3_000).map { _ in (bytes.next(32), bytes.next(32), Int64(10)) }
+        for position in 0..<20_000 {
+            records.append((shared + bytes.next(29), position.isMultiple(of: 4) ? nil : bytes.next(33), Int64(position % 50)))
+        }
+        let repeated = records.prefix(4_000).map { Record(flh: $0.flh, id: bytes.next(32), seconds: $0.seconds &+ 1) }
+        records.append(contentsOf: repeated)
+        records.append(contentsOf: records.suffix(500))   // exact repeats
+        Self.expectParallelBuildsMatchSerial(records, seed: 4_243, workerCopyMinimum: 2_000)
+    }
+
+    /// Records without a hash keep their arrival order's say in the table, so a build that has
+    /// more than one of them keeps the first round serial: the same table as before.
+    @Test func recordsWithoutAHashKeepTheFirstRoundSerial() {
+        var bytes = Bytes(state: 8_080)
+        let records: [Record] = (0..<30_000).map { position in
+            position % 7 == 0 ? (nil, bytes.next(32), Int64(position)) : (bytes.next(32), bytes.next(32), Int64(position))
+        }
+        let serial = Self.table(records, parallelMinimum: .max, workerCount: 1)
+        Self.expectSameTable(Self.table(records, parallelMinimum: 0, workerCount: 2), serial, "2 workers")
+        Self.expectWellBuilt(Self.table(records, parallelMinimum: 0, workerCount: 3), from: records)
+        // One record without a hash has no order to lose: the parallel round runs.
+        let one = records.filter { $0.flh != nil } + [(nil, bytes.next(32), 5)]
+        Self.expectSameTable(Self.table(one, parallelMinimum: 0, workerCount: 2), Self.table(one, parallelMinimum: .max, workerCount: 1), "one without a hash")
+    }
+
+    /// The placement alone on several workers: groups of every size, some empty, one holding
+    /// half the records, and records arriving sorted in reverse (every worker's stripes hold
+    /// records of other workers' groups).
+    @Test(arguments: [2, 3, 8])
+    func placingInParallelPutsEveryRecordInItsRange(workers: Int) {
+        var bytes = Bytes(state: UInt64(workers) &+ 31)
+        var records = OptOutRecords()
+        let groups = 40
+        for position in 0..<12_000 {
+            var group = position < 6_000 ? 17 : (groups - 1) - (position % groups)
+            if group % 5 == 4 { group -= 1 }
+            records.append(firstLevelHash: FirstLevelHashKey(bytes.next(32)), advertisingID: AdvertisingIDKey(bytes.next(32)), seconds: Int64(group))
+        }
+        let before = Self.stored(records)
+        var starts = [Int](repeating: 0, count: groups + 1)
+        for slot in records.slots { starts[Int(slot.seconds) + 1] += 1 }
+        for position in 0..<groups { starts[position + 1] += starts[position] }
+        _ = records.placeInGroups(starts: starts, sortingGroupsBelow: groups, parallelMinimum: 0, workerCount: workers) { slot, _ in Int(slot.seconds) }
         #expect(Self.stored(records) == before, "no record lost, repeated or torn from its id")
         for group in 0..<groups where !records.slots[starts[group]..<starts[group + 1]].allSatisfy({ Int($0.seconds) == group }) {
             Issue.record("group \(group) holds records of another")

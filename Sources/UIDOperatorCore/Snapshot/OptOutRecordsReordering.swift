@@ -23,8 +23,15 @@ extension OptOutRecords {
     /// into its groups. One round over 100,000 buckets misses the cache on nearly every move.
     /// The runs are independent, so the second round and the sorts run on every core: each run
     /// is copied into a worker's own arrays, finished there (in cache), and copied back.
+    /// The first round runs on every core too (`placeInParallel`) when its order cannot show:
+    /// every group left unsorted holds at most one record, and sorted groups are in a total
+    /// order of the records' contents, so the result is the one the serial round gives.
+    ///
+    /// `workerCopyMinimum`, `parallelMinimum` and `workerCount` are for tests, which reach the
+    /// parallel paths with few records.
     mutating func placeInGroups(
         starts: [Int], sortingGroupsBelow sorted: Int, workerCopyMinimum: Int = Self.workerCopyMinimum,
+        parallelMinimum: Int = Self.parallelMinimum, workerCount: Int = Self.workerCount,
         group: @Sendable (FirstLevelHashSlot, UInt16) -> Int
     ) -> Int {
         let groups = starts.count - 1
@@ -33,15 +40,20 @@ extension OptOutRecords {
         while groups >> bits > Self.groupsPerRound { bits += 1 }
         let fineBits = bits
         let runs = (groups - 1) >> fineBits + 1
+        let workers = count < parallelMinimum ? 1 : min(max(workerCount, 1), runs)
         // The first round (with few groups, each run is one group and this round is all).
         let runStarts = (0..<runs).map { starts[$0 << fineBits] } + [starts[groups]]
-        place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
+        let orderHidden = (min(max(sorted, 0), groups)..<groups).allSatisfy { starts[$0 + 1] - starts[$0] <= 1 }
+        if workers > 1, orderHidden {
+            placeInParallel(bounds: runStarts, workers: workers) { slot, kind in group(slot, kind) >> fineBits }
+        } else {
+            place(bounds: runStarts) { slot, kind in group(slot, kind) >> fineBits }
+        }
         // The groups of run `run`.
         @Sendable func groupRange(_ run: Int) -> Range<Int> {
             let first = run << fineBits
             return first..<min(first + (1 << fineBits), groups)
         }
-        let workers = count < Self.parallelMinimum ? 1 : min(Self.workerCount, runs)
         guard workers > 1 else {
             var distinct = 0
             for run in 0..<runs {
@@ -106,6 +118,91 @@ extension OptOutRecords {
         return distinct
     }
 
+    /// `place` on several cores, in place. Each group's range is cut into one stripe per worker;
+    /// each worker moves the records found in its stripes into its stripes of their groups, so
+    /// workers never touch the same record. A worker's stripe of a group fills up first with the
+    /// group's records, and the records it holds that belong to a group whose stripe is already
+    /// full (the workers' shares of a group rarely match their stripes exactly) are kept at its
+    /// end. Those few (about the square root of a stripe's length each) are then swapped into
+    /// the free ends of their groups' stripes on the calling thread.
+    /// `bounds` and `group` as for `place`; a record whose group is out of range stays misplaced.
+    private mutating func placeInParallel(bounds: [Int], workers: Int, group: @Sendable (FirstLevelHashSlot, UInt16) -> Int) {
+        let groups = bounds.count - 1
+        guard groups > 0, workers > 0, bounds[0] >= 0, bounds[groups] <= count,
+              zip(bounds, bounds.dropFirst()).allSatisfy({ $0 <= $1 }) else { return }
+        // Stripe `worker` of group `g`: from `stripeStart(g, worker)` to `stripeStart(g, worker + 1)`.
+        @Sendable func stripeStart(_ target: Int, _ worker: Int) -> Int {
+            bounds[target] + (bounds[target + 1] - bounds[target]) * worker / workers
+        }
+        // Where each stripe's misplaced records begin, at `group * workers + worker` (each worker writes its own).
+        var misplacedStarts = [Int](repeating: 0, count: groups * workers)
+        withArraysTakenOut { slots, advertisingIDs, kinds in
+            slots.withUnsafeMutableBufferPointer { slotBuffer in
+                advertisingIDs.withUnsafeMutableBufferPointer { idBuffer in
+                    kinds.withUnsafeMutableBufferPointer { kindBuffer in
+                        misplacedStarts.withUnsafeMutableBufferPointer { startsBuffer in
+                            let shared = SharedRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                            let misplaced = SharedPositions(buffer: startsBuffer)
+                            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                // Stripe g: placed records up to next[g], unexamined up to tail[g], misplaced to its end.
+                                var next = (0..<groups).map { stripeStart($0, worker) }
+                                var tail = (0..<groups).map { stripeStart($0, worker + 1) }
+                                let ends = tail
+                                for current in 0..<groups {
+                                    while next[current] < tail[current] {
+                                        let position = next[current]
+                                        guard let record = shared.record(at: position) else { break }
+                                        let target = group(record.slot, record.kind)
+                                        if target == current {
+                                            next[current] += 1
+                                        } else if target >= 0, target < groups, next[target] < ends[target] {
+                                            // Into the target's stripe: its next unexamined record, or (when none is
+                                            // left) its first misplaced one, comes here to be looked at.
+                                            if next[target] == tail[target] { tail[target] += 1 }
+                                            shared.swapAt(position, next[target])
+                                            next[target] += 1
+                                        } else {
+                                            tail[current] -= 1
+                                            shared.swapAt(position, tail[current])
+                                        }
+                                    }
+                                }
+                                for target in 0..<groups { misplaced.write(next[target], at: target * workers + worker) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Each group's free places: the misplaced ends of its stripes, filled in order.
+        var cursors = (0..<groups).map { (worker: 0, position: misplacedStarts[$0 * workers]) }
+        func nextFree(_ target: Int) -> Int? {
+            while cursors[target].worker < workers {
+                let stripeEnd = stripeStart(target, cursors[target].worker + 1)
+                if cursors[target].position < stripeEnd { return cursors[target].position }
+                cursors[target].worker += 1
+                if cursors[target].worker < workers { cursors[target].position = misplacedStarts[target * workers + cursors[target].worker] }
+            }
+            return nil
+        }
+        withArraysTakenOut { slots, advertisingIDs, kinds in
+            for current in 0..<groups {
+                while let position = nextFree(current) {
+                    let target = group(slots[position], kinds[position])
+                    // The record here goes to the next free place of its group, which brings another one here.
+                    if target != current, target >= 0, target < groups, let destination = nextFree(target) {
+                        slots.swapAt(position, destination)
+                        advertisingIDs.swapAt(position, destination)
+                        kinds.swapAt(position, destination)
+                        cursors[target].position += 1
+                    } else {
+                        cursors[current].position += 1
+                    }
+                }
+            }
+        }
+    }
+
     /// Records sorted below this count stay on the calling thread.
     static let parallelMinimum = 1 << 14
     /// Runs up to this many records are always copied to a worker (a few megabytes).
@@ -164,7 +261,20 @@ extension OptOutRecords {
     /// which only crafted or repeated hashes make, are heap-sorted: bounded time, no memory.
     static let insertionSortLimit = 128
 
-    /// Sorts the records in `range` by first-level hash, in place.
+    /// Records with the same hash are ordered by time, advertising id and kind, so that a sorted
+    /// group's order depends on its records only, never on the order they arrived in.
+    @inline(__always)
+    static func precedes(
+        _ slot: FirstLevelHashSlot, _ advertisingID: FirstLevelHashKey, _ kind: UInt16,
+        _ other: FirstLevelHashSlot, _ otherID: FirstLevelHashKey, _ otherKind: UInt16
+    ) -> Bool {
+        if slot.key != other.key { return slot.key < other.key }
+        if slot.seconds != other.seconds { return slot.seconds < other.seconds }
+        if advertisingID != otherID { return advertisingID < otherID }
+        return kind < otherKind
+    }
+
+    /// Sorts the records in `range` by first-level hash (then `precedes`), in place.
     mutating func sortByFirstLevelHash(_ range: Range<Int>) {
         guard range.lowerBound >= 0, range.upperBound <= count, range.count > 1 else { return }
         withArraysTakenOut { slots, advertisingIDs, kinds in
@@ -172,7 +282,8 @@ extension OptOutRecords {
                 for position in range.dropFirst() {
                     let slot = slots[position], advertisingID = advertisingIDs[position], kind = kinds[position]
                     var hole = position
-                    while hole > range.lowerBound, slot.key < slots[hole - 1].key {
+                    while hole > range.lowerBound,
+                          Self.precedes(slot, advertisingID, kind, slots[hole - 1], advertisingIDs[hole - 1], kinds[hole - 1]) {
                         slots[hole] = slots[hole - 1]
                         advertisingIDs[hole] = advertisingIDs[hole - 1]
                         kinds[hole] = kinds[hole - 1]
@@ -190,13 +301,19 @@ extension OptOutRecords {
                 advertisingIDs.swapAt(base + left, base + right)
                 kinds.swapAt(base + left, base + right)
             }
+            func before(_ left: Int, _ right: Int) -> Bool {
+                Self.precedes(
+                    slots[base + left], advertisingIDs[base + left], kinds[base + left],
+                    slots[base + right], advertisingIDs[base + right], kinds[base + right]
+                )
+            }
             func siftDown(_ start: Int, _ end: Int) {
                 var root = start
                 while true {
                     var largest = root
                     let left = 2 * root + 1, right = left + 1
-                    if left < end, slots[base + largest].key < slots[base + left].key { largest = left }
-                    if right < end, slots[base + largest].key < slots[base + right].key { largest = right }
+                    if left < end, before(largest, left) { largest = left }
+                    if right < end, before(largest, right) { largest = right }
                     guard largest != root else { return }
                     swapRecords(root, largest)
                     root = largest
@@ -237,6 +354,20 @@ private struct SharedRecordBuffers: @unchecked Sendable {
         return true
     }
 
+    /// The record at `position`, nil outside the arrays.
+    func record(at position: Int) -> (slot: FirstLevelHashSlot, kind: UInt16)? {
+        guard holds(position..<(position + 1)) else { return nil }
+        return (slots[position], kinds[position])
+    }
+
+    /// Swaps two records; nothing when either lies outside the arrays.
+    func swapAt(_ first: Int, _ second: Int) {
+        guard holds(first..<(first + 1)), holds(second..<(second + 1)) else { return }
+        slots.swapAt(first, second)
+        advertisingIDs.swapAt(first, second)
+        kinds.swapAt(first, second)
+    }
+
     /// Writes `local` back from `start` on, only when all of it fits there.
     func copyBack(_ local: OptOutRecords, to start: Int) {
         let length = local.slots.count
@@ -245,5 +376,16 @@ private struct SharedRecordBuffers: @unchecked Sendable {
         _ = UnsafeMutableBufferPointer(rebasing: slots[range]).update(fromContentsOf: local.slots)
         _ = UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]).update(fromContentsOf: local.advertisingIDs)
         _ = UnsafeMutableBufferPointer(rebasing: kinds[range]).update(fromContentsOf: local.kinds)
+    }
+}
+
+/// Positions written by the workers of `placeInParallel`, each at its own indices; an index
+/// outside the buffer is ignored.
+private struct SharedPositions: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Int>
+
+    func write(_ value: Int, at index: Int) {
+        guard index >= 0, index < buffer.count else { return }
+        buffer[index] = value
     }
 }

@@ -119,11 +119,11 @@ struct OptOutRecords: Sendable {
 /// Every read is a checked array subscript over ranges checked first; nothing here trusts input.
 final class OptOutTable: Sendable {
     let records: OptOutRecords
-    private let firstLevelHashStarts: [UInt32]
-    private let firstLevelHashShift: UInt64
-    private let advertisingIDOrder: [UInt32]
-    private let advertisingIDStarts: [UInt32]
-    private let advertisingIDShift: UInt64
+    let firstLevelHashStarts: [UInt32]
+    let firstLevelHashShift: UInt64
+    let advertisingIDOrder: [UInt32]
+    let advertisingIDStarts: [UInt32]
+    let advertisingIDShift: UInt64
     /// Records with a first-level hash, each hash counted once.
     let distinctFirstLevelHashes: Int
 
@@ -138,8 +138,12 @@ final class OptOutTable: Sendable {
     /// advertising-id order (4 bytes a record).
     /// `unsorted` is taken (left empty): sorted where it lies, it must be the only reference
     /// to its arrays, or the first move would copy them all.
-    /// `workerCopyMinimum` is for tests, which reach the in-place path with fewer records.
-    init(sorting unsorted: inout OptOutRecords, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum) {
+    /// `workerCopyMinimum`, `parallelMinimum` and `workerCount` are for tests, which reach the
+    /// in-place and parallel paths with fewer records (see `placeInGroups`).
+    init(
+        sorting unsorted: inout OptOutRecords, workerCopyMinimum: Int = OptOutRecords.workerCopyMinimum,
+        parallelMinimum: Int = OptOutRecords.parallelMinimum, workerCount: Int = OptOutRecords.workerCount
+    ) {
         var records = OptOutRecords()
         swap(&records, &unsorted)
         records.trimToCommonLength()
@@ -156,7 +160,8 @@ final class OptOutTable: Sendable {
         for group in 0...hashBuckets { groupStarts[group + 1] += groupStarts[group] }
         // Sorted within buckets, so a repeated hash sits next to its twin and is counted once.
         let distinct = records.placeInGroups(
-            starts: groupStarts, sortingGroupsBelow: hashBuckets, workerCopyMinimum: workerCopyMinimum
+            starts: groupStarts, sortingGroupsBelow: hashBuckets, workerCopyMinimum: workerCopyMinimum,
+            parallelMinimum: parallelMinimum, workerCount: workerCount
         ) { slot, kind in
             kind & OptOutRecords.noFirstLevelHash == 0 ? Self.bucket(slot.key, shift: hashShift) : hashBuckets
         }
@@ -164,7 +169,8 @@ final class OptOutTable: Sendable {
 
         let withID = records.kinds.reduce(0) { $0 + ($1 & OptOutRecords.prefixMask != OptOutRecords.noAdvertisingID ? 1 : 0) }
         let (idBuckets, idShift) = Self.bucketing(withID, perBucket: Self.recordsPerIDBucket)
-        let (idStarts, order) = Self.advertisingIDOrder(records, withID: withID, buckets: idBuckets, shift: idShift)
+        let parts = records.count < parallelMinimum ? 1 : max(workerCount, 1)
+        let (idStarts, order) = Self.advertisingIDOrder(records, withID: withID, buckets: idBuckets, shift: idShift, parts: parts)
 
         self.records = records
         firstLevelHashStarts = starts
@@ -180,12 +186,11 @@ final class OptOutTable: Sendable {
     /// per core; each part counts its ids by bucket, and then writes its positions into its own
     /// share of every bucket (after the shares of the parts before it), so the parts never meet.
     private static func advertisingIDOrder(
-        _ records: OptOutRecords, withID: Int, buckets: Int, shift: UInt64
+        _ records: OptOutRecords, withID: Int, buckets: Int, shift: UInt64, parts: Int
     ) -> (starts: [UInt32], order: [UInt32]) {
         let total = records.count
         let ids = records.advertisingIDs, kinds = records.kinds
         guard ids.count >= total, kinds.count >= total else { return ([UInt32](repeating: 0, count: buckets + 1), []) }
-        let parts = total < OptOutRecords.parallelMinimum ? 1 : OptOutRecords.workerCount
         @Sendable func part(_ index: Int) -> Range<Int> { (total * index / parts)..<(total * (index + 1) / parts) }
         @Sendable func idBucket(_ position: Int) -> Int? {
             let kind = kinds[position]

@@ -60,11 +60,12 @@ extension SQLiteStore {
         return builder.build()
     }
 
-    /// A BLOB column read in place (valid until the next step); nil for NULL.
+    /// A BLOB column read in place (valid until the next step); nil for NULL and for an empty
+    /// value, which SQLite both gives as a null pointer (neither is a key). Not asking for the
+    /// column's type first saves a call a column: ten million rows spent 4 % of a start there.
     private static func blob(_ sqlite: SQLiteStatement, column: Int32) -> UnsafeRawBufferPointer? {
-        guard sqlite3_column_type(sqlite, column) != SQLITE_NULL else { return nil }
-        let bytes = sqlite3_column_blob(sqlite, column)
+        guard let bytes = sqlite3_column_blob(sqlite, column) else { return nil }
         let length = Int(sqlite3_column_bytes(sqlite, column))
-        return UnsafeRawBufferPointer(start: bytes, count: length)
+        return UnsafeRawBufferPointer(start: bytes, count: max(length, 0))
     }
 }
