@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// A first-level hash as a hashable value: four words instead of a heap array, so that millions of
 /// opt-outs cost a few dozen bytes each and a lookup hashes 32 bytes without allocating.
@@ -245,6 +246,140 @@ extension OptOutIndex {
         public mutating func build() -> OptOutIndex {
             mapping?.wait()
             return OptOutIndex(table: OptOutTable(sorting: &records))
+        }
+    }
+}
+
+extension OptOutIndex {
+    /// Where one part of `build(partCapacities:read:)` appends its records: its own range of the
+    /// index's arrays, which no other part writes.
+    public struct PartAppender {
+        private let slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>
+        private let advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>
+        private let kinds: UnsafeMutableBufferPointer<UInt16>
+        /// Records appended so far.
+        public private(set) var count = 0
+
+        fileprivate init(
+            slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>, advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>,
+            kinds: UnsafeMutableBufferPointer<UInt16>
+        ) {
+            (self.slots, self.advertisingIDs, self.kinds) = (slots, advertisingIDs, kinds)
+        }
+
+        /// As `Builder.append`; false, with the record not kept, once the part's room is used up.
+        public mutating func append(firstLevelHash: UnsafeRawBufferPointer?, advertisingID: UnsafeRawBufferPointer?, optedOutSinceSeconds seconds: Int64) -> Bool {
+            let hashKey = firstLevelHash.flatMap { FirstLevelHashKey(raw: $0) }
+            let idKey = advertisingID.flatMap { AdvertisingIDKey(raw: $0) }
+            guard hashKey != nil || idKey != nil else { return true }
+            guard count < slots.count, count < advertisingIDs.count, count < kinds.count else { return false }
+            slots.initializeElement(at: count, to: FirstLevelHashSlot(key: hashKey ?? .zero, seconds: seconds))
+            advertisingIDs.initializeElement(at: count, to: idKey?.body ?? .zero)
+            kinds.initializeElement(
+                at: count, to: (hashKey == nil ? OptOutRecords.noFirstLevelHash : 0) | (idKey?.prefix ?? OptOutRecords.noAdvertisingID)
+            )
+            count += 1
+            return true
+        }
+    }
+
+    /// Builds an index from several sources read at once (a node's start reads its store in two
+    /// ranges of ids on two connections). Part `p` appends, on its own thread, into its own range
+    /// of one set of arrays (`partCapacities[p]` records, after the parts before it); the parts are
+    /// then closed up in part order, so the records lie as one reader appending part after part
+    /// would have left them, and sorted as `Builder.build` does. The first error a part throws is
+    /// thrown once every part has finished.
+    public static func build(
+        partCapacities: [Int], read: @Sendable (_ part: Int, _ appender: inout PartAppender) throws -> Void
+    ) throws -> OptOutIndex {
+        var offsets = [0]
+        for capacity in partCapacities {
+            let (end, overflow) = (offsets.last ?? 0).addingReportingOverflow(max(capacity, 0))
+            guard !overflow else { throw PartCapacityOverflow() }
+            offsets.append(end)
+        }
+        let parts = partCapacities.count, total = offsets.last ?? 0, starts = offsets
+        let failure = Mutex<(any Error)?>(nil)
+        var advertisingIDs: [FirstLevelHashKey] = [], kinds: [UInt16] = []
+        var slots = [FirstLevelHashSlot](unsafeUninitializedCapacity: total) { slotBuffer, slotsFilled in
+            OptOutTable.adviseHugePages(UnsafeMutableRawBufferPointer(slotBuffer))
+            advertisingIDs = [FirstLevelHashKey](unsafeUninitializedCapacity: total) { idBuffer, idsFilled in
+                kinds = [UInt16](unsafeUninitializedCapacity: total) { kindBuffer, kindsFilled in
+                    let mapping = total >= Builder.mappingMinimum ? OptOutRecords.mapInBackground(
+                        [
+                            OptOutRecords.region(UnsafePointer(slotBuffer.baseAddress), total),
+                            OptOutRecords.region(UnsafePointer(idBuffer.baseAddress), total),
+                            OptOutRecords.region(UnsafePointer(kindBuffer.baseAddress), total),
+                        ],
+                        capacity: total
+                    ) : nil
+                    let buffers = PartBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                    let counts = Mutex([Int](repeating: 0, count: parts))
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        var appender = buffers.appender(starts[part]..<starts[part + 1])
+                        do { try read(part, &appender) } catch { failure.withLock { $0 = $0 ?? error } }
+                        counts.withLock { $0[part] = appender.count }
+                    }
+                    // Each part's records moved down to follow the part before (only when a part
+                    // left room unused: ids missing from its range).
+                    var filled = 0
+                    for (part, count) in counts.withLock({ $0 }).enumerated() {
+                        buffers.move(offsets[part]..<(offsets[part] + count), to: filled)
+                        filled += count
+                    }
+                    mapping?.wait()
+                    kindsFilled = filled
+                    idsFilled = filled
+                    slotsFilled = filled
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        // Swapped in, not assigned: the table sorts the only reference to each array (a second
+        // one, still alive, would have the first write copy the whole array).
+        var records = OptOutRecords()
+        swap(&records.slots, &slots)
+        swap(&records.advertisingIDs, &advertisingIDs)
+        swap(&records.kinds, &kinds)
+        return OptOutIndex(table: OptOutTable(sorting: &records))
+    }
+
+    /// Part capacities adding up past what an array can hold.
+    public struct PartCapacityOverflow: Error {}
+
+    /// The arrays being filled by the parts of `build(partCapacities:read:)`; every range checked.
+    private struct PartBuffers: @unchecked Sendable {
+        let slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>
+        let advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>
+        let kinds: UnsafeMutableBufferPointer<UInt16>
+
+        private func holds(_ range: Range<Int>) -> Bool {
+            range.lowerBound >= 0 && range.upperBound <= slots.count
+                && range.upperBound <= advertisingIDs.count && range.upperBound <= kinds.count
+        }
+
+        /// An appender for `range` (an empty one when the range lies outside the arrays).
+        func appender(_ range: Range<Int>) -> PartAppender {
+            let range = holds(range) ? range : 0..<0
+            return PartAppender(
+                slots: UnsafeMutableBufferPointer(rebasing: slots[range]),
+                advertisingIDs: UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]),
+                kinds: UnsafeMutableBufferPointer(rebasing: kinds[range])
+            )
+        }
+
+        /// Moves the records in `range` down to `start` (the ranges may overlap; nothing when
+        /// either lies outside the arrays or `start` is above the range).
+        func move(_ range: Range<Int>, to start: Int) {
+            guard start < range.lowerBound, start >= 0, holds(range), !range.isEmpty,
+                  let slotBase = slots.baseAddress, let idBase = advertisingIDs.baseAddress, let kindBase = kinds.baseAddress
+            else { return }
+            // Copied front to back, which is safe for a move to lower addresses.
+            for position in range {
+                (slotBase + (position - range.lowerBound + start)).initialize(to: slotBase[position])
+                (idBase + (position - range.lowerBound + start)).initialize(to: idBase[position])
+                (kindBase + (position - range.lowerBound + start)).initialize(to: kindBase[position])
+            }
         }
     }
 }

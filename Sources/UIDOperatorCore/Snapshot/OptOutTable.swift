@@ -40,14 +40,20 @@ struct OptOutRecords: Sendable {
     /// filling them takes no page faults. Only advice: an older kernel refuses it and the pages
     /// fault as they are written. The arrays must not grow meanwhile; wait on the group first.
     func mapCapacityInBackground() -> DispatchGroup {
+        Self.mapInBackground(
+            [
+                slots.withUnsafeBufferPointer { Self.region($0.baseAddress, slots.capacity) },
+                advertisingIDs.withUnsafeBufferPointer { Self.region($0.baseAddress, advertisingIDs.capacity) },
+                kinds.withUnsafeBufferPointer { Self.region($0.baseAddress, kinds.capacity) },
+            ],
+            capacity: min(slots.capacity, advertisingIDs.capacity, kinds.capacity)
+        )
+    }
+
+    /// `mapCapacityInBackground` for regions given as addresses and strides, `capacity` records long.
+    static func mapInBackground(_ regions: [(address: UInt, stride: Int)], capacity: Int) -> DispatchGroup {
         let group = DispatchGroup()
         #if canImport(Glibc)
-        let regions = [
-            slots.withUnsafeBufferPointer { Self.region($0.baseAddress, slots.capacity) },
-            advertisingIDs.withUnsafeBufferPointer { Self.region($0.baseAddress, advertisingIDs.capacity) },
-            kinds.withUnsafeBufferPointer { Self.region($0.baseAddress, kinds.capacity) },
-        ]
-        let capacity = min(slots.capacity, advertisingIDs.capacity, kinds.capacity)
         DispatchQueue.global(qos: .userInitiated).async(group: group) {
             // In the order the records are appended, a million at a time, so the filling thread
             // finds its pages mapped from the start.
@@ -68,7 +74,7 @@ struct OptOutRecords: Sendable {
     }
 
     /// An array's storage as an address (sendable) and its element stride.
-    private static func region<Value>(_ base: UnsafePointer<Value>?, _ capacity: Int) -> (address: UInt, stride: Int) {
+    static func region<Value>(_ base: UnsafePointer<Value>?, _ capacity: Int) -> (address: UInt, stride: Int) {
         (UInt(bitPattern: base), base == nil ? 0 : MemoryLayout<Value>.stride)
     }
 
@@ -321,7 +327,7 @@ final class OptOutTable: Sendable {
         }
     }
 
-    private static func adviseHugePages(_ memory: UnsafeMutableRawBufferPointer) {
+    static func adviseHugePages(_ memory: UnsafeMutableRawBufferPointer) {
         #if canImport(Glibc)
         let hugePage = 2 << 20
         guard let base = memory.baseAddress, memory.count >= 2 * hugePage else { return }
