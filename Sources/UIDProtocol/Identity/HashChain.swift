@@ -31,37 +31,39 @@ public enum HashChain {
         salt.withUnsafeBytes { rawUID(firstLevelHash: flh, salt: $0, scope: scope, type: type, v3: v3) }
     }
 
-    /// As above, with the salt read in place (`SaltTable.withBucketSalts`).
+    /// As above, with the salt read in place (`SaltTable.withBucketSalts`). The digest is written
+    /// straight into the answer's one array, after the prefix byte for v3.
     public static func rawUID(
         firstLevelHash flh: [UInt8], salt: UnsafeRawBufferPointer, scope: IdentityScope, type: IdentityType, v3: Bool
     ) -> [UInt8] {
-        let digest = saltedDigest(flh, salt: salt)
-        guard v3 else { return digest.bytes }
-        // One array, prefix then digest: an identity map builds thousands of these.
-        let prefix = identityPrefix(scope: scope, type: type)
-        return digest.withUnsafeBytes { hash in
-            var uid = [UInt8]()
-            uid.reserveCapacity(1 + hash.count)
-            uid.append(prefix)
-            uid.append(contentsOf: hash)
-            return uid
+        let prefixCount = v3 ? 1 : 0
+        return [UInt8](unsafeUninitializedCapacity: prefixCount + OneShotSHA256.byteCount) { uid, initialized in
+            if v3 { uid[0] = identityPrefix(scope: scope, type: type) }
+            saltedDigest(flh, salt: salt, into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: uid[prefixCount...])))
+            initialized = prefixCount + OneShotSHA256.byteCount
         }
     }
 
     /// `SHA256(base64(bytes) ‖ salt)`, with the base64 text written straight into the hash input.
     public static func saltedHash(_ bytes: [UInt8], salt: [UInt8]) -> [UInt8] {
-        salt.withUnsafeBytes { saltedDigest(bytes, salt: $0).bytes }
+        salt.withUnsafeBytes { salt in
+            [UInt8](unsafeUninitializedCapacity: OneShotSHA256.byteCount) { digest, initialized in
+                saltedDigest(bytes, salt: salt, into: UnsafeMutableRawBufferPointer(digest))
+                initialized = OneShotSHA256.byteCount
+            }
+        }
     }
 
-    private static func saltedDigest(_ bytes: [UInt8], salt: UnsafeRawBufferPointer) -> SHA256.Digest {
-        var hasher = SHA256()
+    /// Writes `SHA256(base64(bytes) ‖ salt)` into `digest`: the input is assembled in one stack
+    /// buffer and hashed in one call (`OneShotSHA256`), so nothing goes to the heap.
+    private static func saltedDigest(_ bytes: [UInt8], salt: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
         let encodedCount = Base64.encodedLength(bytes.count, padding: true)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount) { buffer in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount + salt.count) { buffer in
             let written = Base64.encode(bytes, alphabet: .standard, into: buffer)
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[0..<written])))
+            let saltArea = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[written..<written + salt.count])
+            saltArea.copyMemory(from: salt)
+            OneShotSHA256.hash(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<written + salt.count]), into: digest)
         }
-        hasher.update(bufferPointer: salt)
-        return hasher.finalize()
     }
 }
 

@@ -1,5 +1,3 @@
-import Crypto
-
 /// What a caller may send to identify a user: a raw email or phone, or the SHA-256 of either.
 public enum IdentityInputKind: Sendable, CaseIterable {
     case email, emailHash, phone, phoneHash
@@ -31,17 +29,18 @@ public struct IdentityHash: Sendable, Equatable {
         self.bytes = bytes
     }
 
-    /// Hashes the text's UTF-8 in place rather than through an intermediate array.
+    /// Hashes the text's UTF-8 in place rather than through an intermediate array (`OneShotSHA256`:
+    /// no heap context).
     private static func sha256(_ text: String) -> [UInt8] {
         var text = text
-        return text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)).bytes }
+        return text.withUTF8 { OneShotSHA256.hash(UnsafeRawBufferPointer($0)) }
     }
 
     /// Normalizes/validates `value` as the reference does; nil means "Invalid Identifier".
     public init?(kind: IdentityInputKind, value: String) {
         switch kind {
         case .email:
-            guard let hash = EmailNormalizer.withNormalizedUTF8(value, { SHA256.hash(data: UnsafeRawBufferPointer($0)).bytes }) else {
+            guard let hash = EmailNormalizer.withNormalizedUTF8(value, { OneShotSHA256.hash(UnsafeRawBufferPointer($0)) }) else {
                 return nil
             }
             self.init(type: .email, bytes: hash)
