@@ -29,6 +29,11 @@ enum ProtocolBenchmarks {
         measure("envelope seal (generate answer, \(answer.count) B)") {
             blackHole(ResponseEnvelope.seal(json: answer, nonce: nonce, secret: client.envelopeKey, nowMillis: now))
         }
+        // AES-GCM alone: swift-crypto builds a context per call; snapshot keys carry a prepared one;
+        // one-off keys (a refresh answer's) are prepared for the call.
+        measure("AES-GCM seal (\(answer.count) B), swift-crypto") { blackHole(try? AESGCMBox.seal(answer, key: client.secretKey)) }
+        measure("AES-GCM seal (\(answer.count) B), prepared key") { blackHole(try? client.envelopeKey.seal(answer)) }
+        measure("AES-GCM seal (\(answer.count) B), key prepared per call") { blackHole(try? AESGCMKey(client.secretKey)?.seal(answer)) }
         let answerBase64 = Base64.encode(answer)
         measure("base64 encode (\(answer.count) B)") { blackHole(Base64.encode(answer)) }
         measure("base64 decode (\(answer.count) B)") { blackHole(Base64.decode(answerBase64)) }
