@@ -177,8 +177,8 @@ public enum ResponseEnvelope {
 
     /// Refresh and client-side generate answers carry no timestamp or nonce: the JSON is sealed
     /// with the key alone (the refresh response key, or the client-side ECDH secret). Each is a
-    /// key used once, prepared for this call: still cheaper than swift-crypto's `AES.GCM.seal`,
-    /// which prepares a context too and then copies the box into three buffers.
+    /// key used once, prepared for this call (swift-crypto's `AES.GCM.seal` prepares one per call
+    /// too, and then copies the box into three buffers).
     public static func sealWithKeyOnly(json: [UInt8], key: SymmetricKey) -> [UInt8]? {
         guard let key = AESGCMKey(key) else { return nil }
         return try? key.seal(json)
