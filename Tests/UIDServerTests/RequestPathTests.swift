@@ -84,13 +84,13 @@ import UIDProtocol
         let secret = SymmetricKey(size: .bits256)
         let json = Array(#"{"status":"success"}"#.utf8)
         for size in [0, 1, 2, 3, 100] {
-            let sealed = try #require(ResponseEnvelope.sealedData(json: json + Array(repeating: 0x20, count: size), nonce: Array(1...8), secret: secret, nowMillis: 7))
+            let sealed = try #require(ResponseEnvelope.seal(json: json + Array(repeating: 0x20, count: size), nonce: Array(1...8), secret: secret, nowMillis: 7))
             let text = UIDServer.RequestBody.base64Buffer(sealed)
-            #expect(String(buffer: text) == Base64.encode(Array(sealed)))
+            #expect(String(buffer: text) == Base64.encode(sealed))
             let plain = try AESGCMBox.open(try #require(Base64.decode(String(buffer: text))), key: secret)
             #expect(Array(plain.dropFirst(16)) == json + Array(repeating: 0x20, count: size))
         }
-        #expect(String(buffer: UIDServer.RequestBody.base64Buffer(Data())) == "")
+        #expect(String(buffer: UIDServer.RequestBody.base64Buffer([])) == "")
     }
 
     static func fields(_ request: GenerateTokenRequest) -> [JSONField] {

@@ -19,7 +19,7 @@ enum ProtocolBenchmarks {
         // Envelopes, with a token/generate-sized request and a token-sized answer.
         let request = Array(fixture.envelope(#"{"email":"bench.user.1@example.com"}"#, nowMillis: now).utf8)
         measure("envelope open (generate request)") {
-            blackHole(RequestEnvelope.open(body: request, binary: false, secret: client.secretKey, nowMillis: now))
+            blackHole(RequestEnvelope.open(body: request, binary: false, secret: client.envelopeKey, nowMillis: now))
         }
         guard case .success(.tokens(let tokens)) = snapshot.generateToken(
             GenerateTokenRequest(identity: IdentityFields(email: .string(BenchmarkFixture.email(1)))), client: client, nowMillis: now
@@ -27,8 +27,13 @@ enum ProtocolBenchmarks {
         let answer = Array(#"{"body":{"advertising_token":"\#(tokens.advertisingToken)","refresh_token":"\#(tokens.refreshToken)","identity_expires":\#(tokens.identityExpiresMillis),"refresh_expires":\#(tokens.refreshExpiresMillis),"refresh_from":\#(tokens.refreshFromMillis),"refresh_response_key":"\#(tokens.refreshResponseKey)"},"status":"success"}"#.utf8)
         let nonce = [UInt8](repeating: 7, count: 8)
         measure("envelope seal (generate answer, \(answer.count) B)") {
-            blackHole(ResponseEnvelope.seal(json: answer, nonce: nonce, secret: client.secretKey, nowMillis: now))
+            blackHole(ResponseEnvelope.seal(json: answer, nonce: nonce, secret: client.envelopeKey, nowMillis: now))
         }
+        // AES-GCM alone: swift-crypto builds a context per call; snapshot keys carry a prepared one;
+        // one-off keys (a refresh answer's) are prepared for the call.
+        measure("AES-GCM seal (\(answer.count) B), swift-crypto") { blackHole(try? AESGCMBox.seal(answer, key: client.secretKey)) }
+        measure("AES-GCM seal (\(answer.count) B), prepared key") { blackHole(try? client.envelopeKey.seal(answer)) }
+        measure("AES-GCM seal (\(answer.count) B), key prepared per call") { blackHole(try? AESGCMKey(client.secretKey)?.seal(answer)) }
         let answerBase64 = Base64.encode(answer)
         measure("base64 encode (\(answer.count) B)") { blackHole(Base64.encode(answer)) }
         measure("base64 decode (\(answer.count) B)") { blackHole(Base64.decode(answerBase64)) }

@@ -36,12 +36,14 @@ public struct ClientKey: Sendable {
     public var createdSeconds: Int64
     /// The envelope key, built once per snapshot.
     public let secretKey: SymmetricKey
+    /// The same key with its AES-GCM context prepared: every envelope open and seal uses it.
+    public let envelopeKey: AESGCMKey
 
     public init?(
         keyID: String, keyHash: [UInt8], keySalt: [UInt8], secret: [UInt8], name: String, contact: String,
         siteID: Int32, roles: Set<Role>, disabled: Bool, serviceID: Int32 = 0, createdSeconds: Int64
     ) {
-        guard let key = SymmetricKey.aes(secret) else { return nil }
+        guard let key = SymmetricKey.aes(secret), let envelopeKey = AESGCMKey(secret) else { return nil }
         self.keyID = keyID
         self.keyHash = keyHash
         self.keySalt = keySalt
@@ -54,6 +56,7 @@ public struct ClientKey: Sendable {
         self.serviceID = serviceID
         self.createdSeconds = createdSeconds
         self.secretKey = key
+        self.envelopeKey = envelopeKey
     }
 
     public func hasAnyRole(_ required: [Role]) -> Bool {

@@ -1,7 +1,9 @@
 import Crypto
 import Foundation
 
-/// AES-GCM in the reference's serialisation: `IV(12) ‖ ciphertext ‖ tag(16)`, no AAD unless given.
+/// AES-GCM in the reference's serialisation: `IV(12) ‖ ciphertext ‖ tag(16)`, no AAD unless given,
+/// through swift-crypto's `AES.GCM` (a context built per call): for keys used once or off the
+/// request path. Keys loaded into the snapshot use `AESGCMKey`, which writes the same boxes.
 public enum AESGCMBox {
     public static let overhead = 12 + 16
 
@@ -19,9 +21,8 @@ public enum AESGCMBox {
         try sealedCombined(plaintext, key: key).withUnsafeBytes { output.append(contentsOf: $0) }
     }
 
-    /// The serialised box as swift-crypto returns it (`IV ‖ ciphertext ‖ tag`, one buffer), for
-    /// callers that copy it once into their own output (the response envelope's base64).
-    public static func sealedCombined<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> Data {
+    /// The serialised box as swift-crypto returns it (`IV ‖ ciphertext ‖ tag`, one buffer).
+    private static func sealedCombined<Plaintext: DataProtocol>(_ plaintext: Plaintext, key: SymmetricKey) throws(Failure) -> Data {
         // A 12-byte nonce always has a combined form; reading the box's nonce, ciphertext and tag
         // one by one would build three more buffers.
         guard let combined = try? AES.GCM.seal(plaintext, using: key, nonce: randomNonce()).combined else { throw .invalidKey }

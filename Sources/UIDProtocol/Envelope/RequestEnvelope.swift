@@ -33,9 +33,24 @@ public struct RequestEnvelope: Sendable, Equatable {
         }
     }
 
-    /// Opens `body`, sent with the given Content-Type, with the client's secret.
+    /// Opens `body`, sent with the given Content-Type, with the client's secret (its AES-GCM
+    /// context prepared when the snapshot loaded: `ClientKey.envelopeKey`).
+    public static func open(
+        body: [UInt8], binary: Bool, secret: AESGCMKey, nowMillis: Int64, window: ClockWindow = .reference
+    ) -> Result<RequestEnvelope, EnvelopeError> {
+        open(body: body, binary: binary, preparedSecret: secret, nowMillis: nowMillis, window: window)
+    }
+
+    /// As above with a plain key, prepared for this one call. A key that is not an AES key opens
+    /// nothing: the body's framing is still checked first, then decryption fails.
     public static func open(
         body: [UInt8], binary: Bool, secret: SymmetricKey, nowMillis: Int64, window: ClockWindow = .reference
+    ) -> Result<RequestEnvelope, EnvelopeError> {
+        open(body: body, binary: binary, preparedSecret: AESGCMKey(secret), nowMillis: nowMillis, window: window)
+    }
+
+    private static func open(
+        body: [UInt8], binary: Bool, preparedSecret secret: AESGCMKey?, nowMillis: Int64, window: ClockWindow
     ) -> Result<RequestEnvelope, EnvelopeError> {
         if binary {
             let direct = openBinary(body, secret: secret, nowMillis: nowMillis, window: window, binaryResponse: true)
@@ -56,7 +71,7 @@ public struct RequestEnvelope: Sendable, Equatable {
     }
 
     private static func openBinary(
-        _ bytes: [UInt8], secret: SymmetricKey, nowMillis: Int64, window: ClockWindow, binaryResponse: Bool
+        _ bytes: [UInt8], secret: AESGCMKey?, nowMillis: Int64, window: ClockWindow, binaryResponse: Bool
     ) -> Result<RequestEnvelope, EnvelopeError> {
         guard !bytes.isEmpty else { return .failure(.bodyMissing) }
         guard bytes.count >= minimumLength else {
@@ -65,7 +80,7 @@ public struct RequestEnvelope: Sendable, Equatable {
         guard bytes[0] == 1 else {
             return .failure(isJSONObject(bytes) ? .unencryptedJSON : .unsupportedVersion(bytes[0]))
         }
-        guard let plain = try? AESGCMBox.open(bytes[1...], key: secret) else {
+        guard let plain = try? secret?.openData(bytes[1...]) else {
             return .failure(.decryptionFailed)
         }
         var reader = ByteReader(plain)
@@ -136,31 +151,36 @@ public enum EnvelopeError: Error, Sendable, Equatable {
 
 /// Response envelopes: only HTTP 200 bodies are sealed (docs/PROTOCOL.md#response-envelope).
 public enum ResponseEnvelope {
-    /// `AES-GCM(secret){server ts(8) ‖ request nonce(8) ‖ json}`, no version byte.
-    /// nil only for a key that is not an AES key, which the snapshot and the envelope readers
-    /// never hand out; callers answer that with a 500 rather than trapping.
-    public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8]? {
-        sealedData(json: json, nonce: nonce, secret: secret, nowMillis: nowMillis).map(Array.init)
+    /// `AES-GCM(secret){server ts(8) ‖ request nonce(8) ‖ json}`, no version byte, with the
+    /// client's prepared key (`ClientKey.envelopeKey`). The plaintext is written straight into the
+    /// box and sealed there. nil only if BoringSSL refused to seal, which a prepared key does not;
+    /// callers answer that with a 500 rather than trapping.
+    public static func seal(json: [UInt8], nonce: [UInt8], secret: AESGCMKey, nowMillis: Int64) -> [UInt8]? {
+        var box = [UInt8]()
+        box.reserveCapacity(16 + json.count + AESGCMKey.overhead)
+        do {
+            try secret.seal(appendingTo: &box) { plain in
+                plain.appendBigEndian(nowMillis)
+                plain.append(contentsOf: nonce)
+                plain.append(contentsOf: json)
+            }
+        } catch {
+            return nil
+        }
+        return box
     }
 
-    /// As `seal`, in the buffer swift-crypto returns: the server encodes it straight into the
-    /// response (base64 or raw) without another copy.
-    public static func sealedData(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> Data? {
-        var plain = [UInt8]()
-        plain.reserveCapacity(16 + json.count)
-        plain.appendBigEndian(nowMillis)
-        plain.append(contentsOf: nonce)
-        plain.append(contentsOf: json)
-        return try? AESGCMBox.sealedCombined(plain, key: secret)
+    /// As above with a plain key, prepared for this one call; nil for a key that is not an AES key.
+    public static func seal(json: [UInt8], nonce: [UInt8], secret: SymmetricKey, nowMillis: Int64) -> [UInt8]? {
+        AESGCMKey(secret).flatMap { seal(json: json, nonce: nonce, secret: $0, nowMillis: nowMillis) }
     }
 
     /// Refresh and client-side generate answers carry no timestamp or nonce: the JSON is sealed
-    /// with the key alone (the refresh response key, or the client-side ECDH secret).
+    /// with the key alone (the refresh response key, or the client-side ECDH secret). Each is a
+    /// key used once, prepared for this call (swift-crypto's `AES.GCM.seal` prepares one per call
+    /// too, and then copies the box into three buffers).
     public static func sealWithKeyOnly(json: [UInt8], key: SymmetricKey) -> [UInt8]? {
-        sealedDataWithKeyOnly(json: json, key: key).map(Array.init)
-    }
-
-    public static func sealedDataWithKeyOnly(json: [UInt8], key: SymmetricKey) -> Data? {
-        try? AESGCMBox.sealedCombined(json, key: key)
+        guard let key = AESGCMKey(key) else { return nil }
+        return try? key.seal(json)
     }
 }

@@ -10,9 +10,11 @@ public struct KeysetKey: Sendable {
     public let secret: [UInt8]
     /// Built once when the snapshot loads, not per request.
     public let symmetricKey: SymmetricKey
+    /// The AES-GCM context every token seal and open with this key uses, also prepared at load.
+    public let aesGCM: AESGCMKey
 
     public init?(id: Int32, keysetID: Int32, createdSeconds: Int64, activatesSeconds: Int64, expiresSeconds: Int64, secret: [UInt8]) {
-        guard let key = SymmetricKey.aes(secret) else { return nil }
+        guard let key = SymmetricKey.aes(secret), let aesGCM = AESGCMKey(secret) else { return nil }
         self.id = id
         self.keysetID = keysetID
         self.createdSeconds = createdSeconds
@@ -20,6 +22,7 @@ public struct KeysetKey: Sendable {
         self.expiresSeconds = expiresSeconds
         self.secret = secret
         self.symmetricKey = key
+        self.aesGCM = aesGCM
     }
 }
 

@@ -46,29 +46,26 @@ extension AdvertisingToken {
 
     /// The V3/V4 byte layout (docs/PROTOCOL.md#advertising-token-v4); V3 differs only in its version byte and text encoding.
     public func encodeBinary(version: TokenVersion, masterKey: KeysetKey, siteKey: KeysetKey) -> [UInt8] {
-        var site = [UInt8]()
-        site.reserveCapacity(36 + rawUID.count)
-        site.append(publisher)
-        site.appendBigEndian(privacyBits.rawValue)
-        site.appendBigEndian(establishedMillis)
-        site.appendBigEndian(refreshedMillis)
-        site.append(contentsOf: rawUID)
-
-        var master = [UInt8]()
-        master.reserveCapacity(33 + site.count + AESGCMBox.overhead)
-        master.appendBigEndian(expiresMillis)
-        master.appendBigEndian(createdMillis)
-        master.append(operatorIdentity)
-        master.appendBigEndian(siteKey.id)
-        // Keys were validated as AES keys when the snapshot loaded, so sealing cannot fail.
-        try! AESGCMBox.seal(site, key: siteKey.symmetricKey, appendingTo: &master)
-
         var token = [UInt8]()
-        token.reserveCapacity(6 + master.count + AESGCMBox.overhead)
+        token.reserveCapacity(6 + 33 + 36 + rawUID.count + 2 * AESGCMKey.overhead)
         token.append(tokenIdentityByte(scope: scope, type: type))
         token.append(version.rawValue)
         token.appendBigEndian(masterKey.id)
-        try! AESGCMBox.seal(master, key: masterKey.symmetricKey, appendingTo: &token)
+        // Both layers are written and sealed in place in the token's one buffer. Keys were
+        // validated as AES keys when the snapshot loaded, so sealing cannot fail.
+        try! masterKey.aesGCM.seal(appendingTo: &token) { master throws(AESGCMBox.Failure) in
+            master.appendBigEndian(expiresMillis)
+            master.appendBigEndian(createdMillis)
+            master.append(operatorIdentity)
+            master.appendBigEndian(siteKey.id)
+            try siteKey.aesGCM.seal(appendingTo: &master) { site in
+                site.append(publisher)
+                site.appendBigEndian(privacyBits.rawValue)
+                site.appendBigEndian(establishedMillis)
+                site.appendBigEndian(refreshedMillis)
+                site.append(contentsOf: rawUID)
+            }
+        }
         return token
     }
 
@@ -108,20 +105,20 @@ extension AdvertisingToken {
               let masterKeyID = reader.readInteger(as: Int32.self)
         else { throw .malformed }
         guard let masterKey = keys.key(id: masterKeyID) else { throw .unknownKey(masterKeyID) }
-        guard let masterPlain = try? AESGCMBox.open(reader.readRest(), key: masterKey.symmetricKey) else {
+        guard let masterPlain = try? masterKey.aesGCM.open(reader.readRest()) else {
             throw .decryptionFailed
         }
-        var master = ByteReader(Array(masterPlain))
+        var master = ByteReader(masterPlain)
         guard let expires = master.readInteger(as: Int64.self),
               let created = master.readInteger(as: Int64.self),
               let operatorIdentity = master.readOperatorIdentity(),
               let siteKeyID = master.readInteger(as: Int32.self)
         else { throw .malformed }
         guard let siteKey = keys.key(id: siteKeyID) else { throw .unknownKey(siteKeyID) }
-        guard let sitePlain = try? AESGCMBox.open(master.readRest(), key: siteKey.symmetricKey) else {
+        guard let sitePlain = try? siteKey.aesGCM.open(master.readRest()) else {
             throw .decryptionFailed
         }
-        var site = ByteReader(Array(sitePlain))
+        var site = ByteReader(sitePlain)
         guard let publisher = site.readPublisherIdentity(),
               let privacy = site.readInteger(as: Int32.self),
               let established = site.readInteger(as: Int64.self),

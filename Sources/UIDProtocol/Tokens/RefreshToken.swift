@@ -39,23 +39,22 @@ public struct RefreshToken: Sendable, Equatable {
 
     /// V3 layout of docs/PROTOCOL.md#refresh-token-v3, standard base64 (168 characters).
     public func encodeV3(refreshKey: KeysetKey) -> String {
-        var payload = [UInt8]()
-        payload.reserveCapacity(Self.v3PayloadLength)
-        payload.appendBigEndian(expiresMillis)
-        payload.appendBigEndian(createdMillis)
-        payload.append(operatorIdentity)
-        payload.append(publisher)
-        payload.appendBigEndian(privacyBits.rawValue)
-        payload.appendBigEndian(establishedMillis)
-        payload.append(tokenIdentityByte(scope: scope, type: type))
-        payload.append(contentsOf: firstLevelHash.prefix(32))
-
         var token = [UInt8]()
-        token.reserveCapacity(6 + payload.count + AESGCMBox.overhead)
+        token.reserveCapacity(6 + Self.v3PayloadLength + AESGCMKey.overhead)
         token.append(tokenIdentityByte(scope: scope, type: type))
         token.append(TokenVersion.v3.rawValue)
         token.appendBigEndian(refreshKey.id)
-        try! AESGCMBox.seal(payload, key: refreshKey.symmetricKey, appendingTo: &token)
+        // The payload is written and sealed in place; the key was validated when the snapshot loaded.
+        try! refreshKey.aesGCM.seal(appendingTo: &token) { payload in
+            payload.appendBigEndian(expiresMillis)
+            payload.appendBigEndian(createdMillis)
+            payload.append(operatorIdentity)
+            payload.append(publisher)
+            payload.appendBigEndian(privacyBits.rawValue)
+            payload.appendBigEndian(establishedMillis)
+            payload.append(tokenIdentityByte(scope: scope, type: type))
+            payload.append(contentsOf: firstLevelHash.prefix(32))
+        }
         return Base64.encode(token)
     }
 
@@ -76,8 +75,8 @@ public struct RefreshToken: Sendable, Equatable {
               let keyID = reader.readInteger(as: Int32.self)
         else { throw .malformed }
         guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
-        guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
-        var payload = ByteReader(Array(plain))
+        guard let plain = try? key.aesGCM.open(reader.readRest()) else { throw .decryptionFailed }
+        var payload = ByteReader(plain)
         guard let expires = payload.readInteger(as: Int64.self),
               let created = payload.readInteger(as: Int64.self),
               let operatorIdentity = payload.readOperatorIdentity(),

@@ -40,19 +40,19 @@ public enum SealedRefreshToken {
     public static func seal(refreshToken: String, responseKey: [UInt8], scope: IdentityScope, refreshKey: KeysetKey) -> String {
         let keyText = Base64.encode(responseKey)
         // Both values are base64 (no characters needing escapes), so the compact JSON is exact.
-        // Written as bytes: every token request seals one, and string concatenation copies each part.
-        var json = [UInt8]()
-        json.reserveCapacity(48 + keyText.utf8.count + refreshToken.utf8.count)
-        json.append(contentsOf: #"{"refresh_response_key":""#.utf8)
-        json.append(contentsOf: keyText.utf8)
-        json.append(contentsOf: #"","refresh_token":""#.utf8)
-        json.append(contentsOf: refreshToken.utf8)
-        json.append(contentsOf: #""}"#.utf8)
+        // Written as bytes straight into the sealed buffer: every token request seals one.
         var bytes = [UInt8]()
-        bytes.reserveCapacity(5 + json.count + AESGCMBox.overhead)
+        bytes.reserveCapacity(5 + 48 + keyText.utf8.count + refreshToken.utf8.count + AESGCMKey.overhead)
         bytes.append(scope.rawValue << 4)
         bytes.appendBigEndian(refreshKey.id)
-        try! AESGCMBox.seal(json, key: refreshKey.symmetricKey, appendingTo: &bytes)
+        // The key was validated when the snapshot loaded, so sealing cannot fail.
+        try! refreshKey.aesGCM.seal(appendingTo: &bytes) { json in
+            json.append(contentsOf: #"{"refresh_response_key":""#.utf8)
+            json.append(contentsOf: keyText.utf8)
+            json.append(contentsOf: #"","refresh_token":""#.utf8)
+            json.append(contentsOf: refreshToken.utf8)
+            json.append(contentsOf: #""}"#.utf8)
+        }
         return Base64.encode(bytes)
     }
 
@@ -74,8 +74,8 @@ public enum SealedRefreshToken {
             throw .notBase64
         }
         guard let key = keys.refreshKey(id: keyID) else { throw .unknownKey(keyID) }
-        guard let plain = try? AESGCMBox.open(reader.readRest(), key: key.symmetricKey) else { throw .decryptionFailed }
-        guard let (keyText, refreshToken) = compactFields(plain) ?? jsonFields(plain),
+        guard let plain = try? key.aesGCM.open(reader.readRest()) else { throw .decryptionFailed }
+        guard let (keyText, refreshToken) = compactFields(plain) ?? jsonFields(Data(plain)),
               let keyBytes = Base64.decode(keyText),
               let responseKey = SymmetricKey.aes(keyBytes)
         else { throw .invalidPayload }
@@ -90,8 +90,8 @@ public enum SealedRefreshToken {
     /// one; the JSON parser was 2 % of a refresh). Values must be plain printable ASCII, so that
     /// they read exactly as a JSON parser would; any other payload gives nil and goes to
     /// `jsonFields` (tokens sealed by another operator may order or space their fields otherwise).
-    static func compactFields(_ plain: Data) -> (responseKey: String, refreshToken: String)? {
-        let bytes = [UInt8](plain)
+    static func compactFields<Plain: Sequence<UInt8>>(_ plain: Plain) -> (responseKey: String, refreshToken: String)? {
+        let bytes = Array(plain)
         guard bytes.count >= keyOpening.count + tokenOpening.count + closing.count,
               bytes.starts(with: keyOpening), bytes.suffix(closing.count).elementsEqual(closing)
         else { return nil }

@@ -57,7 +57,7 @@ struct EncryptedEndpoint: Sendable {
         let nowMillis: Int64
 
         func openEnvelope() throws(OperatorFailure) -> RequestEnvelope {
-            switch RequestEnvelope.open(body: body, binary: binary, secret: client.secretKey, nowMillis: nowMillis, window: snapshot.config.clockWindow) {
+            switch RequestEnvelope.open(body: body, binary: binary, secret: client.envelopeKey, nowMillis: nowMillis, window: snapshot.config.clockWindow) {
             case .success(let opened): opened
             case .failure(let error): throw OperatorFailure.clientError(error.message(scope: snapshot.config.scope))
             }
@@ -96,7 +96,7 @@ struct EncryptedEndpoint: Sendable {
     }
 
     private func seal(_ json: [UInt8], envelope: RequestEnvelope, client: ClientKey) -> Response {
-        let sealed = ResponseEnvelope.sealedData(json: json, nonce: envelope.nonce, secret: client.secretKey, nowMillis: clock.nowMillis())
+        let sealed = ResponseEnvelope.seal(json: json, nonce: envelope.nonce, secret: client.envelopeKey, nowMillis: clock.nowMillis())
         return RequestBody.encryptedResponse(sealed, binary: envelope.binaryResponse)
     }
 }
@@ -136,7 +136,7 @@ enum RequestBody {
 
     /// `sealed` is nil only if a key was not an AES key, which loading and envelope checks rule
     /// out: answered as a server error rather than trapping.
-    static func encryptedResponse(_ sealed: Data?, binary: Bool) -> Response {
+    static func encryptedResponse(_ sealed: [UInt8]?, binary: Bool) -> Response {
         guard let sealed else { return APIResponse.unexpected }
         if binary {
             return Response(status: .ok, headers: binaryHeaders, body: ResponseBody(byteBuffer: ByteBuffer(bytes: sealed)))
@@ -145,17 +145,15 @@ enum RequestBody {
     }
 
     /// Base64 of `bytes`, encoded straight into a buffer of the exact size (no intermediate string).
-    static func base64Buffer(_ bytes: Data) -> ByteBuffer {
+    static func base64Buffer(_ bytes: [UInt8]) -> ByteBuffer {
         let length = Base64.encodedLength(bytes.count, padding: true)
         var buffer = ByteBufferAllocator().buffer(capacity: length)
-        _ = bytes.withUnsafeBytes { raw in
-            raw.withMemoryRebound(to: UInt8.self) { input in
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
-                    // The buffer holds at least `length` bytes; `min` only keeps the pointer honest.
-                    let target = UnsafeMutableBufferPointer(start: output.baseAddress?.assumingMemoryBound(to: UInt8.self), count: min(length, output.count))
-                    guard target.count == length else { return 0 }
-                    return Base64.encode(input, alphabet: .standard, into: target)
-                }
+        _ = bytes.withUnsafeBufferPointer { input in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                // The buffer holds at least `length` bytes; `min` only keeps the pointer honest.
+                let target = UnsafeMutableBufferPointer(start: output.baseAddress?.assumingMemoryBound(to: UInt8.self), count: min(length, output.count))
+                guard target.count == length else { return 0 }
+                return Base64.encode(input, alphabet: .standard, into: target)
             }
         }
         return buffer

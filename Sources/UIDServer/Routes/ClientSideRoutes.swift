@@ -49,7 +49,7 @@ struct ClientSideRoutes: Sendable {
         }
         let outcome = try snapshot.clientSideGenerate(hashes.request, keypair: keypair, nowMillis: nowMillis).get()
         RequestObservation.current?.tokenResponse(.clientSideGenerate, siteID: keypair.siteID, outcome: .success(outcome), request: request)
-        return RequestBody.encryptedResponse(ResponseEnvelope.sealedDataWithKeyOnly(json: outcome.responseJSON(), key: opened.sharedSecret), binary: false)
+        return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: outcome.responseJSON(), key: opened.sharedSecret), binary: false)
     }
 }
 

@@ -59,7 +59,7 @@ struct TokenRoutes: Sendable {
             guard let key = opened.responseKey else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
             }
-            return RequestBody.encryptedResponse(ResponseEnvelope.sealedDataWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(contentType: headers.contentType))
+            return RequestBody.encryptedResponse(ResponseEnvelope.sealWithKeyOnly(json: json, key: key), binary: RequestBody.isBinary(contentType: headers.contentType))
         }
     }
 }
