@@ -313,7 +313,7 @@ extension OptOutIndex {
                         ],
                         capacity: total
                     ) : nil
-                    let buffers = PartBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                    let buffers = OptOutRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
                     let counts = Mutex([Int](repeating: 0, count: parts))
                     DispatchQueue.concurrentPerform(iterations: parts) { part in
                         var appender = buffers.appender(starts[part]..<starts[part + 1])
@@ -346,40 +346,31 @@ extension OptOutIndex {
 
     /// Part capacities adding up past what an array can hold.
     public struct PartCapacityOverflow: Error {}
+}
 
-    /// The arrays being filled by the parts of `build(partCapacities:read:)`; every range checked.
-    private struct PartBuffers: @unchecked Sendable {
-        let slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>
-        let advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>
-        let kinds: UnsafeMutableBufferPointer<UInt16>
+/// What the parts of `OptOutIndex.build(partCapacities:read:)` do with the arrays they fill.
+extension OptOutRecordBuffers {
+    /// An appender for `range` (an empty one when the range lies outside the arrays).
+    func appender(_ range: Range<Int>) -> OptOutIndex.PartAppender {
+        let range = holds(range) ? range : 0..<0
+        return OptOutIndex.PartAppender(
+            slots: UnsafeMutableBufferPointer(rebasing: slots[range]),
+            advertisingIDs: UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]),
+            kinds: UnsafeMutableBufferPointer(rebasing: kinds[range])
+        )
+    }
 
-        private func holds(_ range: Range<Int>) -> Bool {
-            range.lowerBound >= 0 && range.upperBound <= slots.count
-                && range.upperBound <= advertisingIDs.count && range.upperBound <= kinds.count
-        }
-
-        /// An appender for `range` (an empty one when the range lies outside the arrays).
-        func appender(_ range: Range<Int>) -> PartAppender {
-            let range = holds(range) ? range : 0..<0
-            return PartAppender(
-                slots: UnsafeMutableBufferPointer(rebasing: slots[range]),
-                advertisingIDs: UnsafeMutableBufferPointer(rebasing: advertisingIDs[range]),
-                kinds: UnsafeMutableBufferPointer(rebasing: kinds[range])
-            )
-        }
-
-        /// Moves the records in `range` down to `start` (the ranges may overlap; nothing when
-        /// either lies outside the arrays or `start` is above the range).
-        func move(_ range: Range<Int>, to start: Int) {
-            guard start < range.lowerBound, start >= 0, holds(range), !range.isEmpty,
-                  let slotBase = slots.baseAddress, let idBase = advertisingIDs.baseAddress, let kindBase = kinds.baseAddress
-            else { return }
-            // Copied front to back, which is safe for a move to lower addresses.
-            for position in range {
-                (slotBase + (position - range.lowerBound + start)).initialize(to: slotBase[position])
-                (idBase + (position - range.lowerBound + start)).initialize(to: idBase[position])
-                (kindBase + (position - range.lowerBound + start)).initialize(to: kindBase[position])
-            }
+    /// Moves the records in `range` down to `start` (the ranges may overlap; nothing when
+    /// either lies outside the arrays or `start` is above the range).
+    func move(_ range: Range<Int>, to start: Int) {
+        guard start < range.lowerBound, start >= 0, holds(range), !range.isEmpty,
+              let slotBase = slots.baseAddress, let idBase = advertisingIDs.baseAddress, let kindBase = kinds.baseAddress
+        else { return }
+        // Copied front to back, which is safe for a move to lower addresses.
+        for position in range {
+            (slotBase + (position - range.lowerBound + start)).initialize(to: slotBase[position])
+            (idBase + (position - range.lowerBound + start)).initialize(to: idBase[position])
+            (kindBase + (position - range.lowerBound + start)).initialize(to: kindBase[position])
         }
     }
 }

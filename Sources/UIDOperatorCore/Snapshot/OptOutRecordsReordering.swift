@@ -73,7 +73,7 @@ extension OptOutRecords {
             slots.withUnsafeMutableBufferPointer { slotBuffer in
                 advertisingIDs.withUnsafeMutableBufferPointer { idBuffer in
                     kinds.withUnsafeMutableBufferPointer { kindBuffer in
-                        let shared = SharedRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                        let shared = OptOutRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
                         DispatchQueue.concurrentPerform(iterations: workers) { worker in
                             var local = OptOutRecords()
                             var distinct = 0
@@ -141,7 +141,7 @@ extension OptOutRecords {
                 advertisingIDs.withUnsafeMutableBufferPointer { idBuffer in
                     kinds.withUnsafeMutableBufferPointer { kindBuffer in
                         misplacedStarts.withUnsafeMutableBufferPointer { startsBuffer in
-                            let shared = SharedRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
+                            let shared = OptOutRecordBuffers(slots: slotBuffer, advertisingIDs: idBuffer, kinds: kindBuffer)
                             let misplaced = SharedPositions(buffer: startsBuffer)
                             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                                 // Stripe g: placed records up to next[g], unexamined up to tail[g], misplaced to its end.
@@ -329,18 +329,9 @@ extension OptOutRecords {
     }
 }
 
-/// The three record arrays seen by the workers of `placeInGroups`, each of which reads and
-/// writes only its own runs' ranges. Every range is checked against the arrays before use.
-private struct SharedRecordBuffers: @unchecked Sendable {
-    let slots: UnsafeMutableBufferPointer<FirstLevelHashSlot>
-    let advertisingIDs: UnsafeMutableBufferPointer<FirstLevelHashKey>
-    let kinds: UnsafeMutableBufferPointer<UInt16>
-
-    private func holds(_ range: Range<Int>) -> Bool {
-        range.lowerBound >= 0 && range.upperBound <= slots.count
-            && range.upperBound <= advertisingIDs.count && range.upperBound <= kinds.count
-    }
-
+/// What the workers of `placeInGroups` do with the record arrays: each reads and writes only its
+/// own runs' ranges.
+extension OptOutRecordBuffers {
     /// `local` becomes a copy of the records in `range` (false, and nothing copied, when the
     /// range lies outside the arrays).
     func copy(_ range: Range<Int>, into local: inout OptOutRecords) -> Bool {

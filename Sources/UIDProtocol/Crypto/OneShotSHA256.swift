@@ -1,4 +1,4 @@
-import CCryptoBoringSSL
+internal import CCryptoBoringSSL
 
 /// SHA-256 of one contiguous buffer through BoringSSL's one-shot `SHA256`, with nothing on the heap.
 ///
