@@ -8,7 +8,7 @@ import UIDProtocol
 /// Map answers are written straight into the response envelope (`Outcome.jsonWriter`); the
 /// opened envelope must hold exactly the bytes `responseJSON()` writes on its own.
 @Suite struct SealedMapAnswerTests {
-    static let plainKey = SymmetricKey(data: [UInt8](repeating: 0x5C, count: 32))
+    static var plainKey: SymmetricKey { SymmetricKey(data: [UInt8](repeating: 0x5C, count: 32)) }
     static let nonce: [UInt8] = [8, 7, 6, 5, 4, 3, 2, 1]
     static let now: Int64 = 1_764_547_200_123
 
