@@ -17,6 +17,9 @@ struct EncryptedEndpoint: Sendable {
         case json(Data)
         /// JSON already in bytes (`ResponseJSON`), sealed without a copy.
         case jsonBytes([UInt8])
+        /// JSON written by `write` straight into the response envelope (large answers: identity
+        /// map), about `capacity` bytes of it.
+        case jsonWriter(capacity: Int, write: @Sendable (inout ResponseJSON) -> Void)
     }
 
     struct Call: Sendable {
@@ -92,6 +95,13 @@ struct EncryptedEndpoint: Sendable {
         switch outcome {
         case .json(let json): seal(Array(json), envelope: envelope, client: client)
         case .jsonBytes(let json): seal(json, envelope: envelope, client: client)
+        case .jsonWriter(let capacity, let write):
+            RequestBody.encryptedResponse(
+                ResponseEnvelope.seal(nonce: envelope.nonce, secret: client.envelopeKey, nowMillis: clock.nowMillis(), jsonCapacity: capacity) {
+                    ResponseJSON.append(to: &$0, write)
+                },
+                binary: envelope.binaryResponse
+            )
         }
     }
 

@@ -15,6 +15,15 @@ struct ResponseJSON {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Lets `write` append JSON to `bytes` itself (the plaintext of a response envelope), with no
+    /// copy: the array is moved into the writer and back.
+    static func append(to bytes: inout [UInt8], _ write: (inout ResponseJSON) -> Void) {
+        var json = ResponseJSON(capacity: 0)
+        swap(&json.bytes, &bytes)
+        write(&json)
+        swap(&json.bytes, &bytes)
+    }
+
     mutating func literal(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
