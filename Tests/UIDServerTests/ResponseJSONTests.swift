@@ -41,6 +41,32 @@ import UIDProtocol
         #expect(try object(TokenOutcome.insufficientUserConsent.responseJSON()) == ["status": "insufficient_user_consent"])
     }
 
+    /// The vectorisable check against the rule it replaced, for every byte value alone, at each
+    /// position of a base64 text, and over random texts of every length up to 700.
+    @Test func plainTextCheckAgreesWithTheByteByByteRule() {
+        func reference(_ bytes: [UInt8]) -> Bool {
+            bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        func check(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(ResponseJSON.needsNoEscaping) }
+        let token = Array(Base64.encode((0..<450).map { UInt8(truncatingIfNeeded: $0 &* 37) }).utf8)
+        for value in UInt8.min...UInt8.max {
+            #expect(check([value]) == reference([value]), "byte \(value)")
+            for position in [0, 1, 15, 16, 31, 32, 33, token.count / 2, token.count - 1] {
+                var bytes = token
+                bytes[position] = value
+                #expect(check(bytes) == reference(bytes), "byte \(value) at \(position)")
+            }
+        }
+        #expect(check([]) && reference([]))
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...700 {
+            let printable = (0..<length).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }
+            let anything = (0..<length).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            #expect(check(printable) == reference(printable), "length \(length)")
+            #expect(check(anything) == reference(anything), "length \(length)")
+        }
+    }
+
     @Test func textThatNeedsEscapingGoesThroughTheEncoder() throws {
         var json = ResponseJSON(capacity: 16)
         json.literal("[")

@@ -66,11 +66,10 @@ public struct ClientKey: Sendable {
 
 /// API key hashing and generation in the reference's scheme, so keys issued by either side work.
 public enum APIKeyHasher {
+    /// SHA-512(salt ‖ key's UTF-8), as the reference stores it. Every keyed request checks one.
     public static func hash(key: String, salt: [UInt8]) -> [UInt8] {
-        var hasher = SHA512()
-        hasher.update(data: salt)
-        hasher.update(data: Array(key.utf8))
-        return hasher.finalize().withUnsafeBytes { Array($0) }
+        var key = key
+        return key.withUTF8 { utf8 in salt.withUnsafeBytes { OneShotSHA512.hash($0, UnsafeRawBufferPointer(utf8)) } }
     }
 
     /// Compares without an early exit, so timing does not reveal how much of a hash matched.

@@ -30,16 +30,25 @@ struct ResponseJSON {
 
     mutating func string(_ text: String) {
         var text = text
-        let plain = text.withUTF8 { utf8 in
-            utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
-        }
-        guard plain else {
+        guard text.withUTF8(Self.needsNoEscaping) else {
             bytes.append(contentsOf: (try? JSONCoding.encoder.encode(text)) ?? Data("null".utf8))
             return
         }
         bytes.append(UInt8(ascii: "\""))
         text.withUTF8 { bytes.append(contentsOf: $0) }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether every byte is printable ASCII other than the quote and the backslash, so the text goes into JSON as it
+    /// is. No early exit: the loop is a reduction the compiler vectorises (a generate answer's three
+    /// tokens are about 600 bytes; the byte-by-byte `allSatisfy` was 1–2 % of its samples).
+    static func needsNoEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        var flagged: UInt8 = 0
+        for byte in utf8 {
+            // Below 0x20 wraps past 0x5E, and so does 0x7F and above.
+            flagged |= (byte &- 0x20 > 0x5E ? 1 : 0) | (byte == UInt8(ascii: "\"") ? 1 : 0) | (byte == UInt8(ascii: "\\") ? 1 : 0)
+        }
+        return flagged == 0
     }
 
     /// Base64 of `raw` as a JSON string, encoded in place.
