@@ -21,10 +21,12 @@ import Testing
     @Test func theDeadlineAnswersWhileAnOperationIgnoresCancellation() async throws {
         let finished = Atomic<Bool>(false)
         let release = DispatchSemaphore(value: 0)
-        // The "driver" finishes after 30 s whatever happens, so a deadline that waits for it fails
-        // the check below instead of hanging the test; 30 s leaves the 100-ms timer room to run
-        // while other suites keep the machine's few threads busy.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { release.signal() }
+        // The "driver" is released once the caller has its answer, or after 60 s whatever happens,
+        // so a deadline that waits for it fails the check below instead of hanging the test.
+        // Other suites may hold every cooperative thread meanwhile: the answer can come late, but
+        // it must come before the driver finishes.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { release.signal() }
+        defer { release.signal() }
         await #expect(throws: StoreDeadline.Exceeded.self) {
             try await StoreDeadline.run(within: .milliseconds(100)) { () async -> Int in
                 await withCheckedContinuation { continuation in

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A bound on how long the operator waits for its store. A PostgreSQL server that went away
@@ -25,11 +26,14 @@ public enum StoreDeadline {
                 let work = Task {
                     do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
                 }
-                let timer = Task {
-                    try? await Task.sleep(for: duration)
-                    if !Task.isCancelled { outcome.finish(.failure(Exceeded(duration: duration))) }
+                // A Dispatch timer, not `Task.sleep`: the sleeping task would need a cooperative
+                // thread to wake on, and when busy requests or a blocked driver hold all of them,
+                // the deadline would pass unnoticed for as long as they do. Firing after an answer
+                // is harmless (the first result wins), so the timer is not cancelled.
+                DispatchQueue.global().asyncAfter(deadline: .now() + duration.dispatchInterval) {
+                    outcome.finish(.failure(Exceeded(duration: duration)))
                 }
-                outcome.onFinish { work.cancel(); timer.cancel() }
+                outcome.onFinish { work.cancel() }
             }
         } onCancel: {
             outcome.finish(.failure(CancellationError()))
@@ -76,5 +80,16 @@ public enum StoreDeadline {
             continuation?.resume(with: result)
             cleanup?()
         }
+    }
+}
+
+extension Duration {
+    /// Nanosecond precision, clamped so an absurd configured deadline cannot overflow the conversion.
+    fileprivate var dispatchInterval: DispatchTimeInterval {
+        let (seconds, attoseconds) = components
+        let limit: Int64 = 365 * 24 * 3600
+        guard seconds < limit else { return .seconds(Int(limit)) }
+        guard seconds >= 0, attoseconds >= 0 else { return .nanoseconds(0) }
+        return .nanoseconds(Int(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
     }
 }
