@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import UIDOperatorCore
-import UIDProtocol
+@testable import UIDProtocol
 @testable import UIDServer
 
 /// The directly written answers must parse to what `JSONEncoder` wrote before.
@@ -120,8 +120,17 @@ import UIDProtocol
         let mapped: [Mapped]
         let unmapped: [Unmapped]?
 
+        /// Public bucket ids as the general Hashids algorithm makes them, with a prefix that needs escaping.
+        static let bucketIDPrefix = "a\"d"
+        static let bucketIDSecret = "c2VjcmV0IHNhbHQ="
+
         init(_ result: IdentityMapV2Result) {
-            mapped = result.mapped.map { Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: $0.bucketID) }
+            let hashids = Hashids(salt: Self.bucketIDSecret, minLength: 9)
+            mapped = result.mapped.map {
+                var workspace = Hashids.Workspace()
+                let publicID = Self.bucketIDPrefix + hashids.encodeInGeneral($0.bucketID, using: &workspace)
+                return Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: publicID)
+            }
             unmapped = result.unmapped.isEmpty ? nil : result.unmapped.map { Unmapped(identifier: $0.identifier, reason: $0.reason) }
         }
     }
@@ -130,12 +139,15 @@ import UIDProtocol
         var result = IdentityMapV2Result()
         result.kind = .email
         result.mapped = [
-            .init(identifier: "a@example.com", advertisingID: [UInt8](repeating: 3, count: 32), bucketID: "ad1ANEmVZ"),
-            .init(identifier: "quote\"back\\slash/\u{1}é@x.org", advertisingID: [UInt8](repeating: 250, count: 33), bucketID: "b"),
+            .init(identifier: "a@example.com", advertisingID: [UInt8](repeating: 3, count: 32), bucketID: 1_048_575),
+            .init(identifier: "quote\"back\\slash/\u{1}é@x.org", advertisingID: [UInt8](repeating: 250, count: 33), bucketID: 0),
+            // Negative: the general algorithm's empty text, after the prefix.
+            .init(identifier: "b@example.com", advertisingID: [UInt8](repeating: 1, count: 32), bucketID: -5),
         ]
         result.unmapped = [.init(identifier: "null", reason: "invalid identifier"), .init(identifier: "tab\t@x.org", reason: "optout")]
         for variant in [result, { var onlyMapped = result; onlyMapped.unmapped = []; return onlyMapped }()] {
-            let written = try object(MapV2Body(result: variant).responseJSON())
+            let bucketIDs = PublicBucketIDEncoder(prefix: EncodedMapV2Body.bucketIDPrefix, secret: EncodedMapV2Body.bucketIDSecret)
+            let written = try object(MapV2Body(result: variant, bucketIDs: bucketIDs).responseJSON())
             let encoded = try #require(
                 try JSONSerialization.jsonObject(with: JSONCoding.encoder.encode(StatusResponse.success(EncodedMapV2Body(variant)))) as? NSDictionary
             )

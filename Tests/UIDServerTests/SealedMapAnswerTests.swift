@@ -74,13 +74,13 @@ import UIDProtocol
         var result = IdentityMapV2Result()
         result.kind = .email
         for (index, identifier) in identifiers.enumerated() {
-            result.mapped.append(.init(identifier: identifier, advertisingID: [UInt8](repeating: UInt8(index), count: 32 + index % 2), bucketID: "ad1" + String(index)))
+            result.mapped.append(.init(identifier: identifier, advertisingID: [UInt8](repeating: UInt8(index), count: 32 + index % 2), bucketID: Int64(index) * 100_003))
             result.unmapped.append(.init(identifier: identifier, reason: index % 2 == 0 ? "optout" : "invalid identifier"))
         }
         var onlyMapped = result
         onlyMapped.unmapped = []
         for variant in [IdentityMapV2Result(), result, onlyMapped] {
-            let body = MapV2Body(result: variant)
+            let body = MapV2Body(result: variant, bucketIDs: PublicBucketIDEncoder(prefix: "ad1", secret: "c2VjcmV0"))
             for capacity in [body.capacity, 0] {
                 #expect(try sealedJSON(capacity: capacity) { body.write(into: &$0) } == body.responseJSON())
             }

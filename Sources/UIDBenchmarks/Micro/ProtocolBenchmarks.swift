@@ -102,6 +102,15 @@ enum ProtocolBenchmarks {
         measure("use case: identity map, 5,000 emails", items: emails.count, itemName: "identities") {
             blackHole(snapshot.mapIdentities(mapRequest, nowMillis: now))
         }
+        let mapV2Request = IdentityMapV2Request(fields: [.email: .values(emails.map(MapInput.string))])
+        measure("use case: identity map v2, 5,000 emails", items: emails.count, itemName: "identities") {
+            blackHole(snapshot.mapIdentitiesV2(mapV2Request, nowMillis: now))
+        }
+        var bucketID: Int64 = 0
+        measure("public bucket id (identity map v2)") {
+            bucketID = (bucketID &+ 7_919) % 1_048_576
+            blackHole(snapshot.publicBucketID(bucketID))
+        }
         return results
     }
 }

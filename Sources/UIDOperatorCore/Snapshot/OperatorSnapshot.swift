@@ -14,7 +14,8 @@ public final class OperatorSnapshot: Sendable {
     /// Opt-outs recorded since: small, so that adding one copies little (see `addingOptOut`).
     public let recentOptOuts: OptOutIndex
     public let testIdentities: TestIdentities
-    let bucketIDEncoder: Hashids
+    /// Writes the bucket ids identity map v2 and `/v2/identity/buckets` publish.
+    public let bucketIDEncoder: PublicBucketIDEncoder
 
     public convenience init(
         config: OperatorConfig, keys: KeyRing, salts: SaltTable, clients: [ClientKey], sites: [Site],
@@ -26,14 +27,14 @@ public final class OperatorSnapshot: Sendable {
             keypairs: Dictionary(keypairs.map { ($0.subscriptionID, $0) }, uniquingKeysWith: { _, last in last }),
             optOuts: optOuts, recentOptOuts: OptOutIndex(),
             testIdentities: TestIdentities(firstLevelSalt: salts.firstLevelSalt),
-            bucketIDEncoder: Hashids(salt: salts.idSecret, minLength: 9)
+            bucketIDEncoder: PublicBucketIDEncoder(prefix: salts.idPrefix, secret: salts.idSecret)
         )
     }
 
     init(
         config: OperatorConfig, keys: KeyRing, salts: SaltTable, clients: ClientDirectory, sites: [Int32: Site],
         keypairs: [String: ClientSideKeypair], optOuts: OptOutIndex, recentOptOuts: OptOutIndex,
-        testIdentities: TestIdentities, bucketIDEncoder: Hashids
+        testIdentities: TestIdentities, bucketIDEncoder: PublicBucketIDEncoder
     ) {
         self.config = config
         self.keys = keys

@@ -82,13 +82,7 @@ extension OperatorSnapshot {
 
     /// The public bucket id: `id_prefix` + Hashids(`id_secret`, min length 9) of the bucket id.
     public func publicBucketID(_ bucketID: Int64) -> String {
-        var workspace = Hashids.Workspace()
-        return publicBucketID(bucketID, using: &workspace)
-    }
-
-    /// As above, in buffers reused across a request's identities (map v2).
-    func publicBucketID(_ bucketID: Int64, using workspace: inout Hashids.Workspace) -> String {
-        salts.idPrefix + bucketIDEncoder.encode(bucketID, using: &workspace)
+        bucketIDEncoder.encode(bucketID)
     }
 
     /// Buckets rotated at or after `sinceMillis`, for `/v2/identity/buckets`.

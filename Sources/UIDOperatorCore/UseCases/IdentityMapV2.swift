@@ -24,8 +24,15 @@ public struct IdentityMapV2Result: Sendable, Equatable {
     public struct Mapped: Sendable, Equatable {
         public var identifier: String
         public var advertisingID: [UInt8]
-        /// The public bucket id (`publicBucketID`).
-        public var bucketID: String
+        /// The salt bucket's number; the answer carries its public id (`bucketIDEncoder`), written
+        /// with the answer rather than kept as a string per identity.
+        public var bucketID: Int64
+
+        public init(identifier: String, advertisingID: [UInt8], bucketID: Int64) {
+            self.identifier = identifier
+            self.advertisingID = advertisingID
+            self.bucketID = bucketID
+        }
     }
 
     public struct Unmapped: Sendable, Equatable {
@@ -64,7 +71,6 @@ extension OperatorSnapshot {
         var result = IdentityMapV2Result()
         result.kind = kind
         result.mapped.reserveCapacity(values.count)
-        var bucketIDWorkspace = Hashids.Workspace()
         let salts = salts
         let options = config.rawUIDOptions
         for value in values {
@@ -74,7 +80,7 @@ extension OperatorSnapshot {
             }
             switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false, salts: salts, options: options) {
             case .mapped(let current, _, _, let bucketID):
-                result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: publicBucketID(bucketID, using: &bucketIDWorkspace)))
+                result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: bucketID))
             case .optOut:
                 result.unmapped.append(.init(identifier: text, reason: "optout"))
             case .invalidIdentifier:

@@ -137,63 +137,111 @@ public struct Hashids: Sendable {
         withUnsafePointer(to: number) { encode(UnsafeBufferPointer(start: $0, count: 1), using: &workspace) }
     }
 
-    /// `encode([n])` with the shuffles taken from the tables made in `init` (identity map v2 encodes a
-    /// bucket id per identity; the two shuffles of about 50 divisions each were most of its cost).
-    /// For one number the lottery character is `alphabet[n % 100 % count]`, the first shuffle's salt
-    /// is made of it, the salt and the unshuffled alphabet, and the padding shuffle's salt is the
-    /// shuffled alphabet, so both results depend on the lottery index alone. Nil when the number is
-    /// negative or needs more than one padding round: the general algorithm then answers.
+    /// `encode([n])` with the shuffles taken from the tables made in `init`, or nil where
+    /// `withEncodedSingle` leaves the number to the general algorithm.
     func encodeSingle(_ number: Int64, using workspace: inout Workspace) -> String? {
+        var text: String?
+        _ = withEncodedSingle(number) { text = String(decoding: $0, as: UTF8.self) }
+        return text
+    }
+
+    /// Room `withEncodedSingle` needs before its answer: a guard, the lottery character, at most
+    /// 64 digits (the base is at least 2) and the closing guard.
+    private static let singleScratchCount = 67
+
+    /// `prefix` followed by `encode([number])`'s characters, built on the stack and handed to
+    /// `body` (identity map v2 writes a bucket id per identity: as a `String` each, the arrays and
+    /// the string cost more than the encoding). Not generic, so a caller in another module does
+    /// not look up type metadata per call.
+    ///
+    /// The shuffles come from the tables made in `init`: for one number the lottery character is
+    /// `alphabet[n % 100 % count]`, the first shuffle's salt is made of it, the salt and the
+    /// unshuffled alphabet, and the padding shuffle's salt is the shuffled alphabet, so both results
+    /// depend on the lottery index alone. False, without calling `body`, when the number is negative
+    /// or needs more than one padding round: the general algorithm then answers.
+    public func withEncodedSingle(_ number: Int64, prefix: [UInt8] = [], _ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
         let alphaCount = alphabet.count
-        guard number >= 0, alphaCount > 0, !guards.isEmpty, !separators.isEmpty else { return nil }
+        guard number >= 0, alphaCount >= 2, !guards.isEmpty, !separators.isEmpty else { return false }
         let valuesHash = number % 100
         let lotteryIndex = Int(valuesHash % Int64(alphaCount))
         let (tableStart, tableOverflow) = lotteryIndex.multipliedReportingOverflow(by: alphaCount)
         guard !tableOverflow, tableStart + alphaCount <= singleNumberAlphabets.count,
               tableStart + alphaCount <= singleNumberPaddingAlphabets.count
-        else { return nil }
+        else { return false }
+        // The answer (prefix, then at most `max(minLength, scratchCount)` characters) follows the scratch.
+        let scratchCount = Self.singleScratchCount
+        let (answerRoom, roomOverflow) = prefix.count.addingReportingOverflow(max(minLength, scratchCount))
+        let (capacity, capacityOverflow) = scratchCount.addingReportingOverflow(answerRoom)
+        guard !roomOverflow, !capacityOverflow else { return false }
 
-        var encoded: [UInt8] = []
-        swap(&encoded, &workspace.encoded)
-        defer { swap(&encoded, &workspace.encoded) }
-        encoded.removeAll(keepingCapacity: true)
-        encoded.reserveCapacity(max(minLength, 16) + alphaCount)
-        encoded.append(alphabet[lotteryIndex])
-
-        var v = UInt64(number)
-        let base = UInt64(alphaCount)
-        repeat {
-            encoded.append(singleNumberAlphabets[tableStart + Int(v % base)])
-            v /= base
-        } while v != 0
-        encoded[1...].reverse()
-
-        if encoded.count < minLength {
-            let guardCount = Int64(guards.count)
-            encoded.insert(guards[Int((valuesHash + Int64(encoded[0])) % guardCount)], at: 0)
-            if encoded.count < minLength {
-                encoded.append(guards[Int((valuesHash + Int64(encoded[2])) % guardCount)])
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer -> Bool in
+            // The encoding is `buffer[start..<end]`; index 0 is kept free for the opening guard.
+            var start = 1
+            buffer[1] = alphabet[lotteryIndex]
+            var end = 2
+            var v = UInt64(number)
+            let base = UInt64(alphaCount)
+            repeat {
+                buffer[end] = singleNumberAlphabets[tableStart + Int(v % base)]
+                end += 1
+                v /= base
+            } while v != 0
+            // The digits came least significant first.
+            var low = 2
+            var high = end - 1
+            while low < high {
+                buffer.swapAt(low, high)
+                low += 1
+                high -= 1
             }
-            if encoded.count < minLength {
-                let tableEnd = tableStart + alphaCount
-                let splitAt = tableStart + alphaCount / 2
-                let paddedCount = encoded.count + alphaCount
-                // More than one padding round: left to the general algorithm.
-                guard paddedCount >= minLength else { return nil }
-                let from = (paddedCount - minLength) / 2
-                var padded: [UInt8] = []
-                swap(&padded, &workspace.padded)
-                defer { swap(&padded, &workspace.padded) }
-                padded.removeAll(keepingCapacity: true)
-                padded.reserveCapacity(paddedCount)
-                // Element by element: a slice of the shared table would retain it.
-                for index in splitAt..<tableEnd { padded.append(singleNumberPaddingAlphabets[index]) }
-                padded.append(contentsOf: encoded)
-                for index in tableStart..<splitAt { padded.append(singleNumberPaddingAlphabets[index]) }
-                return String(decoding: padded[from..<(from + minLength)], as: UTF8.self)
+
+            var answerEnd = scratchCount
+            for byte in prefix {
+                buffer[answerEnd] = byte
+                answerEnd += 1
             }
+            var padded = false
+            if end - start < minLength {
+                let guardCount = Int64(guards.count)
+                buffer[0] = guards[Int((valuesHash + Int64(buffer[1])) % guardCount)]
+                start = 0
+                if end - start < minLength {
+                    // The first digit, third character once the opening guard is in.
+                    buffer[end] = guards[Int((valuesHash + Int64(buffer[2])) % guardCount)]
+                    end += 1
+                }
+                if end - start < minLength {
+                    // padded = padding[half…] + encoded + padding[…half]; the answer is its middle
+                    // `minLength` characters.
+                    let encodedCount = end - start
+                    let paddedCount = encodedCount + alphaCount
+                    guard paddedCount >= minLength else { return false }
+                    let from = (paddedCount - minLength) / 2
+                    let splitAt = tableStart + alphaCount / 2
+                    let upperCount = alphaCount - alphaCount / 2
+                    for position in 0..<minLength {
+                        let index = from + position
+                        if index < upperCount {
+                            buffer[answerEnd] = singleNumberPaddingAlphabets[splitAt + index]
+                        } else if index < upperCount + encodedCount {
+                            buffer[answerEnd] = buffer[start + index - upperCount]
+                        } else {
+                            buffer[answerEnd] = singleNumberPaddingAlphabets[tableStart + index - upperCount - encodedCount]
+                        }
+                        answerEnd += 1
+                    }
+                    padded = true
+                }
+            }
+            if !padded {
+                for index in start..<end {
+                    buffer[answerEnd] = buffer[index]
+                    answerEnd += 1
+                }
+            }
+            body(UnsafeBufferPointer(rebasing: buffer[scratchCount..<answerEnd]))
+            return true
         }
-        return String(decoding: encoded, as: UTF8.self)
     }
 
     private func encode(_ numbers: UnsafeBufferPointer<Int64>, using workspace: inout Workspace) -> String {

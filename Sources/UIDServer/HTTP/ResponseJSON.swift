@@ -30,12 +30,18 @@ struct ResponseJSON {
 
     mutating func string(_ text: String) {
         var text = text
-        guard text.withUTF8(Self.needsNoEscaping) else {
+        text.withUTF8 { string(utf8: $0) }
+    }
+
+    /// UTF-8 text as a JSON string (a public bucket id is built on the stack, not as a `String`).
+    mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
+        guard Self.needsNoEscaping(utf8) else {
+            let text = String(decoding: utf8, as: UTF8.self)
             bytes.append(contentsOf: (try? JSONCoding.encoder.encode(text)) ?? Data("null".utf8))
             return
         }
         bytes.append(UInt8(ascii: "\""))
-        text.withUTF8 { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: utf8)
         bytes.append(UInt8(ascii: "\""))
     }
 

@@ -85,7 +85,7 @@ final class BucketAnswers: Sendable {
             if let cachedIDs, position < cachedIDs.count {
                 json.string(cachedIDs[position])
             } else {
-                json.string(snapshot.publicBucketID(salts.bucketID(at: position)))
+                snapshot.bucketIDEncoder.withUTF8(salts.bucketID(at: position)) { json.string(utf8: $0) }
             }
             json.literal(#","last_updated":"#)
             json.string(lastText)

@@ -34,7 +34,7 @@ struct IdentityMapRoutes: Sendable {
                     invalid: result.unmapped.count - optedOut, optedOut: optedOut
                 )
             }
-            let body = MapV2Body(result: result)
+            let body = MapV2Body(result: result, bucketIDs: call.snapshot.bucketIDEncoder)
             return .jsonWriter(capacity: body.capacity) { body.write(into: &$0) }
         }
     }
@@ -175,6 +175,8 @@ struct MapV3Body {
 /// "unmapped":[{"identifier":…,"reason":…}, …]}}`; `unmapped` is left out when empty, as the reference does.
 struct MapV2Body {
     let result: IdentityMapV2Result
+    /// Turns each mapped identity's bucket number into the public id the answer carries.
+    let bucketIDs: PublicBucketIDEncoder
 
     /// About the answer's length (an email of 20–30 characters makes a mapped entry of about 130 bytes).
     var capacity: Int { 64 + result.mapped.count * 150 + result.unmapped.count * 80 }
@@ -197,7 +199,7 @@ struct MapV2Body {
             json.literal(#","advertising_id":"#)
             json.base64String(mapped.advertisingID)
             json.literal(#","bucket_id":"#)
-            json.string(mapped.bucketID)
+            bucketIDs.withUTF8(mapped.bucketID) { json.string(utf8: $0) }
             json.literal("}")
         }
         json.literal("]")
