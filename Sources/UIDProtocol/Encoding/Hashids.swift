@@ -35,7 +35,7 @@ public struct Hashids: Sendable {
     private let separators: [UInt8]
     private let guards: [UInt8]
     /// For a single number `n`, the alphabet after its first shuffle and after the first padding
-    /// shuffle, by `n % 100 % alphabet.count`: both shuffles depend on nothing else (see `encodeSingle`).
+    /// shuffle, by `n % 100 % alphabet.count`: both shuffles depend on nothing else (see `withEncodedSingle`).
     /// Flat (alphabet `i` at `i * alphabet.count`): reading a nested array would retain it, and the
     /// threads mapping identities at once would contend for its reference count.
     private let singleNumberAlphabets: [UInt8]
@@ -106,8 +106,8 @@ public struct Hashids: Sendable {
         self.singleNumberPaddingAlphabets = padding
     }
 
-    /// Buffers `encode` works in. Identity map v2 encodes a bucket id per identity: one workspace
-    /// per request saves the four arrays each call would otherwise allocate.
+    /// Buffers the general algorithm works in (several numbers, or one the tables leave to it), so
+    /// a caller encoding many can reuse them instead of allocating four arrays per call.
     public struct Workspace {
         fileprivate var alpha: [UInt8] = []
         fileprivate var shuffleSalt: [UInt32] = []
@@ -126,7 +126,7 @@ public struct Hashids: Sendable {
 
     /// `encode([number])`, in `workspace`'s buffers.
     public func encode(_ number: Int64, using workspace: inout Workspace) -> String {
-        if let encoded = encodeSingle(number, using: &workspace) { return encoded }
+        if let encoded = encodeSingle(number) { return encoded }
         return encodeInGeneral(number, using: &workspace)
     }
 
@@ -139,7 +139,7 @@ public struct Hashids: Sendable {
 
     /// `encode([n])` with the shuffles taken from the tables made in `init`, or nil where
     /// `withEncodedSingle` leaves the number to the general algorithm.
-    func encodeSingle(_ number: Int64, using workspace: inout Workspace) -> String? {
+    func encodeSingle(_ number: Int64) -> String? {
         var text: String?
         _ = withEncodedSingle(number) { text = String(decoding: $0, as: UTF8.self) }
         return text
