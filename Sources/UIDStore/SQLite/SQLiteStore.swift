@@ -18,7 +18,11 @@ public final class SQLiteStore: OperatorStore {
         self.openingWarnings = openingWarnings
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        pool = try DatabasePool(path: path, configuration: configuration)
+        // Processes opening one file together can find it locked while another switches it to
+        // WAL: SQLite answers that switch with SQLITE_BUSY at once, without the busy handler.
+        pool = try Self.retrying(while: { $0.resultCode == .SQLITE_BUSY || $0.resultCode == .SQLITE_LOCKED }) {
+            try DatabasePool(path: path, configuration: configuration)
+        }
         // FULL: a commit is fsynced before it returns, which opt-outs rely on. Set on the pool's one
         // writer after opening, because GRDB's WAL set-up switches every connection to NORMAL
         // (durable against a crash of the process, not of the machine) after `prepareDatabase`.
@@ -26,12 +30,17 @@ public final class SQLiteStore: OperatorStore {
         // Processes opening a new file together race on the migrations (GRDB reads which are
         // applied outside the transaction that applies one): the loser's attempt fails on the
         // schema the winner created, and the next attempt finds it applied.
+        try Self.retrying(while: { _ in true }) { [pool] in try SQLiteSchema.migrator.migrate(pool) }
+    }
+
+    /// `body`'s result, trying again every 50 ms (at most 20 times) while it throws a database
+    /// error that `isTransient` accepts.
+    private static func retrying<T>(while isTransient: (DatabaseError) -> Bool, _ body: () throws -> T) throws -> T {
         var attempts = 0
         while true {
             do {
-                try SQLiteSchema.migrator.migrate(pool)
-                return
-            } catch let error as DatabaseError {
+                return try body()
+            } catch let error as DatabaseError where isTransient(error) {
                 attempts += 1
                 guard attempts < 20 else { throw error }
                 Thread.sleep(forTimeInterval: 0.05)
