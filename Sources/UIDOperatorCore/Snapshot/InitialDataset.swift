@@ -82,7 +82,7 @@ public enum InitialDataset {
     /// Fresh salts (`SaltSchedule.newSalt`, the first-level salt and the bucket-id secret too), with
     /// rotation times laid out by `SaltSchedule.seededTimes`.
     public static func newSaltTable(count: Int, nowMillis: Int64) -> SaltTable {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SecureRandom.Generator()
         var table = SaltTable(
             firstLevelSalt: SaltSchedule.newSalt(using: &generator), idPrefix: "b",
             idSecret: String(decoding: SaltSchedule.newSalt(using: &generator), as: UTF8.self), expectedCount: count

@@ -1,3 +1,5 @@
+import UIDProtocol
+
 /// One salt rotation run as the store executes it: which buckets are candidates, whether a run
 /// already made today skips it, and how the candidates are planned. The scheduled daily run and
 /// `salt rotate` are both made here, so their rules cannot drift apart.
@@ -12,7 +14,7 @@ public struct SaltRotationRun: Sendable {
 
     /// The plan for `candidates` out of `totalBuckets`, with fresh random salts.
     public func plan(candidates: [SaltSchedule.Bucket], totalBuckets: Int) -> SaltSchedule.Plan {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SecureRandom.Generator()
         return schedule.plan(candidates: candidates, totalBuckets: totalBuckets, nowMillis: nowMillis, forced: forced, using: &generator)
     }
 }

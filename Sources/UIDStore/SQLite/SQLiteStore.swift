@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import UIDOperatorCore
 import UIDProtocol
 
@@ -65,12 +66,23 @@ public final class SQLiteStore: OperatorStore {
         try Row.fetchAll(db, sql: "\(R.table.select) \(suffix)", arguments: arguments).compactMap { try R(reading: $0) }
     }
 
-    /// Inserts `rows` with one prepared statement.
+    /// Inserts `rows` with one prepared statement, each row's values bound through SQLite's C API
+    /// (`StoreValue.bind(to:at:)` says why).
     static func insert<R: StoreRow>(_ rows: some Sequence<R>, _ db: Database) throws {
         let statement = try db.makeStatement(sql: R.table.insert(.sqlite))
+        let sqlite = statement.sqliteStatement
+        defer { sqlite3_reset(sqlite) }
+        func failure(_ code: Int32) -> DatabaseError {
+            DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+        }
         for row in rows {
-            statement.setUncheckedArguments(arguments(row.storeValues))
-            try statement.execute()
+            sqlite3_reset(sqlite)
+            for (offset, value) in row.storeValues.enumerated() {
+                let code = value.bind(to: sqlite, at: Int32(truncatingIfNeeded: offset + 1))
+                guard code == SQLITE_OK else { throw failure(code) }
+            }
+            let step = sqlite3_step(sqlite)
+            guard step == SQLITE_DONE else { throw failure(step) }
         }
     }
 
@@ -84,7 +96,10 @@ public final class SQLiteStore: OperatorStore {
     }
 
     static func arguments(_ values: [StoreValue]) -> StatementArguments {
-        StatementArguments(values.map(\.databaseValue))
+        // GRDB's initializer for a sequence of one concrete type maps it through a key path, which
+        // is resolved at run time when called from another module: it was a third of seeding a
+        // new store's million salt buckets. The existential initializer is a plain closure.
+        StatementArguments(values.map { $0.databaseValue as (any DatabaseValueConvertible)? })
     }
 }
 
