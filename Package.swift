@@ -166,6 +166,12 @@ let package = Package(
     ]
 )
 
+// Test code is compiled without optimisation, even in the release build that scripts/test runs
+// the tests on: optimising it only lengthened CI's build. The code under test stays optimised.
+for target in package.targets where target.type == .test {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-Onone"])]
+}
+
 if fuzzing {
     package.products.append(.executable(name: "uid-fuzz", targets: ["UIDFuzz"]))
     package.targets.append(.executableTarget(
