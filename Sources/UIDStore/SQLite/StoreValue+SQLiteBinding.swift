@@ -24,9 +24,10 @@ extension StoreValue {
                 : Self.bindText(Array(String(decoding: bytes, as: UTF8.self).utf8), to: statement, at: index)
         case .blob(let bytes?):
             bytes.withUnsafeBytes { buffer in
+                guard let count = Int32(exactly: buffer.count) else { return SQLITE_TOOBIG }
                 // An empty array may have no address, and a null pointer would bind NULL.
-                guard let base = buffer.baseAddress, !buffer.isEmpty else { return sqlite3_bind_zeroblob(statement, index, 0) }
-                return sqlite3_bind_blob(statement, index, base, Int32(buffer.count), Self.transient)
+                guard let base = buffer.baseAddress, count > 0 else { return sqlite3_bind_zeroblob(statement, index, 0) }
+                return sqlite3_bind_blob(statement, index, base, count, Self.transient)
             }
         case .int32(nil), .int64(nil), .text(nil), .utf8(nil), .blob(nil): sqlite3_bind_null(statement, index)
         }
