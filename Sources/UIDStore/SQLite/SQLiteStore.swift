@@ -96,9 +96,8 @@ public final class SQLiteStore: OperatorStore {
     }
 
     static func arguments(_ values: [StoreValue]) -> StatementArguments {
-        // GRDB's initializer for a sequence of one concrete type maps it through a key path, which
-        // is resolved at run time when called from another module: it was a third of seeding a
-        // new store's million salt buckets. The existential initializer is a plain closure.
+        // GRDB's initializer for a sequence of one concrete type maps it through a key path that is
+        // resolved at run time when called from another module; the existential one is a closure.
         StatementArguments(values.map { $0.databaseValue as (any DatabaseValueConvertible)? })
     }
 }
