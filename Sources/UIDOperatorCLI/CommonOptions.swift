@@ -60,9 +60,13 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store for `serve` and `init`, the only commands that create one: an empty store
     /// is seeded and the default client's credentials are written (and shown on a terminal).
     /// With `seed` false, an existing store is required, as for every other command.
-    func open(scope: IdentityScope, environment: IdentityEnvironment, seed: Bool = true, logger: Logger = Logger(label: "uid-operator")) async throws -> any OperatorStore {
+    /// `optOutImageMinimum`: see `SQLiteStore.init(path:openingWarnings:optOutImageMinimum:)`.
+    func open(
+        scope: IdentityScope, environment: IdentityEnvironment, seed: Bool = true, logger: Logger = Logger(label: "uid-operator"),
+        optOutImageMinimum: Int? = SQLiteStore.defaultOptOutImageMinimum
+    ) async throws -> any OperatorStore {
         guard seed else { return try await openExisting(logger: logger) }
-        let opened = try await connect(logger: logger)
+        let opened = try await connect(logger: logger, optOutImageMinimum: optOutImageMinimum)
         if let credentials = try await StoreBootstrap.seedIfEmpty(
             opened, scope: scope, environment: environment, nowMillis: OperatorClock.system.nowMillis(), keyExpiry: try loadConfig().keyExpiry()
         ) {
@@ -102,12 +106,12 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens (creating when missing) without seeding: for `import core`, which fills the store itself.
-    func connect(logger: Logger = Logger(label: "uid-operator")) async throws -> any OperatorStore {
+    func connect(logger: Logger = Logger(label: "uid-operator"), optOutImageMinimum: Int? = SQLiteStore.defaultOptOutImageMinimum) async throws -> any OperatorStore {
         if let url = store {
             return try await NetworkStores.open(url: url, logger: logger)
         }
         guard let dataDir else { throw CommandFailure("Give --data-dir (embedded store) or --store postgres://…") }
-        let opened = try SQLiteStore(directory: URL(fileURLWithPath: dataDir, isDirectory: true))
+        let opened = try SQLiteStore(directory: URL(fileURLWithPath: dataDir, isDirectory: true), optOutImageMinimum: optOutImageMinimum)
         for warning in opened.openingWarnings { note("warning: \(warning)") }
         return opened
     }

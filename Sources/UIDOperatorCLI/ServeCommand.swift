@@ -56,6 +56,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Connections") var connections: ConnectionLimitOptions
 
+    @Option(name: .customLong("optout-image-minimum"), help: ArgumentHelp(
+        "Embedded store: once it holds this many opt-outs, keep an image of the opt-out index beside it (about 80 bytes an opt-out) and start from that image, reading only the opt-outs recorded after it (default \(SQLiteStore.defaultOptOutImageMinimum)).",
+        valueName: "count"
+    ))
+    var optOutImageMinimum = SQLiteStore.defaultOptOutImageMinimum
+
+    @Flag(name: .customLong("no-optout-image"), help: "Embedded store: keep no opt-out index image; every start reads and sorts every opt-out.")
+    var noOptOutImage = false
+
     @Flag(help: "Add POST /bench/echo, which answers with the request body: the baseline `uid-bench` compares endpoints with.")
     var benchmarkEchoRoute = false
 
@@ -103,7 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("Connection limits", metadata: [
             "max_connections": "\(connectionLimits.maxConnections)", "open_files": "\(descriptors.map(String.init) ?? "unknown")",
         ])
-        let store = try await self.store.open(scope: seedConfig.scope, environment: seedConfig.environment, logger: logger)
+        let store = try await self.store.open(
+            scope: seedConfig.scope, environment: seedConfig.environment, logger: logger, optOutImageMinimum: noOptOutImage ? nil : max(optOutImageMinimum, 1)
+        )
         let started = Date()
         let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
         let config: OperatorConfig
@@ -113,10 +124,26 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure("The store's runtime settings are invalid (fix them with `uid-operator config set`): \(error)")
         }
         let snapshot = try OperatorSnapshot(config: config, contents: state.contents)
-        logger.info("Loaded store", metadata: [
+        var loaded: Logger.Metadata = [
             "buckets": "\(snapshot.salts.count)", "clients": "\(snapshot.clients.clients.count)",
             "optouts": "\(snapshot.optOuts.count)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
-        ])
+        ]
+        if let report = (store as? SQLiteStore)?.lastOptOutLoad {
+            loaded["optouts_from"] = "\(report.source.rawValue)"
+            if report.source == .image { loaded["optout_rows_after_image"] = "\(report.rowsAfterImage)" }
+            if let refusal = report.imageRefusal { loaded["optout_image_refused"] = "\(refusal)" }
+        }
+        logger.info("Loaded store", metadata: loaded)
+        (store as? SQLiteStore)?.whenOptOutImagesWritten { [logger] outcome in
+            switch outcome {
+            case .written(let path, let seconds)?:
+                logger.info("Wrote the opt-out index image", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.2f", seconds))"])
+            case .failed(let reason)?:
+                logger.warning("Could not write the opt-out index image; the next start reads every opt-out", metadata: ["error": "\(reason)"])
+            case nil:
+                break
+            }
+        }
         let suffixes: PublicSuffixList
         do {
             suffixes = try PublicSuffixList.load(path: publicSuffixList)

@@ -89,8 +89,8 @@ import UIDProtocol
         let watermark: Int64 = 2_600
         let halves = try #require(SQLiteStore.idHalves(count: try store.optOutCount(), lowest: 1, watermark: watermark, minimum: 0))
         #expect(halves == [1...1_300, 1_301...2_600])
-        let split = try await store.loadOptOuts(upTo: watermark, splitMinimum: 0)
-        let single = try await store.loadOptOuts(upTo: watermark, splitMinimum: .max)
+        let split = try await store.readOptOuts(upTo: watermark, splitMinimum: 0)
+        let single = try await store.readOptOuts(upTo: watermark, splitMinimum: .max)
         // Rows up to the watermark, less the deleted ones and those with neither a valid hash nor an id.
         var kept = 0
         for (position, row) in rows.prefix(Int(watermark)).enumerated() {

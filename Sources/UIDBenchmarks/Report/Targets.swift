@@ -15,7 +15,11 @@ struct Target {
         targets += batch(http: http)
         if let startup {
             let label = "\(Format.count(Double(startup.buckets))) buckets + \(Format.count(Double(startup.optOuts))) opt-outs"
-            targets.append(Target(name: "start-up, \(label)", goal: "≤ 10 s", measured: startup.medianLabel, met: startup.startupTime <= .seconds(10)))
+            // Held by the slowest start: a node's first, which reads every row.
+            targets.append(Target(
+                name: "start-up reading every row, \(label)", goal: "≤ 10 s", measured: Format.seconds(startup.fromRowsTime),
+                met: startup.fromRowsTime <= .seconds(10) && startup.startupTime <= .seconds(10)
+            ))
             targets.append(Target(
                 name: "peak resident memory, \(label)", goal: "≤ 2 GiB", measured: Format.bytes(startup.peakResidentBytes),
                 met: startup.peakResidentBytes <= 2 << 30

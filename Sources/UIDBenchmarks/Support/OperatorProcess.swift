@@ -49,6 +49,19 @@ final class OperatorProcess {
         throw BenchmarkFailure("uid-operator did not start within \(timeout)")
     }
 
+    /// Waits for a line of the log containing `text`; throws if the server exits or the wait is over.
+    @discardableResult
+    func waitForLogLine(containing text: String, timeout: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+            if let line = log.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
+            guard process.isRunning else { throw BenchmarkFailure("uid-operator exited before logging \"\(text)\":\n\(log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchmarkFailure("uid-operator did not log \"\(text)\" within \(timeout)")
+    }
+
     func stop() {
         guard process.isRunning else { return }
         process.interrupt()

@@ -88,7 +88,7 @@ public struct AdvertisingIDKey: Hashable, Sendable {
 /// is built, so a snapshot holding one is never disturbed; `OperatorSnapshot` keeps its own
 /// recent opt-outs in a second, small index and folds it into the main one on a background task.
 public struct OptOutIndex: Sendable {
-    private var table: OptOutTable
+    private(set) var table: OptOutTable
     private var pending: OptOutRecords
     private var pendingByFirstLevelHash: [FirstLevelHashKey: Int64] = [:]
     private var pendingByAdvertisingID: [AdvertisingIDKey: Int64] = [:]
@@ -112,6 +112,9 @@ public struct OptOutIndex: Sendable {
 
     /// Records held, duplicates included (a record carries a first-level hash, an id, or both).
     public var recordCount: Int { table.count + pending.count }
+
+    /// Records inserted since the table was built and not yet folded into it.
+    public var pendingCount: Int { pending.count }
 
     /// Bytes held by the flat table's arrays (the records not yet folded in are not counted).
     public var tableBytes: Int { table.allocatedBytes }

@@ -187,6 +187,23 @@ final class OptOutTable: Sendable {
         distinctFirstLevelHashes = distinct
     }
 
+    /// A table as it was built before (`OptOutIndexImage` reads one back). The lookups check
+    /// every position they read, so arrays that disagree give wrong answers, never a trap.
+    init(
+        records: OptOutRecords, firstLevelHashStarts: [UInt32], firstLevelHashShift: UInt64,
+        advertisingIDOrder: [UInt32], advertisingIDStarts: [UInt32], advertisingIDShift: UInt64, distinctFirstLevelHashes: Int
+    ) {
+        var records = records
+        records.trimToCommonLength()
+        self.records = records
+        self.firstLevelHashStarts = firstLevelHashStarts
+        self.firstLevelHashShift = firstLevelHashShift
+        self.advertisingIDOrder = advertisingIDOrder
+        self.advertisingIDStarts = advertisingIDStarts
+        self.advertisingIDShift = advertisingIDShift
+        self.distinctFirstLevelHashes = distinctFirstLevelHashes
+    }
+
     /// The advertising-id side: each bucket's start, and the positions of the records with an id
     /// bucket by bucket, in position order within a bucket. The records are split into one part
     /// per core; each part counts its ids by bucket, and then writes its positions into its own

@@ -149,6 +149,23 @@ enum SQLiteSchema {
                 UPDATE salt_metadata SET written_in = (SELECT version FROM store_version WHERE id = 2);
                 """)
         }
+        migrator.registerMigration("v7: opt-out index images") { db in
+            // A node keeps an image of its opt-out index beside the store (`OptOutImageFile`) and
+            // trusts it only for rows it holds: those up to its id, unchanged since. Rows are
+            // appended; anything else done to them (an advertising id filled in, a delete by an
+            // import) counts here, and an image taken at another count is not used. The nonce
+            // tells this store's images from another's. SQLite only: PostgreSQL nodes keep no image.
+            try db.execute(sql: """
+                CREATE TABLE optout_rewrites (id INTEGER PRIMARY KEY CHECK (id = 1), store_nonce BLOB NOT NULL, count INTEGER NOT NULL);
+                INSERT INTO optout_rewrites (id, store_nonce, count) VALUES (1, randomblob(16), 0);
+                CREATE TRIGGER optouts_update_counts_rewrite AFTER UPDATE ON optouts
+                WHEN OLD.id IS NOT NEW.id OR OLD.flh IS NOT NEW.flh OR OLD.advertising_id IS NOT NEW.advertising_id
+                    OR OLD.opted_out_since IS NOT NEW.opted_out_since
+                BEGIN UPDATE optout_rewrites SET count = count + 1 WHERE id = 1; END;
+                CREATE TRIGGER optouts_delete_counts_rewrite AFTER DELETE ON optouts
+                BEGIN UPDATE optout_rewrites SET count = count + 1 WHERE id = 1; END;
+                """)
+        }
         return migrator
     }
 }

@@ -39,7 +39,22 @@ extension SQLiteStore {
     /// The ids bound each half's rows (each id is one row), and the halves are used only when
     /// the ids run without gaps to within the row count, so the arrays are never larger than
     /// the rows read (rows missing from a half leave its room unused and the parts are closed up).
+    ///
+    /// A node starts from the image of its index kept beside the database when one matches the
+    /// rows (`restoreOptOutImage`); after reading every row, it writes a new one in the background.
     func loadOptOuts(upTo watermark: Int64, splitMinimum: Int = SQLiteStore.optOutSplitMinimum) async throws -> OptOutIndex {
+        let restored = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: self.restoreOptOutImage(upTo: watermark)) }
+        }
+        if let index = restored.index { return index }
+        let index = try await readOptOuts(upTo: watermark, splitMinimum: splitMinimum)
+        optOutLoadReports.withLock { $0 = OptOutLoadReport(source: .rows, rowsAfterImage: 0, imageRefusal: restored.refusal) }
+        writeOptOutImageInBackground(index, upTo: watermark)
+        return index
+    }
+
+    /// Every row up to `watermark`, read and sorted.
+    func readOptOuts(upTo watermark: Int64, splitMinimum: Int) async throws -> OptOutIndex {
         let (count, lowest) = try await pool.read { db in
             (try Int.fetchOne(db, sql: StoreSQL.optOutCount) ?? 0, try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM optouts") ?? 1)
         }
@@ -96,7 +111,7 @@ extension SQLiteStore {
 
     /// The rows with ids in `ids`, in id order, each handed over in place (valid during the
     /// call); stops early when `row` returns false.
-    private static func scanOptOuts(
+    static func scanOptOuts(
         _ db: Database, ids: ClosedRange<Int64>,
         row: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?, Int64) -> Bool
     ) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import GRDBSQLite
 import UIDOperatorCore
 import UIDProtocol
@@ -15,8 +16,27 @@ public final class SQLiteStore: OperatorStore {
     /// Problems with the files' modes found (and corrected) when the store was opened.
     public let openingWarnings: [String]
 
-    public init(path: String, openingWarnings: [String] = []) throws {
+    /// Where the image of the opt-out index is kept (`OptOutImageFile`); nil keeps none.
+    let optOutImagePath: String?
+    /// Indexes with fewer records are not imaged.
+    let optOutImageMinimum: Int
+    /// Images being written in the background.
+    let optOutImageWrites = DispatchGroup()
+    /// How the last full load got its opt-outs.
+    let optOutLoadReports = Mutex<OptOutLoadReport?>(nil)
+    /// What became of the last image written.
+    let optOutImageOutcomes = Mutex<OptOutImageOutcome?>(nil)
+
+    /// Below this many opt-outs a node keeps no image of its index: it reads every row in well
+    /// under a second.
+    public static let defaultOptOutImageMinimum = 1 << 18
+
+    /// `optOutImageMinimum`: keep an image of the opt-out index beside the database once it holds
+    /// this many records, and start from it (see `loadOptOuts(upTo:)`); nil keeps none.
+    public init(path: String, openingWarnings: [String] = [], optOutImageMinimum: Int? = SQLiteStore.defaultOptOutImageMinimum) throws {
         self.openingWarnings = openingWarnings
+        optOutImagePath = optOutImageMinimum != nil && path != ":memory:" && !path.isEmpty ? OptOutImageFile.path(forDatabase: path) : nil
+        self.optOutImageMinimum = max(optOutImageMinimum ?? 0, 1)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Processes opening one file together can find it locked while another switches it to
@@ -52,11 +72,11 @@ public final class SQLiteStore: OperatorStore {
     /// Opens the store in `directory`, creating both when missing. The directory is owner-only
     /// (0700) and the database with its -wal and -shm files 0600, since they hold secrets; looser
     /// modes found on opening are tightened and reported in `openingWarnings`.
-    public convenience init(directory: URL) throws {
+    public convenience init(directory: URL, optOutImageMinimum: Int? = SQLiteStore.defaultOptOutImageMinimum) throws {
         // SQLite gives new -wal and -shm files the database's mode; existing ones are checked here.
         let warnings = try StoreFileModes.secure(directory: directory, databaseName: Self.fileName)
             + StoreFileModes.secureCompanions(directory: directory, databaseName: Self.fileName)
-        try self.init(path: directory.appendingPathComponent(Self.fileName).path, openingWarnings: warnings)
+        try self.init(path: directory.appendingPathComponent(Self.fileName).path, openingWarnings: warnings, optOutImageMinimum: optOutImageMinimum)
     }
 
     // MARK: - Rows

@@ -44,7 +44,7 @@ enum StoreFileModes {
 
     /// The -wal and -shm files next to the database, when they exist.
     static func secureCompanions(directory: URL, databaseName: String) -> [String] {
-        ["-wal", "-shm"].flatMap { suffix -> [String] in
+        ["-wal", "-shm", OptOutImageFile.suffix].flatMap { suffix -> [String] in
             let path = directory.appendingPathComponent(databaseName + suffix).path
             guard FileManager.default.fileExists(atPath: path) else { return [] }
             return tighten(path, to: fileMode, what: "store file")
