@@ -56,6 +56,19 @@ def opt_out(op, email):
     assert r.status == 200 and resp == {"status": "success", "body": {"optout": "OK"}}, (str(r), resp)
 
 
+def opt_out_new(op, kind: str, count: int) -> list:
+    """Opts out `count` new emails; returns them."""
+    stamp = now_ms()
+    emails = [f"image.{kind}.{i}.{stamp}@example.com" for i in range(count)]
+    for email in emails:
+        opt_out(op, email)
+    return emails
+
+
+def wait_for_image(op):
+    wait_for("the image to be written", lambda: "Wrote the opt-out index image" in log_text(op), timeout_s=30)
+
+
 def check_opted_out(op, emails):
     publisher = Uid2PublisherClient(op.base_url, op.dev.api_key, op.dev.secret_b64)
     for email in emails:
@@ -70,19 +83,14 @@ def check_opted_out(op, emails):
 
 
 def test_a_restart_starts_from_the_image_and_keeps_every_optout(op):
-    stamp = now_ms()
-    older = [f"image.older.{i}.{stamp}@example.com" for i in range(3)]
-    for email in older:
-        opt_out(op, email)
+    older = opt_out_new(op, "older", 3)
     log = restart(op)
     assert "optouts_from=rows" in loaded_line(log)
-    wait_for("the image to be written", lambda: "Wrote the opt-out index image" in log_text(op), timeout_s=30)
+    wait_for_image(op)
     assert image_path(op).exists()
     assert image_path(op).stat().st_mode & 0o777 == 0o600
 
-    newer = [f"image.newer.{i}.{stamp}@example.com" for i in range(2)]
-    for email in newer:
-        opt_out(op, email)
+    newer = opt_out_new(op, "newer", 2)
     log = restart(op)
     line = loaded_line(log)
     assert "optouts_from=image" in line and "optout_rows_after_image=2" in line, line
@@ -90,13 +98,10 @@ def test_a_restart_starts_from_the_image_and_keeps_every_optout(op):
 
 
 def test_a_damaged_image_is_refused_and_nothing_is_lost(op):
-    stamp = now_ms()
-    emails = [f"image.damaged.{i}.{stamp}@example.com" for i in range(2)]
-    for email in emails:
-        opt_out(op, email)
+    emails = opt_out_new(op, "damaged", 2)
     log = restart(op)
     if "optouts_from=rows" in loaded_line(log):  # no image yet when this test runs alone
-        wait_for("the image to be written", lambda: "Wrote the opt-out index image" in log_text(op), timeout_s=30)
+        wait_for_image(op)
         log = restart(op)
     assert "optouts_from=image" in loaded_line(log)
     image = bytearray(image_path(op).read_bytes())
