@@ -49,6 +49,9 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "A uid-operator build to compare with in the observability part (e.g. one from before metrics existed).")
     var compareBinary: String?
 
+    @Option(help: "Runs of token generate and refresh in the HTTP part, whose targets read the median (default 3; 1 with --smoke).")
+    var httpRounds: Int?
+
     @Option(help: "Rounds of the observability part (default 3; 1 with --smoke).")
     var observabilityRounds: Int?
 
@@ -89,7 +92,8 @@ struct UIDBench: AsyncParsableCommand {
             report.http = try await HTTPBenchmark(
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,
                 mapBatchSize: fixture.snapshot.config.identityMapMaxBatchSize,
-                only: only, serverWrapper: serverWrapper.map { $0.split(separator: " ").map(String.init) } ?? []
+                only: only, serverWrapper: serverWrapper.map { $0.split(separator: " ").map(String.init) } ?? [],
+                rounds: httpRounds ?? (smoke ? 1 : 3)
             ).run { log("  \($0)") }
         }
         if parts.contains(.observability) {

@@ -9,6 +9,8 @@ struct HTTPBenchmark {
         let serverCPUSeconds: Double
         /// The mean of the echo runs just before and after this one (nil for echo itself).
         var baseline: Baseline?
+        /// 1 for an endpoint's first run, 2 for its second, and so on.
+        var round = 1
 
         var cpuMicrosPerRequest: Double { serverCPUSeconds * 1e6 / Double(max(summary.requests, 1)) }
         var itemsPerSecond: Double { summary.requestsPerSecond * Double(scenario.itemsPerRequest) }
@@ -28,6 +30,8 @@ struct HTTPBenchmark {
     var serverWrapper: [String] = []
     /// More `serve` flags (the observability comparison turns metrics off with them).
     var serverArguments: [String] = []
+    /// Runs of the endpoints with ratio targets (`LoadScenario.interleaved`).
+    var rounds = 1
 
     func run(progress: (String) -> Void) async throws -> [Result] {
         let wrk = try Wrk(workDirectory: fixture.directory)
@@ -37,7 +41,7 @@ struct HTTPBenchmark {
         defer { server.stop() }
         try await server.waitUntilServing(timeout: .seconds(serverWrapper.isEmpty ? 120 : 900))
         var results: [Result] = []
-        for scenario in LoadScenario.interleaved(mapBatchSize: mapBatchSize, only: only) {
+        for scenario in LoadScenario.interleaved(mapBatchSize: mapBatchSize, only: only, rounds: rounds) {
             progress(scenario.name)
             let bodies = fixture.directory.appendingPathComponent("bodies.txt")
             try scenario.prepareBodies(fixture, currentMillis()).joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)
@@ -59,7 +63,8 @@ struct HTTPBenchmark {
                     \(summary.socketErrors) socket errors (server log: \(server.logURL.path))
                     """)
             }
-            results.append(Result(scenario: scenario, summary: summary, serverCPUSeconds: cpuAfter - cpuBefore))
+            let round = results.filter { $0.scenario.name == scenario.name }.count + 1
+            results.append(Result(scenario: scenario, summary: summary, serverCPUSeconds: cpuAfter - cpuBefore, round: round))
             // wrk stops sending, not the server working: requests still queued (a 5,000-identity map
             // takes a while) would otherwise eat into the next endpoint's run.
             try await waitUntilIdle(server)

@@ -19,12 +19,19 @@ struct LoadScenario {
 
     /// The suite's endpoints with an echo run before and after each: on a shared machine the
     /// baseline drifts, so each endpoint is compared with the echo runs on either side of it.
-    static func interleaved(mapBatchSize: Int, only: [String]) -> [LoadScenario] {
+    /// `rounds` of the endpoints with ratio targets (token generate and refresh): after the first
+    /// pass over every endpoint, each of them runs `rounds - 1` more times, echo between. Their
+    /// targets read the medians over the rounds: one 10 s run on a shared machine swings by more than the margin.
+    static func interleaved(mapBatchSize: Int, only: [String], rounds: Int = 1) -> [LoadScenario] {
         let all = standardSet(mapBatchSize: mapBatchSize)
         let echo = all[0]
         let endpoints = all.filter { !$0.isBaseline && (only.isEmpty || only.contains(where: $0.path.contains)) }
-        return [echo] + endpoints.flatMap { [$0, echo] }
+        let repeated = endpoints.filter { ratioTargeted.contains($0.name) }
+        return [echo] + endpoints.flatMap { [$0, echo] } + (1..<max(rounds, 1)).flatMap { _ in repeated.flatMap { [$0, echo] } }
     }
+
+    /// The endpoints whose throughput and p99 are targeted as ratios to echo's.
+    static let ratioTargeted = ["token/generate", "token/refresh"]
 
     /// What the server's batch pool admits at once (`BatchWorkPool.shared`: four per core), the
     /// server running on this machine.
