@@ -9,6 +9,8 @@ final class OperatorProcess {
     let launched: ContinuousClock.Instant
     /// From launch to the "serving" line: loading the store and binding the socket.
     private(set) var startupTime: Duration = .zero
+    /// Whether the server runs under a wrapper program, whose pid `process` then has.
+    let wrapped: Bool
 
     /// `wrapper` runs the server under another program (a profiler): its pid is then the wrapper's.
     init(binary: URL, dataDirectory: URL, extraArguments: [String] = [], wrapper: [String] = []) throws {
@@ -16,6 +18,7 @@ final class OperatorProcess {
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         let arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--no-rotation"] + extraArguments
+        wrapped = !wrapper.isEmpty
         if let program = wrapper.first {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [program] + wrapper.dropFirst() + [binary.path] + arguments
@@ -29,7 +32,11 @@ final class OperatorProcess {
         try process.run()
     }
 
-    var stats: ProcessStats { ProcessStats(pid: process.processIdentifier) }
+    /// The server's own figures: under a wrapper, those of the wrapper's child.
+    var stats: ProcessStats {
+        let pid = process.processIdentifier
+        return ProcessStats(pid: wrapped ? Self.children(of: pid).first ?? pid : pid)
+    }
 
     /// Waits for the server to listen; throws with its log if it exits or takes too long.
     func waitUntilServing(timeout: Duration) async throws {
@@ -64,8 +71,18 @@ final class OperatorProcess {
 
     func stop() {
         guard process.isRunning else { return }
+        // A wrapper (`perf record`) does not pass the signal on and waits for the server, its
+        // child, to exit: the server gets the signal too, or this waits forever.
+        let children = wrapped ? Self.children(of: process.processIdentifier) : []
         process.interrupt()
+        for child in children { kill(child, SIGINT) }
         process.waitUntilExit()
+    }
+
+    /// The direct children of `pid` (Linux's `/proc/PID/task/PID/children`); none when unreadable.
+    static func children(of pid: Int32) -> [Int32] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
+        return text.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
     }
 
     deinit { stop() }
