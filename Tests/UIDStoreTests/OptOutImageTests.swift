@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-import UIDOperatorCore
+@testable import UIDOperatorCore
 @testable import UIDStore
 
 /// A node starts from the image of its opt-out index when, and only when, the image holds exactly
@@ -41,6 +41,15 @@ import UIDOperatorCore
                 )
             }
         }
+    }
+
+    /// A store in `scratch` holding `count` generated records, loaded once (which writes its image).
+    static func imaged(_ scratch: Scratch, _ rows: inout Rows, count: Int) async throws -> (store: SQLiteStore, records: [OptOutRecord]) {
+        let records = rows.records(count)
+        let store = try scratch.open()
+        _ = try store.importOptOuts(records)
+        _ = try await load(store)
+        return (store, records)
     }
 
     static func load(_ store: SQLiteStore) async throws -> (index: OptOutIndex, report: OptOutLoadReport) {
@@ -90,10 +99,7 @@ import UIDOperatorCore
         let scratch = try Scratch()
         defer { scratch.remove() }
         var rows = Rows(state: 2)
-        var records = rows.records(600)
-        let store = try scratch.open()
-        _ = try store.importOptOuts(records)
-        _ = try await Self.load(store)
+        var (store, records) = try await Self.imaged(scratch, &rows, count: 600)
         let filled = OptOutRecord(firstLevelHash: records[0].firstLevelHash, advertisingID: rows.bytes(32), optedOutSinceSeconds: records[0].optedOutSinceSeconds)
         #expect(records[0].advertisingID == nil)
         try await store.recordOptOut(filled)
@@ -114,10 +120,7 @@ import UIDOperatorCore
         let scratch = try Scratch()
         defer { scratch.remove() }
         var rows = Rows(state: 3)
-        let records = rows.records(1_500)
-        let store = try scratch.open()
-        _ = try store.importOptOuts(records)
-        _ = try await Self.load(store)
+        let (store, records) = try await Self.imaged(scratch, &rows, count: 1_500)
         var image = try [UInt8](Data(contentsOf: URL(fileURLWithPath: scratch.image)))
         image[image.count / 2] ^= 0x01
         try Data(image).write(to: URL(fileURLWithPath: scratch.image))
@@ -164,6 +167,27 @@ import UIDOperatorCore
         #expect(reloaded.report.source == .rows)
         #expect(reloaded.report.imageRefusal?.contains("other rows") == true)
         try await Self.expectSameAnswers(reloaded.index, restored, newer)
+    }
+
+    /// The origin is read before the digests are checked: a watermark of Int64.min or Int64.max
+    /// there is refused, never subtracted or counted from.
+    @Test func anImageWithAnImpossibleWatermarkIsRefused() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var rows = Rows(state: 6)
+        let (store, records) = try await Self.imaged(scratch, &rows, count: 300)
+        let image = try [UInt8](Data(contentsOf: URL(fileURLWithPath: scratch.image)))
+        // The origin follows the 128-byte header: nonce (16), rewrites (8), then the watermark.
+        let watermarkOffset = OptOutIndexImage.headerBytes + 24
+        for impossible in [Int64.min, -1, Int64.max] {
+            var damaged = image
+            withUnsafeBytes(of: impossible.littleEndian) { damaged.replaceSubrange(watermarkOffset..<(watermarkOffset + 8), with: $0) }
+            try Data(damaged).write(to: URL(fileURLWithPath: scratch.image))
+            let reloaded = try await Self.load(try SQLiteStore(path: scratch.database, optOutImageMinimum: 1_000_000))
+            #expect(reloaded.report.source == .rows, "watermark \(impossible)")
+            #expect(reloaded.report.imageRefusal != nil, "watermark \(impossible)")
+            try await Self.expectSameAnswers(reloaded.index, store, records)
+        }
     }
 
     @Test func noImageIsKeptWhenTurnedOffOrBelowTheMinimum() async throws {

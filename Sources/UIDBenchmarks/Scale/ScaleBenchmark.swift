@@ -109,7 +109,7 @@ struct ScaleBenchmark {
                 let written = try await server.waitForLogLine(containing: "Wrote the opt-out index image", timeout: .seconds(600))
                 // The server's own measure of the write (its log's `seconds=`).
                 let seconds = written.split(separator: " ").first { $0.hasPrefix("seconds=") }.flatMap { Double($0.dropFirst("seconds=".count)) }
-                imageWrite = .milliseconds(Int64(((seconds ?? 0) * 1_000).rounded()))
+                imageWrite = .milliseconds(Int64(exactly: ((seconds ?? 0) * 1_000).rounded()) ?? 0)
             } else {
                 times.append(server.startupTime)
             }

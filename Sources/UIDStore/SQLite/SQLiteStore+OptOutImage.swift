@@ -39,6 +39,9 @@ extension SQLiteStore {
         guard let path = optOutImagePath else { return (nil, nil) }
         do {
             guard let origin = try OptOutImageFile.origin(path: path) else { return (nil, nil) }
+            // The origin is read before any digest is checked: a damaged one may hold any value,
+            // and a negative watermark would overflow the subtraction below.
+            guard origin.watermark >= 0 else { return (nil, "it records an impossible last row (\(origin.watermark))") }
             guard origin.watermark <= watermark else { return (nil, "it holds rows past the store's last (\(origin.watermark) > \(watermark))") }
             let rowsAfter = watermark - origin.watermark
             guard rowsAfter <= Self.rowsAfterImageLimit(origin.watermark) else {
