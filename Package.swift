@@ -32,10 +32,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Layer 1: pure protocol code. No I/O; depends only on swift-crypto.
+        // A cache prefetch hint for batch lookups, which Swift cannot spell (one inline C function).
+        .target(name: "CPrefetch"),
+        // Layer 1: pure protocol code. No I/O; depends only on swift-crypto (and the hint above).
         .target(
             name: "UIDProtocol",
             dependencies: [
+                "CPrefetch",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

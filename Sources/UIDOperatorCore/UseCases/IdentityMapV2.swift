@@ -73,12 +73,16 @@ extension OperatorSnapshot {
         result.mapped.reserveCapacity(values.count)
         let salts = salts
         let options = config.rawUIDOptions
-        for value in values {
-            guard case .string(let text) = value else {
+        func text(at index: Int) -> String? {
+            guard case .string(let text) = values[index] else { return nil }
+            return text
+        }
+        mapEach(kind: kind, count: values.count, value: text(at:), nowMillis: now, withPrevious: false, salts: salts, options: options) { index, outcome in
+            guard let text = text(at: index) else {
                 result.unmapped.append(.init(identifier: "null", reason: "invalid identifier"))
-                continue
+                return
             }
-            switch mapIdentity(kind: kind, value: text, nowMillis: now, withPrevious: false, salts: salts, options: options) {
+            switch outcome {
             case .mapped(let current, _, _, let bucketID):
                 result.mapped.append(.init(identifier: text, advertisingID: current, bucketID: bucketID))
             case .optOut:
