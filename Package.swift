@@ -47,7 +47,7 @@ let package = Package(
         // Layer 2: use cases over an immutable in-memory snapshot. No HTTP, no database.
         .target(
             name: "UIDOperatorCore",
-            dependencies: ["UIDProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UIDProtocol", "CPrefetch", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: instrumented
         ),
         // Layer 3: durable state.

@@ -116,9 +116,15 @@ struct UIDBench: AsyncParsableCommand {
             report.startup = try await scale.startup(optOuts: count) { log("  \($0)") }
             report.administration = try scale.administration(optOuts: count, runs: smoke ? 1 : 5) { log("  \($0)") }
             let synthetic = smoke ? [] : [syntheticOptOuts ?? 100_000_000].filter { $0 > 0 }
+            // The identity map over each index: a full salt table, as a node serves.
+            let mapContents = InitialDataset.generate(
+                scope: .uid2, environment: .test, nowMillis: currentMillis(), bucketCount: smoke ? 65_536 : InitialDataset.bucketCount
+            ).0
             for entries in (smoke ? [10_000, 100_000] : [10_000, 100_000, 1_000_000, 10_000_000]) + synthetic {
                 log("  opt-out lookups, \(entries) entries")
-                report.lookups.append(ScaleBenchmark.lookup(entries: entries, budget: smoke ? .milliseconds(20) : .milliseconds(500)))
+                report.lookups.append(ScaleBenchmark.lookup(
+                    entries: entries, budget: smoke ? .milliseconds(20) : .milliseconds(500), mapOver: mapContents
+                ))
             }
             let buckets = smoke ? 65_536 : InitialDataset.bucketCount
             log("  salt rotation of 1/365 of \(buckets) buckets, applied on a node")

@@ -32,6 +32,16 @@ import UIDProtocol
             ))
         }
         contents.salts = salts
+        // Enough other opt-outs for a table of many buckets, so that the chunk's hints into it
+        // take their full path; the answers must not change.
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<20_000 {
+            let flh = (0..<4).flatMap { _ -> [UInt8] in
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return withUnsafeBytes(of: seed) { Array($0) }
+            }
+            contents.optOuts.insert(firstLevelHash: flh, optedOutSinceSeconds: now / 1000)
+        }
         for value in ["gone3@example.com", "gone16@example.com", "gone17@example.com"] {
             let flh = HashChain.firstLevelHash(identityHash: IdentityHash(kind: .email, value: value)!.bytes, firstLevelSalt: salts.firstLevelSalt)
             contents.optOuts.insert(firstLevelHash: flh, optedOutSinceSeconds: now / 1000)

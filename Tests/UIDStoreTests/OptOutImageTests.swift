@@ -145,7 +145,7 @@ import Testing
             // Closed at the end of this block, before its file is replaced.
             let store = try scratch.open()
             _ = try store.importOptOuts(rows.records(500))
-            try await store.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            _ = try await store.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             backup = try Data(contentsOf: URL(fileURLWithPath: scratch.database))
             _ = try store.importOptOuts(rows.records(300))
             _ = try await Self.load(store)

@@ -46,6 +46,9 @@ struct ScaleBenchmark {
         /// One dependent random read in a buffer the size of the table (`MemoryFloor`): what a
         /// lookup cannot beat, however the table is laid out. Nil past 10M entries.
         let memoryFloor: Stopwatch.Result?
+        /// The identity map use case (5,000 emails, none opted out) over a snapshot holding this
+        /// index: every identity's opt-out check is a miss in it. Nil when not asked for.
+        let map: Stopwatch.Result?
     }
 
     /// One administration command run several times on the scale store, process launch to exit.
@@ -169,7 +172,9 @@ struct ScaleBenchmark {
     /// node's start does, then looks up first-level hashes that are present (hit) and absent
     /// (miss), and advertising ids that are present, cycling through more probes than fit in
     /// cache so large indexes pay their real memory latency.
-    static func lookup(entries: Int, budget: Duration) -> LookupResult {
+    /// With `mapOver`, the identity map use case is timed over those contents with this index as
+    /// their opt-outs, so that the map's own cost can be read against the index's size.
+    static func lookup(entries: Int, budget: Duration, mapOver contents: StoreContents? = nil) -> LookupResult {
         var generator = FastRandom(seed: UInt64(entries))
         let probes = 65_536
         let every = max(entries / probes, 1)
@@ -214,6 +219,17 @@ struct ScaleBenchmark {
             blackHole(index.optedOutSince(advertisingID: presentIDs[cursor % presentIDs.count]))
         }
         let floor = entries <= 10_000_000 ? MemoryFloor.dependentRead(bytes: index.tableBytes, budget: budget) : nil
+        var map: Stopwatch.Result?
+        if var contents {
+            contents.optOuts = index
+            if let snapshot = try? OperatorSnapshot(config: OperatorConfig(), contents: contents) {
+                let request = IdentityMapRequest(inputs: [.email: (0..<5_000).map(BenchmarkFixture.email)])
+                let now = currentMillis()
+                map = Stopwatch.measure("use case: identity map, 5,000 emails, \(entries) opt-outs", itemsPerCall: 5_000, itemName: "identities", budget: budget) {
+                    blackHole(snapshot.mapIdentities(request, nowMillis: now))
+                }
+            }
+        }
         var resident: Double?
         if entries >= 1_000_000, let residentBefore, let residentAfter {
             resident = Double(residentAfter - residentBefore) / Double(entries)
@@ -221,7 +237,7 @@ struct ScaleBenchmark {
         return LookupResult(
             entries: entries, hit: hit, miss: miss, advertisingIDHit: idHit, build: build,
             tableBytesPerEntry: Double(index.tableBytes) / Double(max(entries, 1)), residentBytesPerEntry: resident,
-            memoryFloor: floor
+            memoryFloor: floor, map: map
         )
     }
 

@@ -204,6 +204,12 @@ public struct OptOutIndex: Sendable {
         return min(stored ?? recent, recent)
     }
 
+    /// Hints the table's part of first-level-hash lookups of `keys` into the cache (see
+    /// `OptOutTable.prefetch`); the recent opt-outs waiting beside it are few and not hinted.
+    func prefetch(firstLevelHashes keys: UnsafeBufferPointer<FirstLevelHashKey>) {
+        table.prefetch(firstLevelHashes: keys)
+    }
+
     public func optedOutSince(advertisingID: [UInt8]) -> Int64? {
         guard let key = AdvertisingIDKey(advertisingID) else { return nil }
         let stored = table.seconds(advertisingID: key)

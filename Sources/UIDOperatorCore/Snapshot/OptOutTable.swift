@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPrefetch
 import Dispatch
 
 /// A first-level hash with its opt-out time: the 40 bytes a first-level-hash lookup reads.
@@ -268,9 +269,7 @@ final class OptOutTable: Sendable {
         guard bucket + 1 < firstLevelHashStarts.count else { return nil }
         let lower = Int(firstLevelHashStarts[bucket]), upper = Int(firstLevelHashStarts[bucket + 1])
         guard lower < upper, upper <= records.slots.count else { return nil }
-        // The 32 bits after the bucket's, as a fraction of the bucket's length.
-        let fraction = (key.w0 << (64 - firstLevelHashShift)) >> 32
-        var position = min(lower + Int(truncatingIfNeeded: (fraction &* UInt64(upper - lower)) >> 32), upper - 1)
+        var position = searchStart(key, lower: lower, upper: upper)
         while position > lower, records.slots[position - 1].key >= key { position -= 1 }
         while position < upper, records.slots[position].key < key { position += 1 }
         var earliest: Int64?
@@ -279,6 +278,37 @@ final class OptOutTable: Sendable {
             position += 1
         }
         return earliest
+    }
+
+    /// Where the search for `key` in its bucket `lower..<upper` (not empty) begins: the 32 bits
+    /// after the bucket's, as a fraction of the bucket's length (the hashes are uniform).
+    private func searchStart(_ key: FirstLevelHashKey, lower: Int, upper: Int) -> Int {
+        let fraction = (key.w0 << (64 - firstLevelHashShift)) >> 32
+        return min(lower + Int(truncatingIfNeeded: (fraction &* UInt64(upper - lower)) >> 32), upper - 1)
+    }
+
+    /// Starts loading what lookups of `keys` will read, without waiting: each key's bucket start,
+    /// then (reading those starts) the slot its search begins at. A lookup in a large table waits
+    /// for those two cache misses in turn; a batch caller (an identity map's chunk) hints all of
+    /// its keys first, so that their misses overlap. A hint only: nothing is returned.
+    func prefetch(firstLevelHashes keys: UnsafeBufferPointer<FirstLevelHashKey>) {
+        firstLevelHashStarts.withUnsafeBufferPointer { starts in
+            guard let startsBase = starts.baseAddress else { return }
+            for key in keys {
+                let bucket = Self.bucket(key, shift: firstLevelHashShift)
+                if bucket + 1 < starts.count { uid_prefetch(startsBase + bucket) }
+            }
+            records.slots.withUnsafeBufferPointer { slots in
+                guard let slotsBase = slots.baseAddress else { return }
+                for key in keys {
+                    let bucket = Self.bucket(key, shift: firstLevelHashShift)
+                    guard bucket + 1 < starts.count else { continue }
+                    let lower = Int(starts[bucket]), upper = Int(starts[bucket + 1])
+                    guard lower < upper, upper <= slots.count else { continue }
+                    uid_prefetch(slotsBase + searchStart(key, lower: lower, upper: upper))
+                }
+            }
+        }
     }
 
     func seconds(advertisingID key: AdvertisingIDKey) -> Int64? {

@@ -43,11 +43,9 @@ extension OperatorSnapshot {
     func mapIdentity(
         kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool, salts: borrowing SaltTable, options: RawUIDOptions
     ) -> MappedIdentity {
-        switch hashForMapping(kind: kind, value: value, salts: salts) {
-        case .answered(let outcome): return outcome
-        case .inBucket(let position, let flh, let type):
-            return mapInBucket(at: position, firstLevelHash: flh, type: type, nowMillis: now, withPrevious: withPrevious, salts: salts, options: options)
-        }
+        guard let (flh, type) = hashForMapping(kind: kind, value: value, salts: salts) else { return .invalidIdentifier }
+        guard let position = bucketForMapping(firstLevelHash: flh, type: type, salts: salts) else { return .optOut }
+        return mapInBucket(at: position, firstLevelHash: flh, type: type, nowMillis: now, withPrevious: withPrevious, salts: salts, options: options)
     }
 
     /// Identities a batch map hashes before it reads any of their buckets: enough for the chunk's
@@ -56,58 +54,88 @@ extension OperatorSnapshot {
 
     /// Maps `count` identities (`value(i)`; nil for a null in the request, an invalid identifier)
     /// and hands each outcome to `deliver` in input order, with the same answers as `mapIdentity`
-    /// one by one. It works a chunk at a time: every identity of the chunk is hashed and checked
-    /// against opt-outs, the chunk's buckets and then their salts are hinted into the cache, and only
-    /// then are its raw UIDs made. Looked up one by one, each identity waited for two misses in a
-    /// million-bucket table in turn.
+    /// one by one. Looked up one by one, each identity waited in turn for up to four cache misses
+    /// in large tables: the opt-out index's bucket start and slot, the salt bucket and its salt.
+    /// So it works a chunk at a time, and hints each of those reads for the whole chunk before
+    /// making any of them, so that the chunk's misses overlap:
+    /// 1. hash every identity and hint its opt-out lookup;
+    /// 2. check the opt-outs and compute the bucket positions;
+    /// 3. hint the buckets, then their salts;
+    /// 4. make the raw UIDs and deliver.
     func mapEach(
         kind: IdentityInputKind, count: Int, value: (Int) -> String?, nowMillis now: Int64, withPrevious: Bool,
         salts: SaltTable, options: RawUIDOptions, _ deliver: (Int, MappedIdentity) -> Void
     ) {
-        var chunk = [HashedForMapping]()
+        var chunk = [ChunkedIdentity]()
         chunk.reserveCapacity(Self.mapChunkSize)
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.mapChunkSize) { positions in
-            var chunkStart = 0
-            while chunkStart < count {
-                let chunkEnd = chunkStart + min(Self.mapChunkSize, count - chunkStart)
-                chunk.removeAll(keepingCapacity: true)
-                var lookups = 0
-                for index in chunkStart..<chunkEnd {
-                    let hashed = value(index).map { hashForMapping(kind: kind, value: $0, salts: salts) } ?? .answered(.invalidIdentifier)
-                    if case .inBucket(let position, _, _) = hashed, lookups < positions.count {
-                        positions[lookups] = position
-                        lookups += 1
+        withUnsafeTemporaryAllocation(of: FirstLevelHashKey.self, capacity: Self.mapChunkSize) { keys in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.mapChunkSize) { positions in
+                var chunkStart = 0
+                while chunkStart < count {
+                    let chunkEnd = chunkStart + min(Self.mapChunkSize, count - chunkStart)
+                    chunk.removeAll(keepingCapacity: true)
+                    var hashedCount = 0
+                    for index in chunkStart..<chunkEnd {
+                        guard let (flh, type) = value(index).flatMap({ hashForMapping(kind: kind, value: $0, salts: salts) }) else {
+                            chunk.append(.answered(.invalidIdentifier))
+                            continue
+                        }
+                        if hashedCount < keys.count, let key = FirstLevelHashKey(flh) {
+                            keys.initializeElement(at: hashedCount, to: key)
+                            hashedCount += 1
+                        }
+                        chunk.append(.hashed(firstLevelHash: flh, type: type))
                     }
-                    chunk.append(hashed)
-                }
-                let chunkPositions = UnsafeBufferPointer(rebasing: positions[0..<lookups])
-                salts.prefetchBuckets(at: chunkPositions)
-                salts.prefetchSalts(at: chunkPositions, previousAsOfMillis: withPrevious ? now : nil)
-                for (offset, hashed) in chunk.enumerated() {
-                    switch hashed {
-                    case .answered(let outcome): deliver(chunkStart + offset, outcome)
-                    case .inBucket(let position, let flh, let type):
-                        deliver(chunkStart + offset, mapInBucket(
-                            at: position, firstLevelHash: flh, type: type, nowMillis: now, withPrevious: withPrevious, salts: salts, options: options
-                        ))
+                    optOuts.prefetch(firstLevelHashes: UnsafeBufferPointer(rebasing: keys[0..<hashedCount]))
+                    var lookups = 0
+                    for offset in chunk.indices {
+                        guard case .hashed(let flh, let type) = chunk[offset] else { continue }
+                        guard let position = bucketForMapping(firstLevelHash: flh, type: type, salts: salts) else {
+                            chunk[offset] = .answered(.optOut)
+                            continue
+                        }
+                        chunk[offset] = .inBucket(position: position, firstLevelHash: flh, type: type)
+                        if lookups < positions.count {
+                            positions[lookups] = position
+                            lookups += 1
+                        }
                     }
+                    let chunkPositions = UnsafeBufferPointer(rebasing: positions[0..<lookups])
+                    salts.prefetchBuckets(at: chunkPositions)
+                    salts.prefetchSalts(at: chunkPositions, previousAsOfMillis: withPrevious ? now : nil)
+                    for (offset, identity) in chunk.enumerated() {
+                        switch identity {
+                        case .answered(let outcome): deliver(chunkStart + offset, outcome)
+                        case .inBucket(let position, let flh, let type):
+                            deliver(chunkStart + offset, mapInBucket(
+                                at: position, firstLevelHash: flh, type: type, nowMillis: now, withPrevious: withPrevious, salts: salts, options: options
+                            ))
+                        case .hashed: continue   // never: step 2 moved every hashed identity on
+                        }
+                    }
+                    chunkStart = chunkEnd
                 }
-                chunkStart = chunkEnd
             }
         }
     }
 
-    /// An identity after its hashes and opt-out check: answered already, or waiting for its bucket.
-    enum HashedForMapping {
+    /// An identity of a chunk, as `mapEach` moves it along.
+    enum ChunkedIdentity {
         case answered(MappedIdentity)
+        case hashed(firstLevelHash: [UInt8], type: IdentityType)
         case inBucket(position: Int, firstLevelHash: [UInt8], type: IdentityType)
     }
 
-    func hashForMapping(kind: IdentityInputKind, value: String, salts: borrowing SaltTable) -> HashedForMapping {
-        guard let hash = IdentityHash(kind: kind, value: value) else { return .answered(.invalidIdentifier) }
-        let flh = HashChain.firstLevelHash(identityHash: hash.bytes, firstLevelSalt: salts.firstLevelSalt)
-        if isOptedOut(type: hash.type, firstLevelHash: flh, forRefresh: false) { return .answered(.optOut) }
-        return .inBucket(position: salts.bucketIndex(firstLevelHash: flh), firstLevelHash: flh, type: hash.type)
+    /// The first-level hash and type; nil for an invalid identifier.
+    func hashForMapping(kind: IdentityInputKind, value: String, salts: borrowing SaltTable) -> (firstLevelHash: [UInt8], type: IdentityType)? {
+        guard let hash = IdentityHash(kind: kind, value: value) else { return nil }
+        return (HashChain.firstLevelHash(identityHash: hash.bytes, firstLevelSalt: salts.firstLevelSalt), hash.type)
+    }
+
+    /// The salt bucket's position; nil for an identity that opted out.
+    func bucketForMapping(firstLevelHash flh: [UInt8], type: IdentityType, salts: borrowing SaltTable) -> Int? {
+        if isOptedOut(type: type, firstLevelHash: flh, forRefresh: false) { return nil }
+        return salts.bucketIndex(firstLevelHash: flh)
     }
 
     func mapInBucket(
