@@ -265,10 +265,7 @@ final class OptOutTable: Sendable {
     /// position is guessed from its next bits (the keys are uniform) and found by stepping from
     /// the guess, usually within the cache line the guess lands in.
     func seconds(firstLevelHash key: FirstLevelHashKey) -> Int64? {
-        let bucket = Self.bucket(key, shift: firstLevelHashShift)
-        guard bucket + 1 < firstLevelHashStarts.count else { return nil }
-        let lower = Int(firstLevelHashStarts[bucket]), upper = Int(firstLevelHashStarts[bucket + 1])
-        guard lower < upper, upper <= records.slots.count else { return nil }
+        guard let (lower, upper) = searchRange(key) else { return nil }
         var position = searchStart(key, lower: lower, upper: upper)
         while position > lower, records.slots[position - 1].key >= key { position -= 1 }
         while position < upper, records.slots[position].key < key { position += 1 }
@@ -278,6 +275,20 @@ final class OptOutTable: Sendable {
             position += 1
         }
         return earliest
+    }
+
+    /// The bucket of `key` in `firstLevelHashStarts`; nil past its end (never for a built table).
+    private func firstLevelHashBucket(_ key: FirstLevelHashKey) -> Int? {
+        let bucket = Self.bucket(key, shift: firstLevelHashShift)
+        return bucket + 1 < firstLevelHashStarts.count ? bucket : nil
+    }
+
+    /// The slots of `key`'s bucket; nil when it is empty or (never for a built table) out of range.
+    private func searchRange(_ key: FirstLevelHashKey) -> (lower: Int, upper: Int)? {
+        guard let bucket = firstLevelHashBucket(key) else { return nil }
+        let lower = Int(firstLevelHashStarts[bucket]), upper = Int(firstLevelHashStarts[bucket + 1])
+        guard lower < upper, upper <= records.slots.count else { return nil }
+        return (lower, upper)
     }
 
     /// Where the search for `key` in its bucket `lower..<upper` (not empty) begins: the 32 bits
@@ -295,18 +306,13 @@ final class OptOutTable: Sendable {
         firstLevelHashStarts.withUnsafeBufferPointer { starts in
             guard let startsBase = starts.baseAddress else { return }
             for key in keys {
-                let bucket = Self.bucket(key, shift: firstLevelHashShift)
-                if bucket + 1 < starts.count { uid_prefetch(startsBase + bucket) }
+                if let bucket = firstLevelHashBucket(key) { uid_prefetch(startsBase + bucket) }
             }
-            records.slots.withUnsafeBufferPointer { slots in
-                guard let slotsBase = slots.baseAddress else { return }
-                for key in keys {
-                    let bucket = Self.bucket(key, shift: firstLevelHashShift)
-                    guard bucket + 1 < starts.count else { continue }
-                    let lower = Int(starts[bucket]), upper = Int(starts[bucket + 1])
-                    guard lower < upper, upper <= slots.count else { continue }
-                    uid_prefetch(slotsBase + searchStart(key, lower: lower, upper: upper))
-                }
+        }
+        records.slots.withUnsafeBufferPointer { slots in
+            guard let slotsBase = slots.baseAddress else { return }
+            for key in keys {
+                if let (lower, upper) = searchRange(key) { uid_prefetch(slotsBase + searchStart(key, lower: lower, upper: upper)) }
             }
         }
     }

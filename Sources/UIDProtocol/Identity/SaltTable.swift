@@ -268,13 +268,10 @@ public struct SaltTable: Sendable {
     public func prefetchSalts(at positions: UnsafeBufferPointer<Int>, previousAsOfMillis: Int64?) {
         buckets.withUnsafeBufferPointer { stored in
             pool.withUnsafeBytes { storage in
-                guard let base = storage.baseAddress else { return }
                 func hint(_ range: PoolRange) {
-                    let start = Int(range.start)
-                    let end = start + Int(range.length)
-                    guard range.length > 0, end <= storage.count else { return }
-                    uid_prefetch(base + start)
-                    uid_prefetch(base + end - 1)   // a salt may straddle two cache lines
+                    guard let salt = Self.view(storage, range), let start = salt.baseAddress else { return }
+                    uid_prefetch(start)
+                    uid_prefetch(start + salt.count - 1)   // a salt may straddle two cache lines
                 }
                 for position in positions where stored.indices.contains(position) {
                     let bucket = stored[position]
