@@ -6,9 +6,11 @@ opt-outs recorded after it. Checked through the SDK on a real server (images for
 * the first start with opt-outs reads every row and then writes the image (owner-only file);
 * the next start reads the image and only the rows after it, and every opt-out, older and newer than the image,
   still answers `optout` to generate and is listed by /v2/optout/status;
-* an image with one byte changed is refused (the start reads every row, and says why), and nothing is lost.
+* an image with one byte changed is refused (the start reads every row, and says why), and nothing is lost;
+* a node that keeps serving writes a new image once enough opt-outs came after the last one.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from uid2_client import TokenGenerateInput, Uid2PublisherClient
 
 from checks import v2_call
 from derive import b64
-from ops_support import make_operator, wait_for
+from operator_proc import run_cli
+from ops_support import make_operator, optout_entry, wait_for
 from wire import now_ms
 
 LOGOUT = "/v2/token/logout"
@@ -110,3 +113,28 @@ def test_a_damaged_image_is_refused_and_nothing_is_lost(op):
     line = loaded_line(restart(op))
     assert "optouts_from=rows" in line and "checksum" in line, line
     check_opted_out(op, emails)
+
+
+def test_a_serving_node_refreshes_its_image(op, tmp_path):
+    """A node that keeps serving writes a new image once enough opt-outs came after the last (here 20,000 imported
+    while it runs, past the 16,384 due for a small index), so a restart reads only the rows after the new one."""
+    before = len(log_text(op))
+    since = now_ms() // 1000 - 10
+    imported = [(os.urandom(32), os.urandom(32)) for _ in range(20_000)]
+    delta = tmp_path / "optout-delta-999_2026-01-01T00.00.00Z_0badc0de.dat"
+    delta.write_bytes(b"".join(optout_entry(flh, ad, since) for flh, ad in imported))
+    run_cli(op.binary, "import", "optout", "--data-dir", str(op.data_dir), str(delta))
+    wait_for("the serving node to refresh its image", lambda: "Refreshed the opt-out index image" in log_text(op)[before:],
+             timeout_s=30)
+    refreshed = [line for line in log_text(op)[before:].splitlines() if "Refreshed the opt-out index image" in line][-1]
+    assert image_path(op).stat().st_mode & 0o777 == 0o600
+
+    newer = opt_out_new(op, "after-refresh", 2)
+    line = loaded_line(restart(op))
+    assert "optouts_from=image" in line and "optout_rows_after_image=2" in line, (refreshed, line)
+    check_opted_out(op, newer)
+    sample = [b64(ad) for _, ad in imported[::1000]]
+    r, resp = v2_call(op, STATUS, {"advertising_ids": sample})
+    assert r.status == 200, str(r)
+    assert {entry["advertising_id"] for entry in resp["body"]["opted_out"]} == set(sample)
+    assert {entry["opted_out_since"] for entry in resp["body"]["opted_out"]} == {since * 1000}

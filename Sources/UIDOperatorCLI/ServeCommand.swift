@@ -140,6 +140,8 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("Wrote the opt-out index image", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.2f", seconds))"])
             case .failed(let reason)?:
                 logger.warning("Could not write the opt-out index image; the next start reads every opt-out", metadata: ["error": "\(reason)"])
+            case .skipped(let reason)?:
+                logger.notice("Did not write the opt-out index image; the next start reads every opt-out", metadata: ["reason": "\(reason)"])
             case nil:
                 break
             }

@@ -177,7 +177,7 @@ public struct StoreSync: Service {
     /// `probed` is a version read just before; without it the poll reads one after the opt-outs.
     func poll(_ progress: inout Progress, probed: StoreVersion? = nil) async throws {
         progress.watermark = try await applyNewOptOuts(after: progress.watermark)
-        try await foldRecentOptOutsIfLarge()   // opt-outs this node's own requests added
+        try await foldRecentOptOutsIfLarge(holdingRowsUpTo: progress.watermark)   // opt-outs this node's own requests added
         let current: StoreVersion
         if let probed { current = probed } else { current = try await store.version() }
         guard current != progress.version else {
@@ -201,7 +201,7 @@ public struct StoreSync: Service {
             let batch = try await store.optOuts(after: watermark)
             guard !batch.records.isEmpty else { return watermark }
             holder.update { snapshot in snapshot.addingOptOuts(batch.records.lazy.map { $0.record }) }
-            try await foldRecentOptOutsIfLarge()
+            try await foldRecentOptOutsIfLarge(holdingRowsUpTo: batch.watermark)
             let now = clock.nowMillis()
             let lag = batch.records.last.map { now - $0.recordedMillis }
             status.update { values in
@@ -218,11 +218,33 @@ public struct StoreSync: Service {
     /// Folds the snapshot's overlay of recent opt-outs into its main index once the overlay is
     /// large: the new index is built on a background thread while requests keep reading the
     /// current one, then swapped in with the opt-outs that arrived meanwhile left in the overlay.
-    private func foldRecentOptOutsIfLarge() async throws {
+    /// The snapshot holds every store row up to `watermark`, so a folded index does too (as does
+    /// the main index when a large batch was merged into it on the spot): a store that keeps an
+    /// image of the index is offered it.
+    private func foldRecentOptOutsIfLarge(holdingRowsUpTo watermark: Int64) async throws {
         let source = holder.current
-        guard source.recentOptOuts.recordCount > OperatorSnapshot.recentOptOutLimit else { return }
-        let folded = try await BatchWorkPool.shared.runBackground { source.foldingRecentOptOuts() }
-        holder.update { $0.adoptingFoldedOptOuts(folded, from: source) }
+        let whole: OptOutIndex
+        if source.recentOptOuts.recordCount > OperatorSnapshot.recentOptOutLimit {
+            let folded = try await BatchWorkPool.shared.runBackground { source.foldingRecentOptOuts() }
+            holder.update { $0.adoptingFoldedOptOuts(folded, from: source) }
+            whole = folded
+        } else if source.recentOptOuts.recordCount == 0, source.optOuts.pendingCount == 0 {
+            whole = source.optOuts
+        } else {
+            return
+        }
+        (store as? any OptOutIndexImaging)?.refreshOptOutImage(whole, upTo: watermark) { [logger] outcome in
+            switch outcome {
+            case .written(let path, let seconds):
+                logger.info("Refreshed the opt-out index image", metadata: [
+                    "path": "\(path)", "up_to_row": "\(watermark)", "seconds": "\(String(format: "%.2f", seconds))",
+                ])
+            case .failed(let reason):
+                logger.warning("Could not refresh the opt-out index image; the next start reads more opt-outs", metadata: ["error": "\(reason)"])
+            case .skipped(let reason):
+                logger.notice("Did not refresh the opt-out index image; the next start reads every opt-out", metadata: ["reason": "\(reason)"])
+            }
+        }
     }
 
     /// Folds the salt table's overlay of changed buckets into its flat arrays once the overlay is

@@ -3,7 +3,7 @@ import Logging
 import Testing
 import UIDOperatorCore
 import UIDProtocol
-import UIDStore
+@testable import UIDStore
 @testable import UIDServer
 
 @Suite struct StoreSyncTests {
@@ -127,4 +127,75 @@ import UIDStore
         let kept = reloaded.adoptingFoldedSalts(folded, from: source)
         #expect(kept === reloaded && kept.salts[3] == changed)
     }
+
+    /// A node that keeps serving keeps the image of its opt-out index current: after a fold (and
+    /// after a large batch merged on the spot), once enough rows came after the last image, the
+    /// store writes the folded index; a restart then starts from it and reads no row twice.
+    @Test func foldsRefreshTheOptOutIndexImage() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("image-sync-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/" + SQLiteStore.fileName
+        let store = try SQLiteStore(path: path, optOutImageMinimum: 1)
+        _ = try await StoreBootstrap.seedIfEmpty(store, scope: .uid2, environment: .test, nowMillis: Self.seededAt, bucketCount: 64)
+        var generator: UInt64 = 7
+        var recorded: [OptOutRecord] = []
+        func importOptOuts(_ count: Int) throws {
+            let records = (0..<count).map { _ in
+                let bytes = (0..<32).map { _ in
+                    generator = generator &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return UInt8(truncatingIfNeeded: generator >> 33)
+                }
+                return OptOutRecord(firstLevelHash: bytes, advertisingID: Array(bytes.reversed()), optedOutSinceSeconds: 1_700_000_000)
+            }
+            #expect(try store.importOptOuts(records) == count)
+            recorded += records
+        }
+        func imagedRow() throws -> Int64? {
+            try OptOutImageFile.origin(path: OptOutImageFile.path(forDatabase: path))?.watermark
+        }
+        try importOptOuts(1_000)
+        let state = try await store.loadState(includingSalts: true, includingOptOuts: true)
+        store.waitForOptOutImageWrites()
+        let first = try #require(try imagedRow())
+        let holder = SnapshotHolder(try OperatorSnapshot(config: OperatorConfig(), contents: state.contents))
+        let sync = StoreSync(
+            store: store, holder: holder, status: SyncStatus(), interval: .milliseconds(10), logger: Logger(label: "test"),
+            initialVersion: state.version, initialWatermark: state.optOutWatermark, configuration: { _ in OperatorConfig() }
+        )
+        var progress = StoreSync.Progress(version: state.version, watermark: state.optOutWatermark)
+        func poll() async throws {
+            try await sync.poll(&progress)
+            store.waitForOptOutImageWrites()
+        }
+        let due = SQLiteStore.rowsBeforeImageRefresh(first)
+
+        // Folded in the background, but too few rows since the image to write another.
+        try importOptOuts(OperatorSnapshot.recentOptOutLimit + 1)
+        try await poll()
+        #expect(holder.current.recentOptOuts.recordCount == 0, "folded")
+        #expect(try imagedRow() == first)
+
+        // The next fold passes the mark: its index is the new image.
+        try importOptOuts(Int(due))
+        try await poll()
+        #expect(progress.watermark - first > due)
+        #expect(try imagedRow() == progress.watermark)
+
+        // A batch too large for the overlay is merged on the spot: imaged as well once due.
+        let second = progress.watermark
+        try importOptOuts(Int(SQLiteStore.rowsBeforeImageRefresh(second)) + 4 * OperatorSnapshot.recentOptOutLimit)
+        try await poll()
+        #expect(try imagedRow() == progress.watermark && progress.watermark > second)
+
+        let restarted = try SQLiteStore(path: path, optOutImageMinimum: 1)
+        let reloaded = try await restarted.loadState(includingSalts: false, includingOptOuts: true)
+        #expect(restarted.lastOptOutLoad == OptOutLoadReport(source: .image, rowsAfterImage: 0, imageRefusal: nil))
+        #expect(reloaded.contents.optOuts.recordCount == recorded.count)
+        for record in recorded {
+            #expect(reloaded.contents.optOuts.optedOutSince(firstLevelHash: record.firstLevelHash) == 1_700_000_000)
+        }
+        restarted.waitForOptOutImageWrites()
+    }
+
 }

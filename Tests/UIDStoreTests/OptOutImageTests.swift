@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import UIDOperatorCore
 @testable import UIDStore
@@ -207,5 +208,66 @@ import Testing
     @Test func rowsAfterAnImageAreAddedOnlyUpToALimit() {
         #expect(SQLiteStore.rowsAfterImageLimit(1_000) == 65_536)
         #expect(SQLiteStore.rowsAfterImageLimit(10_000_000) == 312_500)
+        #expect(SQLiteStore.rowsBeforeImageRefresh(1_000) == 16_384)
+        #expect(SQLiteStore.rowsBeforeImageRefresh(10_000_000) == 78_125)
+    }
+
+    /// What a serving node does after a fold: the folded index of every row so far, and the outcome
+    /// of the write it started (nil when none was due).
+    static func refresh(_ store: SQLiteStore, upTo watermark: Int64) async throws -> OptOutImageOutcome? {
+        let index = try await store.readOptOuts(upTo: watermark, splitMinimum: .max)
+        let outcome = Mutex<OptOutImageOutcome?>(nil)
+        store.refreshOptOutImage(index, upTo: watermark) { result in outcome.withLock { $0 = result } }
+        store.waitForOptOutImageWrites()
+        return outcome.withLock { $0 }
+    }
+
+    static func imagedWatermark(_ scratch: Scratch) throws -> Int64? {
+        try OptOutImageFile.origin(path: scratch.image)?.watermark
+    }
+
+    /// A node that keeps running takes a new image once a quarter of what a start accepts after
+    /// one was recorded since, so its next start reads few rows; not before, and not of rows changed
+    /// after it read them.
+    @Test func aServingNodeRefreshesItsImageOnceEnoughRowsCameAfterIt() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var rows = Rows(state: 6)
+        var (store, records) = try await Self.imaged(scratch, &rows, count: 1_000)
+        #expect(try Self.imagedWatermark(scratch) == 1_000)
+        let later = rows.records(Int(SQLiteStore.rowsBeforeImageRefresh(1_000)) + 10)
+        _ = try store.importOptOuts(later)
+        records += later
+        let newest = Int64(records.count)
+
+        // One row short of due: nothing written.
+        #expect(try await Self.refresh(store, upTo: 1_000 + SQLiteStore.rowsBeforeImageRefresh(1_000) - 1) == nil)
+        #expect(try Self.imagedWatermark(scratch) == 1_000)
+        let written = try await Self.refresh(store, upTo: newest)
+        guard case .written(let path, _)? = written else {
+            Issue.record("no image written: \(String(describing: written))")
+            return
+        }
+        #expect(path == scratch.image)
+        #expect(try Self.imagedWatermark(scratch) == newest)
+        // Just written: the next is due only after as many rows again.
+        #expect(try await Self.refresh(store, upTo: newest) == nil)
+
+        let restarted = try await Self.load(try scratch.open())
+        #expect(restarted.report == OptOutLoadReport(source: .image, rowsAfterImage: 0, imageRefusal: nil))
+        try await Self.expectSameAnswers(restarted.index, store, records)
+
+        // A row changed after the node's load: the node's index may lack the change, so no image.
+        let node = try scratch.open()
+        _ = try await Self.load(node)
+        let filled = try #require(records.firstIndex { $0.advertisingID == nil })
+        try await node.recordOptOut(OptOutRecord(
+            firstLevelHash: records[filled].firstLevelHash, advertisingID: rows.bytes(32), optedOutSinceSeconds: records[filled].optedOutSinceSeconds
+        ))
+        _ = try node.importOptOuts(rows.records(Int(SQLiteStore.rowsBeforeImageRefresh(newest))))
+        let watermark = try #require(try await node.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM optouts") })
+        let refused = try await Self.refresh(node, upTo: watermark)
+        #expect(refused == .skipped("opt-out rows were changed or deleted after this node read them"))
+        #expect(try Self.imagedWatermark(scratch) == newest)
     }
 }

@@ -23,6 +23,18 @@ public struct OptOutLoadReport: Sendable, Equatable {
 public enum OptOutImageOutcome: Sendable, Equatable {
     case written(path: String, seconds: Double)
     case failed(String)
+    /// Not written, on purpose (why): the index may no longer match the rows.
+    case skipped(String)
+}
+
+/// What a node's opt-out index was loaded from, and its last image.
+struct OptOutImageTrack {
+    /// The store's rewrite count before the load read any row (nil: a store without one).
+    let rewrites: Int64?
+    /// The watermark of the last image this node started from, wrote or tried to write.
+    var imagedWatermark: Int64?
+    /// An image is being written.
+    var writing = false
 }
 
 /// The image of the opt-out index kept beside the database. A node starts from it, reading only
@@ -35,25 +47,25 @@ public enum OptOutImageOutcome: Sendable, Equatable {
 extension SQLiteStore {
     /// The index from the image and the rows after it, or nil (with why, when an image was found
     /// and refused) to read every row.
-    func restoreOptOutImage(upTo watermark: Int64) -> (index: OptOutIndex?, refusal: String?) {
-        guard let path = optOutImagePath else { return (nil, nil) }
+    func restoreOptOutImage(upTo watermark: Int64) -> (index: OptOutIndex?, imagedWatermark: Int64?, refusal: String?) {
+        guard let path = optOutImagePath else { return (nil, nil, nil) }
         do {
-            guard let origin = try OptOutImageFile.origin(path: path) else { return (nil, nil) }
+            guard let origin = try OptOutImageFile.origin(path: path) else { return (nil, nil, nil) }
             // The origin is read before any digest is checked: a damaged one may hold any value,
             // and a negative watermark would overflow the subtraction below.
-            guard origin.watermark >= 0 else { return (nil, "it records an impossible last row (\(origin.watermark))") }
-            guard origin.watermark <= watermark else { return (nil, "it holds rows past the store's last (\(origin.watermark) > \(watermark))") }
+            guard origin.watermark >= 0 else { return (nil, nil, "it records an impossible last row (\(origin.watermark))") }
+            guard origin.watermark <= watermark else { return (nil, nil, "it holds rows past the store's last (\(origin.watermark) > \(watermark))") }
             let rowsAfter = watermark - origin.watermark
             guard rowsAfter <= Self.rowsAfterImageLimit(origin.watermark) else {
-                return (nil, "\(rowsAfter) rows were recorded after it")
+                return (nil, nil, "\(rowsAfter) rows were recorded after it")
             }
             guard let current = try pool.read({ db in try Self.imageOrigin(db, watermark: origin.watermark) }), current == origin else {
-                return (nil, "it was built from other rows than the store holds now")
+                return (nil, nil, "it was built from other rows than the store holds now")
             }
             // Read whole, the image must still be the one checked (another process may have
             // replaced it meanwhile).
-            guard let read = try OptOutImageFile.read(path: path) else { return (nil, nil) }
-            guard read.origin == origin else { return (nil, "it was replaced while it was read") }
+            guard let read = try OptOutImageFile.read(path: path) else { return (nil, nil, nil) }
+            guard read.origin == origin else { return (nil, nil, "it was replaced while it was read") }
             var index = read.index
             var added = 0
             if watermark > origin.watermark {
@@ -66,9 +78,9 @@ extension SQLiteStore {
                 }
             }
             optOutLoadReports.withLock { $0 = OptOutLoadReport(source: .image, rowsAfterImage: added, imageRefusal: nil) }
-            return (index, nil)
+            return (index, origin.watermark, nil)
         } catch {
-            return (nil, "\(error)")
+            return (nil, nil, "\(error)")
         }
     }
 
@@ -76,6 +88,18 @@ extension SQLiteStore {
     /// dictionaries, about 150 bytes each, until the node folds them in).
     static func rowsAfterImageLimit(_ imaged: Int64) -> Int64 {
         max(65_536, imaged / 32)
+    }
+
+    /// Rows recorded after the last image past which a serving node writes a new one: a quarter
+    /// of what a start still takes from an image, so a node that runs for months restarts from
+    /// an image and a few rows, never from every row.
+    static func rowsBeforeImageRefresh(_ imaged: Int64) -> Int64 {
+        rowsAfterImageLimit(imaged) / 4
+    }
+
+    /// The store's count of rewritten and deleted opt-out rows; nil before migration v7.
+    static func rewriteCount(_ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT count FROM optout_rewrites WHERE id = 1")
     }
 
     /// The origin an image of this store's rows up to `watermark` has; nil for a store without
@@ -95,24 +119,66 @@ extension SQLiteStore {
         return OptOutImageFile.Origin(nonce: Array(nonce), rewrites: guardRow[1] ?? 0, watermark: watermark, lastRow: digest)
     }
 
+    /// Called by a serving node each time it folds its recent opt-outs into its main index
+    /// (`StoreSync`): `index` holds every row up to `watermark`. Writes it as the new image, in
+    /// the background, once `rowsBeforeImageRefresh` rows were recorded after the last one;
+    /// `done` gets the outcome of a write it starts. A node that restarted from its image would
+    /// otherwise read ever more rows after it, until the image is refused and every row is read.
+    ///
+    /// The index may also hold opt-outs this node recorded just after `watermark`: they are in
+    /// the store (an opt-out is stored before the node adds it), so the next start reads them
+    /// again, and an opt-out recorded twice answers as once.
+    public func refreshOptOutImage(_ index: OptOutIndex, upTo watermark: Int64, done: @escaping @Sendable (OptOutImageOutcome) -> Void) {
+        writeOptOutImageInBackground(index, upTo: watermark, onlyWhenDue: true, done: done)
+    }
+
     /// Writes `index` (every row up to `watermark`) as the store's image, on a utility thread:
-    /// the node serves meanwhile. Skipped for small indexes and when images are off; a failure
+    /// the node serves meanwhile. Skipped for small indexes, when images are off, while another
+    /// is being written, and (`onlyWhenDue`) before enough rows came after the last; a failure
     /// leaves the last image (or none), which the next start checks as always.
-    func writeOptOutImageInBackground(_ index: OptOutIndex, upTo watermark: Int64) {
+    func writeOptOutImageInBackground(
+        _ index: OptOutIndex, upTo watermark: Int64, onlyWhenDue: Bool = false, done: (@Sendable (OptOutImageOutcome) -> Void)? = nil
+    ) {
         guard let path = optOutImagePath, index.recordCount >= optOutImageMinimum, index.pendingCount == 0 else { return }
+        let claimed = optOutImageTrack.withLock { track -> Int64?? in
+            guard var current = track, !current.writing else { return nil }
+            if onlyWhenDue {
+                let last = current.imagedWatermark ?? 0
+                guard watermark > last, watermark - last >= Self.rowsBeforeImageRefresh(last) else { return nil }
+            }
+            // Marked before the write: a failed one is tried again only after as many rows more.
+            current.imagedWatermark = watermark
+            current.writing = true
+            track = current
+            return .some(current.rewrites)
+        }
+        guard let rewrites = claimed else { return }
         let pool = self.pool
         DispatchQueue.global(qos: .utility).async(group: optOutImageWrites) {
             let started = ContinuousClock.now
-            let outcome: OptOutImageOutcome
+            let outcome: OptOutImageOutcome?
             do {
                 // The image is an optimisation: without it the next start reads every row.
-                guard let origin = try pool.read({ db in try Self.imageOrigin(db, watermark: watermark) }) else { return }
-                guard try OptOutImageFile.write(index, origin: origin, path: path) else { return }
-                outcome = .written(path: path, seconds: (ContinuousClock.now - started).seconds)
+                if let origin = try pool.read({ db in try Self.imageOrigin(db, watermark: watermark) }) {
+                    if origin.rewrites != rewrites {
+                        // A row this node read was changed or deleted since: its index may not hold
+                        // that change, and an image of it would hide the change from the next start.
+                        outcome = .skipped("opt-out rows were changed or deleted after this node read them")
+                    } else if try OptOutImageFile.write(index, origin: origin, path: path) {
+                        outcome = .written(path: path, seconds: (ContinuousClock.now - started).seconds)
+                    } else {
+                        outcome = nil
+                    }
+                } else {
+                    outcome = nil
+                }
             } catch {
                 outcome = .failed("\(error)")
             }
+            self.optOutImageTrack.withLock { $0?.writing = false }
+            guard let outcome else { return }
             self.optOutImageOutcomes.withLock { $0 = outcome }
+            done?(outcome)
         }
     }
 

@@ -43,12 +43,19 @@ extension SQLiteStore {
     /// A node starts from the image of its index kept beside the database when one matches the
     /// rows (`restoreOptOutImage`); after reading every row, it writes a new one in the background.
     func loadOptOuts(upTo watermark: Int64, splitMinimum: Int = SQLiteStore.optOutSplitMinimum) async throws -> OptOutIndex {
+        // Counted before any row is read: an image written later holds only what this load and
+        // the rows after it saw, so it is written only while this count is unchanged.
+        let rewrites = try await pool.read { db in try Self.rewriteCount(db) }
         let restored = await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: self.restoreOptOutImage(upTo: watermark)) }
         }
-        if let index = restored.index { return index }
+        if let index = restored.index {
+            optOutImageTrack.withLock { $0 = OptOutImageTrack(rewrites: rewrites, imagedWatermark: restored.imagedWatermark) }
+            return index
+        }
         let index = try await readOptOuts(upTo: watermark, splitMinimum: splitMinimum)
         optOutLoadReports.withLock { $0 = OptOutLoadReport(source: .rows, rowsAfterImage: 0, imageRefusal: restored.refusal) }
+        optOutImageTrack.withLock { $0 = OptOutImageTrack(rewrites: rewrites, imagedWatermark: nil) }
         writeOptOutImageInBackground(index, upTo: watermark)
         return index
     }

@@ -26,6 +26,9 @@ public final class SQLiteStore: OperatorStore {
     let optOutLoadReports = Mutex<OptOutLoadReport?>(nil)
     /// What became of the last image written.
     let optOutImageOutcomes = Mutex<OptOutImageOutcome?>(nil)
+    /// What the node's index was loaded from, and the last image taken of it (see
+    /// `SQLiteStore+OptOutImage.swift`).
+    let optOutImageTrack = Mutex<OptOutImageTrack?>(nil)
 
     /// Below this many opt-outs a node keeps no image of its index: it reads every row in well
     /// under a second.
