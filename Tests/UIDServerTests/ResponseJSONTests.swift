@@ -82,6 +82,32 @@ import Testing
         #expect((parsed[2] as? NSNumber)?.int64Value == Int64.min)
     }
 
+    /// Integers as `String` writes them, and base64 as Foundation encodes it, at every edge.
+    @Test func integersAndBase64AreWrittenAsTheStandardLibraryAndFoundationWriteThem() {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_700_000_000, 1_700_000_000_999, .max, .min, .max - 1, .min + 1]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power, power - 1, -power, -(power - 1)]
+        }
+        var generator = SystemRandomNumberGenerator()
+        values += (0..<1_000).map { _ in Int64.random(in: .min ... .max, using: &generator) }
+        for value in values {
+            var json = ResponseJSON(capacity: 0)
+            json.literal("[")
+            json.integer(value)
+            json.literal("]")
+            #expect(json.bytes == Array("[\(value)]".utf8), "\(value)")
+        }
+        for length in 0...70 {
+            let raw = (0..<length).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            var json = ResponseJSON(capacity: 0)
+            json.literal("x")
+            json.base64String(raw)
+            #expect(json.bytes == Array("x\"\(Data(raw).base64EncodedString())\"".utf8), "length \(length)")
+        }
+    }
+
     @Test func identityMapV3AnswerHasEveryKindAndEachOutcome() throws {
         let current = [UInt8](repeating: 7, count: 32)
         let previous = [UInt8](repeating: 9, count: 33)
