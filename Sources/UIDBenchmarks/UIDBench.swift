@@ -49,7 +49,7 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "A uid-operator build to compare with in the observability part (e.g. one from before metrics existed).")
     var compareBinary: String?
 
-    @Option(help: "Runs of token generate and refresh in the HTTP part, whose targets read the median (default 3; 1 with --smoke).")
+    @Option(help: "Runs of token generate, refresh and both identity maps in the HTTP part, whose targets read the median (default 3; 1 with --smoke).")
     var httpRounds: Int?
 
     @Option(help: "Rounds of the observability part (default 3; 1 with --smoke).")

@@ -19,19 +19,24 @@ struct LoadScenario {
 
     /// The suite's endpoints with an echo run before and after each: on a shared machine the
     /// baseline drifts, so each endpoint is compared with the echo runs on either side of it.
-    /// `rounds` of the endpoints with ratio targets (token generate and refresh): after the first
-    /// pass over every endpoint, each of them runs `rounds - 1` more times, echo between. Their
-    /// targets read the medians over the rounds: one 10 s run on a shared machine swings by more than the margin.
+    /// `rounds` of the endpoints with targets (token generate and refresh, both identity maps):
+    /// after the first pass over every endpoint, each of them runs `rounds - 1` more times, echo
+    /// between. Their targets read the medians over the rounds: one 10 s run on a shared machine
+    /// swings by more than the margin (map v2's share of v3 read 0.91× and 0.75× in two full runs
+    /// of the same code).
     static func interleaved(mapBatchSize: Int, only: [String], rounds: Int = 1) -> [LoadScenario] {
         let all = standardSet(mapBatchSize: mapBatchSize)
         let echo = all[0]
         let endpoints = all.filter { !$0.isBaseline && (only.isEmpty || only.contains(where: $0.path.contains)) }
-        let repeated = endpoints.filter { ratioTargeted.contains($0.name) }
+        let repeated = endpoints.filter { ratioTargeted.contains($0.name) || $0.isIdentityMap }
         return [echo] + endpoints.flatMap { [$0, echo] } + (1..<max(rounds, 1)).flatMap { _ in repeated.flatMap { [$0, echo] } }
     }
 
     /// The endpoints whose throughput and p99 are targeted as ratios to echo's.
     static let ratioTargeted = ["token/generate", "token/refresh"]
+
+    /// Identity map v3 or v2, whose targets are identities per second and v2's share of v3.
+    var isIdentityMap: Bool { path.hasSuffix("/identity/map") }
 
     /// What the server's batch pool admits at once (`BatchWorkPool.shared`: four per core), the
     /// server running on this machine.
