@@ -135,16 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.info("Loaded store", metadata: loaded)
         (store as? SQLiteStore)?.whenOptOutImagesWritten { [logger] outcome in
-            switch outcome {
-            case .written(let path, let seconds)?:
-                logger.info("Wrote the opt-out index image", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.2f", seconds))"])
-            case .failed(let reason)?:
-                logger.warning("Could not write the opt-out index image; the next start reads every opt-out", metadata: ["error": "\(reason)"])
-            case .skipped(let reason)?:
-                logger.notice("Did not write the opt-out index image; the next start reads every opt-out", metadata: ["reason": "\(reason)"])
-            case nil:
-                break
-            }
+            outcome?.log(to: logger, refreshing: false)
         }
         let suffixes: PublicSuffixList
         do {

@@ -234,16 +234,7 @@ public struct StoreSync: Service {
             return
         }
         (store as? any OptOutIndexImaging)?.refreshOptOutImage(whole, upTo: watermark) { [logger] outcome in
-            switch outcome {
-            case .written(let path, let seconds):
-                logger.info("Refreshed the opt-out index image", metadata: [
-                    "path": "\(path)", "up_to_row": "\(watermark)", "seconds": "\(String(format: "%.2f", seconds))",
-                ])
-            case .failed(let reason):
-                logger.warning("Could not refresh the opt-out index image; the next start reads more opt-outs", metadata: ["error": "\(reason)"])
-            case .skipped(let reason):
-                logger.notice("Did not refresh the opt-out index image; the next start reads every opt-out", metadata: ["reason": "\(reason)"])
-            }
+            outcome.log(to: logger, refreshing: true, metadata: ["up_to_row": "\(watermark)"])
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import UIDOperatorCore
 import UIDProtocol
 
@@ -25,6 +26,25 @@ public enum OptOutImageOutcome: Sendable, Equatable {
     case failed(String)
     /// Not written, on purpose (why): the index may no longer match the rows.
     case skipped(String)
+
+    /// Logs how a write ended: the one after a start that read every row, or one while serving
+    /// (`refreshing`, with `metadata` such as the row it reaches).
+    public func log(to logger: Logger, refreshing: Bool, metadata: Logger.Metadata = [:]) {
+        let verb = refreshing ? "refresh" : "write"
+        switch self {
+        case .written(let path, let seconds):
+            logger.info("\(refreshing ? "Refreshed" : "Wrote") the opt-out index image", metadata: metadata.merging([
+                "path": "\(path)", "seconds": "\(String(format: "%.2f", seconds))",
+            ]) { _, new in new })
+        case .failed(let reason):
+            logger.warning(
+                "Could not \(verb) the opt-out index image; the next start reads \(refreshing ? "more opt-outs" : "every opt-out")",
+                metadata: metadata.merging(["error": "\(reason)"]) { _, new in new }
+            )
+        case .skipped(let reason):
+            logger.notice("Did not \(verb) the opt-out index image; the next start reads every opt-out", metadata: metadata.merging(["reason": "\(reason)"]) { _, new in new })
+        }
+    }
 }
 
 /// What a node's opt-out index was loaded from, and its last image.
@@ -47,25 +67,25 @@ struct OptOutImageTrack {
 extension SQLiteStore {
     /// The index from the image and the rows after it, or nil (with why, when an image was found
     /// and refused) to read every row.
-    func restoreOptOutImage(upTo watermark: Int64) -> (index: OptOutIndex?, imagedWatermark: Int64?, refusal: String?) {
-        guard let path = optOutImagePath else { return (nil, nil, nil) }
+    func restoreOptOutImage(upTo watermark: Int64) -> (restored: (index: OptOutIndex, imagedWatermark: Int64)?, refusal: String?) {
+        guard let path = optOutImagePath else { return (nil, nil) }
         do {
-            guard let origin = try OptOutImageFile.origin(path: path) else { return (nil, nil, nil) }
+            guard let origin = try OptOutImageFile.origin(path: path) else { return (nil, nil) }
             // The origin is read before any digest is checked: a damaged one may hold any value,
             // and a negative watermark would overflow the subtraction below.
-            guard origin.watermark >= 0 else { return (nil, nil, "it records an impossible last row (\(origin.watermark))") }
-            guard origin.watermark <= watermark else { return (nil, nil, "it holds rows past the store's last (\(origin.watermark) > \(watermark))") }
+            guard origin.watermark >= 0 else { return (nil, "it records an impossible last row (\(origin.watermark))") }
+            guard origin.watermark <= watermark else { return (nil, "it holds rows past the store's last (\(origin.watermark) > \(watermark))") }
             let rowsAfter = watermark - origin.watermark
             guard rowsAfter <= Self.rowsAfterImageLimit(origin.watermark) else {
-                return (nil, nil, "\(rowsAfter) rows were recorded after it")
+                return (nil, "\(rowsAfter) rows were recorded after it")
             }
             guard let current = try pool.read({ db in try Self.imageOrigin(db, watermark: origin.watermark) }), current == origin else {
-                return (nil, nil, "it was built from other rows than the store holds now")
+                return (nil, "it was built from other rows than the store holds now")
             }
             // Read whole, the image must still be the one checked (another process may have
             // replaced it meanwhile).
-            guard let read = try OptOutImageFile.read(path: path) else { return (nil, nil, nil) }
-            guard read.origin == origin else { return (nil, nil, "it was replaced while it was read") }
+            guard let read = try OptOutImageFile.read(path: path) else { return (nil, nil) }
+            guard read.origin == origin else { return (nil, "it was replaced while it was read") }
             var index = read.index
             var added = 0
             if watermark > origin.watermark {
@@ -78,9 +98,9 @@ extension SQLiteStore {
                 }
             }
             optOutLoadReports.withLock { $0 = OptOutLoadReport(source: .image, rowsAfterImage: added, imageRefusal: nil) }
-            return (index, origin.watermark, nil)
+            return ((index, origin.watermark), nil)
         } catch {
-            return (nil, nil, "\(error)")
+            return (nil, "\(error)")
         }
     }
 
@@ -140,7 +160,7 @@ extension SQLiteStore {
         _ index: OptOutIndex, upTo watermark: Int64, onlyWhenDue: Bool = false, done: (@Sendable (OptOutImageOutcome) -> Void)? = nil
     ) {
         guard let path = optOutImagePath, index.recordCount >= optOutImageMinimum, index.pendingCount == 0 else { return }
-        let claimed = optOutImageTrack.withLock { track -> Int64?? in
+        let claimed = optOutImageTrack.withLock { track -> OptOutImageTrack? in
             guard var current = track, !current.writing else { return nil }
             if onlyWhenDue {
                 let last = current.imagedWatermark ?? 0
@@ -150,28 +170,14 @@ extension SQLiteStore {
             current.imagedWatermark = watermark
             current.writing = true
             track = current
-            return .some(current.rewrites)
+            return current
         }
-        guard let rewrites = claimed else { return }
+        guard let claimed else { return }
         let pool = self.pool
         DispatchQueue.global(qos: .utility).async(group: optOutImageWrites) {
-            let started = ContinuousClock.now
             let outcome: OptOutImageOutcome?
             do {
-                // The image is an optimisation: without it the next start reads every row.
-                if let origin = try pool.read({ db in try Self.imageOrigin(db, watermark: watermark) }) {
-                    if origin.rewrites != rewrites {
-                        // A row this node read was changed or deleted since: its index may not hold
-                        // that change, and an image of it would hide the change from the next start.
-                        outcome = .skipped("opt-out rows were changed or deleted after this node read them")
-                    } else if try OptOutImageFile.write(index, origin: origin, path: path) {
-                        outcome = .written(path: path, seconds: (ContinuousClock.now - started).seconds)
-                    } else {
-                        outcome = nil
-                    }
-                } else {
-                    outcome = nil
-                }
+                outcome = try Self.writeOptOutImage(index, upTo: watermark, expectingRewrites: claimed.rewrites, path: path, pool: pool)
             } catch {
                 outcome = .failed("\(error)")
             }
@@ -180,6 +186,21 @@ extension SQLiteStore {
             self.optOutImageOutcomes.withLock { $0 = outcome }
             done?(outcome)
         }
+    }
+
+    /// Writes the image if the store's rows are still those the index was read from; nil when
+    /// nothing was written and nothing needs saying (a store without the rewrite counter, an index
+    /// with records not folded in). The image is an optimisation: without it the next start reads every row.
+    private static func writeOptOutImage(
+        _ index: OptOutIndex, upTo watermark: Int64, expectingRewrites rewrites: Int64?, path: String, pool: DatabasePool
+    ) throws -> OptOutImageOutcome? {
+        let started = ContinuousClock.now
+        guard let origin = try pool.read({ db in try imageOrigin(db, watermark: watermark) }) else { return nil }
+        // A row this node read was changed or deleted since: its index may not hold that change,
+        // and an image of it would hide the change from the next start.
+        guard origin.rewrites == rewrites else { return .skipped("opt-out rows were changed or deleted after this node read them") }
+        guard try OptOutImageFile.write(index, origin: origin, path: path) else { return nil }
+        return .written(path: path, seconds: (ContinuousClock.now - started).seconds)
     }
 
     /// Waits for images being written (tests).

@@ -49,8 +49,8 @@ extension SQLiteStore {
         let restored = await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: self.restoreOptOutImage(upTo: watermark)) }
         }
-        if let index = restored.index {
-            optOutImageTrack.withLock { $0 = OptOutImageTrack(rewrites: rewrites, imagedWatermark: restored.imagedWatermark) }
+        if let (index, imagedWatermark) = restored.restored {
+            optOutImageTrack.withLock { $0 = OptOutImageTrack(rewrites: rewrites, imagedWatermark: imagedWatermark) }
             return index
         }
         let index = try await readOptOuts(upTo: watermark, splitMinimum: splitMinimum)
