@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // A cache prefetch hint for batch lookups, which Swift cannot spell (one inline C function).
         .target(name: "CPrefetch"),
+        // glibc's allocator thresholds (`mallopt`), which Swift's Glibc module does not import.
+        .target(name: "CAllocator"),
         // Layer 1: pure protocol code. No I/O; depends only on swift-crypto (and the hint above).
         .target(
             name: "UIDProtocol",
@@ -67,6 +69,7 @@ let package = Package(
         .target(
             name: "UIDServer",
             dependencies: [
+                "CAllocator",
                 "UIDProtocol",
                 "UIDOperatorCore",
                 "UIDStore",

@@ -71,6 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         // Randomness is opened now: a process short of descriptors fails here, not on a request.
         do { try SecureRandom.prepare() } catch { throw CommandFailure("Cannot start: \(error)") }
+        // Before any thread allocates: batch requests then reuse their memory instead of faulting it in again.
+        let allocatorTuned = AllocatorTuning.apply(environment: ProcessInfo.processInfo.environment)
         // Precedence: this node's flags, then the store's runtime settings, then the file, then the
         // defaults (`OperatorConfig`, `BackgroundSchedule`).
         let file = try store.loadConfig()
@@ -108,7 +110,10 @@ struct ServeCommand: AsyncParsableCommand {
         let descriptors = DescriptorLimit.raiseSoftLimit()
         connectionLimits.maxConnections = DescriptorLimit.connectionCap(requested: connectionLimits.maxConnections, softLimit: descriptors)
         try await PortCheck.ensureAvailable(host: host, port: port)
-        logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: ["store": "\(self.store.storeDescription)", "address": "\(host):\(port)"])
+        logger.info("Starting uid-operator \(OperatorVersion.current)", metadata: [
+            "store": "\(self.store.storeDescription)", "address": "\(host):\(port)",
+            "allocator": "\(allocatorTuned ? "thresholds set" : "as the environment sets it")",
+        ])
         logger.info("Connection limits", metadata: [
             "max_connections": "\(connectionLimits.maxConnections)", "open_files": "\(descriptors.map(String.init) ?? "unknown")",
         ])

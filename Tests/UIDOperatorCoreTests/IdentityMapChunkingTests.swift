@@ -70,9 +70,10 @@ import UIDProtocol
             return .invalidIdentifier
         }
         return .mapped(
-            current: current,
+            current: InlineBytes(current)!,
             previous: withPrevious
                 ? resolved.bucket.previousRawUID(firstLevelHash: resolved.firstLevelHash, type: hash.type, options: options, asOfMillis: now)
+                    .map { InlineBytes($0)! }
                 : nil,
             refreshFromMillis: SaltSchedule.mappingRefreshFrom(refreshFromMillis: resolved.bucket.refreshFromMillis, nowMillis: now),
             bucketID: resolved.bucket.id

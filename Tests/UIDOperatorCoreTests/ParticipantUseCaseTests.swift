@@ -16,7 +16,7 @@ import UIDProtocol
         let results = try snapshot.mapIdentities(request, nowMillis: Fixtures.now).get()
         let emails = try #require(results[.email])
         guard case .mapped(let uid, let previous, let refreshFrom, _) = emails[0] else { Issue.record("expected a mapping"); return }
-        #expect(uid == snapshot.currentRawUID(snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!)))
+        #expect(uid.bytes == snapshot.currentRawUID(snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!)))
         #expect(previous == nil, "fresh buckets have no previous salt")
         #expect(refreshFrom >= Fixtures.now)
         #expect(emails[1] == .invalidIdentifier && emails[2] == .optOut)
@@ -40,7 +40,7 @@ import UIDProtocol
         }
         let result = try map([.email: .values([.string("a@example.com"), .string("gone@example.com"), .string("nope"), .null])]).get()
         let expectedUID = snapshot.currentRawUID(snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!))
-        #expect(result.mapped.map(\.identifier) == ["a@example.com"] && result.mapped.first?.advertisingID == expectedUID)
+        #expect(result.mapped.map(\.identifier) == ["a@example.com"] && result.mapped.first?.advertisingID.bytes == expectedUID)
         #expect(result.mapped.first?.bucketID == snapshot.resolve(IdentityHash(kind: .email, value: "a@example.com")!).bucket.id)
         #expect(result.unmapped.map(\.identifier) == ["gone@example.com", "nope", "null"])
         #expect(result.unmapped.map(\.reason) == ["optout", "invalid identifier", "invalid identifier"])

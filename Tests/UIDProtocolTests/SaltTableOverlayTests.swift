@@ -114,8 +114,8 @@ import Testing
             let entry = table[position]
             for asOf in [now, now + 100 * Self.day] {
                 let (current, previous) = table.withBucketSalts(at: position) { bucket in
-                    (bucket.currentRawUID(firstLevelHash: flh, type: .email, options: options),
-                     bucket.previousRawUID(firstLevelHash: flh, type: .phone, options: options, asOfMillis: asOf))
+                    (bucket.currentRawUID(firstLevelHash: InlineBytes(flh)!, type: .email, options: options)?.bytes,
+                     bucket.previousRawUID(firstLevelHash: InlineBytes(flh)!, type: .phone, options: options, asOfMillis: asOf)?.bytes)
                 }
                 #expect(current == entry.currentRawUID(firstLevelHash: flh, type: .email, options: options), "position \(position)")
                 let expectedPrevious = entry.previousRawUID(firstLevelHash: flh, type: .phone, options: options, asOfMillis: asOf)

@@ -108,9 +108,76 @@ import Testing
         }
     }
 
+    @Test func aPieceLeavesOutWholeWhatDoesNotFit() {
+        var json = ResponseJSON(capacity: 0)
+        json.literal("[")
+        json.piece(maxLength: 10) { piece in
+            piece.literal("abc")
+            [UInt8]().withUnsafeBytes { piece.base64String($0) }   // "", 2 bytes
+            piece.integer(-12)
+            piece.literal("xyz")   // 8 bytes written: 11 would not fit, so left out
+        }
+        #expect(json.bytes == Array(#"[abc""-12"#.utf8))
+        var wide = ResponseJSON(capacity: 0)
+        wide.piece(maxLength: 10) { piece in
+            [UInt8](repeating: 1, count: 9).withUnsafeBytes { piece.base64String($0) }   // 14 bytes: left out
+            piece.integer(Int64.min)   // 20 bytes: left out
+            piece.integer(7)
+        }
+        #expect(wide.bytes == Array("7".utf8))
+    }
+
+    /// Two raw UIDs as long as `InlineBytes` holds and the longest refresh time still fit one piece.
+    @Test func theLongestMappedIdentityFitsItsPiece() throws {
+        let longest = InlineBytes([UInt8](repeating: 0xFB, count: InlineBytes.capacity))!
+        let outcome = MappedIdentity.mapped(current: longest, previous: longest, refreshFromMillis: Int64.min, bucketID: 0)
+        let parsed = try object(MapV3Body(results: [.email: [outcome, outcome]]).responseJSON())
+        let emails = try #require((parsed["body"] as? NSDictionary)?["email"] as? [NSDictionary])
+        #expect(emails.count == 2)
+        #expect(emails[1]["u"] as? String == Base64.encode(longest.bytes) && emails[1]["p"] as? String == Base64.encode(longest.bytes))
+        #expect((emails[1]["r"] as? NSNumber)?.int64Value == Int64.min / 1000)
+    }
+
+    /// The route maps while it writes: the same bytes as mapping first and writing the outcomes,
+    /// and a tally of what was not mapped for the metrics.
+    @Test func identityMapV3AnswerWrittenWhileMappingIsTheCollectedAnswer() throws {
+        let (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: ServerTests.now, bucketCount: 7)
+        let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: .uid2), contents: contents)
+        let emails = (0..<40).map { "person.\($0)@example.com" } + ["optout@example.com", "not an email"]
+        let request = IdentityMapRequest(inputs: [.email: emails, .phone: ["+12345678901", "12345"], .phoneHash: []])
+        let streamed = MapV3Body(mapping: request, on: snapshot, nowMillis: ServerTests.now)
+        var json = ResponseJSON(capacity: streamed.capacity)
+        let tally = streamed.write(into: &json)
+        let collected = MapV3Body(results: try snapshot.mapIdentities(request, nowMillis: ServerTests.now).get())
+        #expect(json.bytes == collected.responseJSON())
+        #expect(tally.optedOut == 1 && tally.invalid == 2)
+        #expect(tally.inputs.map(\.kind) == ["email", "phone", "phone_hash"] && tally.inputs.map(\.count) == [42, 2, 0])
+        let parsed = try object(json.bytes)
+        let body = try #require(parsed["body"] as? NSDictionary)
+        #expect((body["email"] as? [NSDictionary])?.count == 42)
+        #expect((body["email"] as? [NSDictionary])?[0]["u"] is String)
+    }
+
+    /// v2 maps while it writes too: the same bytes as the collected result, with the tally.
+    @Test func identityMapV2AnswerWrittenWhileMappingIsTheCollectedAnswer() throws {
+        let (contents, _) = InitialDataset.generate(scope: .uid2, environment: .test, nowMillis: ServerTests.now, bucketCount: 7)
+        let snapshot = try OperatorSnapshot(config: OperatorConfig(scope: .uid2), contents: contents)
+        let values: [MapInput] = (0..<40).map { .string("person.\($0)@example.com") }
+            + [.string("optout@example.com"), .null, .string("not an email"), .string("quote\"d@example.com")]
+        let streamed = MapV2Body(mapping: .email, values: values, on: snapshot, nowMillis: ServerTests.now)
+        var json = ResponseJSON(capacity: streamed.capacity)
+        let tally = streamed.write(into: &json)
+        let result = try snapshot.mapIdentitiesV2(IdentityMapV2Request(fields: [.email: .values(values)]), nowMillis: ServerTests.now).get()
+        #expect(json.bytes == MapV2Body(result: result, bucketIDs: snapshot.bucketIDEncoder).responseJSON())
+        #expect(result.mapped.count == 41 && tally.optedOut == 1 && tally.invalid == 2)
+        let mapped = try #require((try object(json.bytes)["body"] as? NSDictionary)?["mapped"] as? [NSDictionary])
+        #expect(mapped.count == 41 && mapped.last?["identifier"] as? String == "quote\"d@example.com")
+        #expect(mapped.first?["advertising_id"] as? String == Base64.encode(result.mapped[0].advertisingID.bytes))
+    }
+
     @Test func identityMapV3AnswerHasEveryKindAndEachOutcome() throws {
-        let current = [UInt8](repeating: 7, count: 32)
-        let previous = [UInt8](repeating: 9, count: 33)
+        let current = InlineBytes([UInt8](repeating: 7, count: 32))!
+        let previous = InlineBytes([UInt8](repeating: 9, count: 33))!
         let body = MapV3Body(results: [
             .email: [.mapped(current: current, previous: nil, refreshFromMillis: 1_700_000_000_999, bucketID: 1), .optOut],
             .phone: [.mapped(current: current, previous: previous, refreshFromMillis: 2_000, bucketID: 2), .invalidIdentifier],
@@ -120,12 +187,12 @@ import Testing
         let inner = try #require(parsed["body"] as? NSDictionary)
         #expect(Set(inner.allKeys.compactMap { $0 as? String }) == ["email", "email_hash", "phone", "phone_hash"])
         let email = try #require(inner["email"] as? [NSDictionary])
-        #expect(email[0]["u"] as? String == Base64.encode(current))
+        #expect(email[0]["u"] as? String == Base64.encode(current.bytes))
         #expect(email[0]["p"] is NSNull)
         #expect((email[0]["r"] as? NSNumber)?.int64Value == 1_700_000_000)
         #expect(email[1] == ["e": "optout"])
         let phone = try #require(inner["phone"] as? [NSDictionary])
-        #expect(phone[0]["p"] as? String == Base64.encode(previous))
+        #expect(phone[0]["p"] as? String == Base64.encode(previous.bytes))
         #expect(phone[1] == ["e": "invalid identifier"])
         #expect((inner["email_hash"] as? [Any])?.isEmpty == true)
     }
@@ -155,7 +222,7 @@ import Testing
             mapped = result.mapped.map {
                 var workspace = Hashids.Workspace()
                 let publicID = Self.bucketIDPrefix + hashids.encodeInGeneral($0.bucketID, using: &workspace)
-                return Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID), bucket_id: publicID)
+                return Mapped(identifier: $0.identifier, advertising_id: Base64.encode($0.advertisingID.bytes), bucket_id: publicID)
             }
             unmapped = result.unmapped.isEmpty ? nil : result.unmapped.map { Unmapped(identifier: $0.identifier, reason: $0.reason) }
         }
@@ -165,10 +232,10 @@ import Testing
         var result = IdentityMapV2Result()
         result.kind = .email
         result.mapped = [
-            .init(identifier: "a@example.com", advertisingID: [UInt8](repeating: 3, count: 32), bucketID: 1_048_575),
-            .init(identifier: "quote\"back\\slash/\u{1}é@x.org", advertisingID: [UInt8](repeating: 250, count: 33), bucketID: 0),
+            .init(identifier: "a@example.com", advertisingID: InlineBytes([UInt8](repeating: 3, count: 32))!, bucketID: 1_048_575),
+            .init(identifier: "quote\"back\\slash/\u{1}é@x.org", advertisingID: InlineBytes([UInt8](repeating: 250, count: 33))!, bucketID: 0),
             // Negative: the general algorithm's empty text, after the prefix.
-            .init(identifier: "b@example.com", advertisingID: [UInt8](repeating: 1, count: 32), bucketID: -5),
+            .init(identifier: "b@example.com", advertisingID: InlineBytes([UInt8](repeating: 1, count: 32))!, bucketID: -5),
         ]
         result.unmapped = [.init(identifier: "null", reason: "invalid identifier"), .init(identifier: "tab\t@x.org", reason: "optout")]
         for variant in [result, { var onlyMapped = result; onlyMapped.unmapped = []; return onlyMapped }()] {

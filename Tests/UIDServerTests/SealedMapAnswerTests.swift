@@ -41,7 +41,7 @@ import UIDProtocol
 
     @Test func mapV3AnswerInTheEnvelopeIsTheAnswerWrittenAlone() throws {
         var generator = SystemRandomNumberGenerator()
-        func uid(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        func uid(_ count: Int) -> InlineBytes { InlineBytes((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })! }
         let outcomes: [MappedIdentity] = (0..<2_000).map { index in
             switch index % 5 {
             case 0: .optOut
@@ -74,7 +74,7 @@ import UIDProtocol
         var result = IdentityMapV2Result()
         result.kind = .email
         for (index, identifier) in identifiers.enumerated() {
-            result.mapped.append(.init(identifier: identifier, advertisingID: [UInt8](repeating: UInt8(index), count: 32 + index % 2), bucketID: Int64(index) * 100_003))
+            result.mapped.append(.init(identifier: identifier, advertisingID: InlineBytes([UInt8](repeating: UInt8(index), count: 32 + index % 2))!, bucketID: Int64(index) * 100_003))
             result.unmapped.append(.init(identifier: identifier, reason: index % 2 == 0 ? "optout" : "invalid identifier"))
         }
         var onlyMapped = result

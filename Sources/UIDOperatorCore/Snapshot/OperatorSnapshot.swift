@@ -104,7 +104,11 @@ public final class OperatorSnapshot: Sendable {
     }
 
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {
-        optOuts.optedOutSince(firstLevelHash: firstLevelHash) ?? recentOptOuts.optedOutSince(firstLevelHash: firstLevelHash)
+        FirstLevelHashKey(firstLevelHash).flatMap { optedOutSince(firstLevelHash: $0) }
+    }
+
+    public func optedOutSince(firstLevelHash key: FirstLevelHashKey) -> Int64? {
+        optOuts.optedOutSince(firstLevelHash: key) ?? recentOptOuts.optedOutSince(firstLevelHash: key)
     }
 
     public func optedOutSince(advertisingID: [UInt8]) -> Int64? {

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import UIDProtocol
 
 /// A first-level hash as a hashable value: four words instead of a heap array, so that millions of
 /// opt-outs cost a few dozen bytes each and a lookup hashes 32 bytes without allocating.
@@ -16,6 +17,12 @@ public struct FirstLevelHashKey: Hashable, Sendable {
     /// The lookup path (every generate, refresh and mapped identity, twice): four word loads.
     public init?(_ bytes: [UInt8]) {
         guard let key = bytes.withUnsafeBytes({ FirstLevelHashKey(raw: $0) }) else { return nil }
+        self = key
+    }
+
+    /// The identity-map path: the first-level hash is held inline.
+    public init?(_ flh: InlineBytes) {
+        guard let key = flh.withUnsafeBytes({ FirstLevelHashKey(raw: $0) }) else { return nil }
         self = key
     }
 
@@ -198,7 +205,10 @@ public struct OptOutIndex: Sendable {
     }
 
     public func optedOutSince(firstLevelHash: [UInt8]) -> Int64? {
-        guard let key = FirstLevelHashKey(firstLevelHash) else { return nil }
+        FirstLevelHashKey(firstLevelHash).flatMap { optedOutSince(firstLevelHash: $0) }
+    }
+
+    public func optedOutSince(firstLevelHash key: FirstLevelHashKey) -> Int64? {
         let stored = table.seconds(firstLevelHash: key)
         guard !pendingByFirstLevelHash.isEmpty, let recent = pendingByFirstLevelHash[key] else { return stored }
         return min(stored ?? recent, recent)

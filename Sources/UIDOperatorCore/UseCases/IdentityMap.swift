@@ -9,7 +9,8 @@ public enum MapInput: Sendable, Equatable {
 /// The outcome for one identifier of an identity-map request.
 public enum MappedIdentity: Sendable, Equatable {
     /// Current raw UID, previous raw UID (within 90 days of rotation), refresh-from (epoch ms), bucket.
-    case mapped(current: [UInt8], previous: [UInt8]?, refreshFromMillis: Int64, bucketID: Int64)
+    /// The raw UIDs are held inline: a request's answers are one array, not two more per identity.
+    case mapped(current: InlineBytes, previous: InlineBytes?, refreshFromMillis: Int64, bucketID: Int64)
     case optOut
     case invalidIdentifier
 }
@@ -44,7 +45,7 @@ extension OperatorSnapshot {
         kind: IdentityInputKind, value: String, nowMillis now: Int64, withPrevious: Bool, salts: borrowing SaltTable, options: RawUIDOptions
     ) -> MappedIdentity {
         guard let (flh, type) = hashForMapping(kind: kind, value: value, salts: salts) else { return .invalidIdentifier }
-        guard let position = bucketForMapping(firstLevelHash: flh, type: type, salts: salts) else { return .optOut }
+        guard let position = bucketForMapping(firstLevelHash: flh, key: FirstLevelHashKey(flh), type: type, salts: salts) else { return .optOut }
         return mapInBucket(at: position, firstLevelHash: flh, type: type, nowMillis: now, withPrevious: withPrevious, salts: salts, options: options)
     }
 
@@ -80,17 +81,18 @@ extension OperatorSnapshot {
                             chunk.append(.answered(.invalidIdentifier))
                             continue
                         }
-                        if hashedCount < keys.count, let key = FirstLevelHashKey(flh) {
+                        let key = FirstLevelHashKey(flh)
+                        if hashedCount < keys.count, let key {
                             keys.initializeElement(at: hashedCount, to: key)
                             hashedCount += 1
                         }
-                        chunk.append(.hashed(firstLevelHash: flh, type: type))
+                        chunk.append(.hashed(firstLevelHash: flh, key: key, type: type))
                     }
                     optOuts.prefetch(firstLevelHashes: UnsafeBufferPointer(rebasing: keys[0..<hashedCount]))
                     var lookups = 0
                     for offset in chunk.indices {
-                        guard case .hashed(let flh, let type) = chunk[offset] else { continue }
-                        guard let position = bucketForMapping(firstLevelHash: flh, type: type, salts: salts) else {
+                        guard case .hashed(let flh, let key, let type) = chunk[offset] else { continue }
+                        guard let position = bucketForMapping(firstLevelHash: flh, key: key, type: type, salts: salts) else {
                             chunk[offset] = .answered(.optOut)
                             continue
                         }
@@ -119,27 +121,28 @@ extension OperatorSnapshot {
         }
     }
 
-    /// An identity of a chunk, as `mapEach` moves it along.
+    /// An identity of a chunk, as `mapEach` moves it along (its hashes inline: nothing on the heap).
     enum ChunkedIdentity {
         case answered(MappedIdentity)
-        case hashed(firstLevelHash: [UInt8], type: IdentityType)
-        case inBucket(position: Int, firstLevelHash: [UInt8], type: IdentityType)
+        case hashed(firstLevelHash: InlineBytes, key: FirstLevelHashKey?, type: IdentityType)
+        case inBucket(position: Int, firstLevelHash: InlineBytes, type: IdentityType)
     }
 
     /// The first-level hash and type; nil for an invalid identifier.
-    func hashForMapping(kind: IdentityInputKind, value: String, salts: borrowing SaltTable) -> (firstLevelHash: [UInt8], type: IdentityType)? {
+    func hashForMapping(kind: IdentityInputKind, value: String, salts: borrowing SaltTable) -> (firstLevelHash: InlineBytes, type: IdentityType)? {
         guard let hash = IdentityHash(kind: kind, value: value) else { return nil }
-        return (HashChain.firstLevelHash(identityHash: hash.bytes, firstLevelSalt: salts.firstLevelSalt), hash.type)
+        return (HashChain.firstLevelHash(identityHash: hash.hash, firstLevelSalt: salts.firstLevelSalt), hash.type)
     }
 
-    /// The salt bucket's position; nil for an identity that opted out.
-    func bucketForMapping(firstLevelHash flh: [UInt8], type: IdentityType, salts: borrowing SaltTable) -> Int? {
-        if isOptedOut(type: type, firstLevelHash: flh, forRefresh: false) { return nil }
+    /// The salt bucket's position; nil for an identity that opted out. `key` is the first-level
+    /// hash as the opt-out index reads it (always there: a digest is 32 bytes).
+    func bucketForMapping(firstLevelHash flh: InlineBytes, key: FirstLevelHashKey?, type: IdentityType, salts: borrowing SaltTable) -> Int? {
+        if let key, isOptedOut(type: type, firstLevelHash: key, forRefresh: false) { return nil }
         return salts.bucketIndex(firstLevelHash: flh)
     }
 
     func mapInBucket(
-        at position: Int, firstLevelHash flh: [UInt8], type: IdentityType, nowMillis now: Int64, withPrevious: Bool,
+        at position: Int, firstLevelHash flh: InlineBytes, type: IdentityType, nowMillis now: Int64, withPrevious: Bool,
         salts: borrowing SaltTable, options: RawUIDOptions
     ) -> MappedIdentity {
         // The bucket's salts are read in place (`withBucketSalts`): copying them was a quarter of a map.
@@ -159,21 +162,31 @@ extension OperatorSnapshot {
         return .clientError("Request payload is too large: \(count) identifiers given, at most \(config.identityMapMaxBatchSize) per request")
     }
 
-    public func mapIdentities(_ request: IdentityMapRequest, nowMillis now: Int64) -> Result<[IdentityInputKind: [MappedIdentity]], OperatorFailure> {
-        // Only a request naming none of the four kinds is refused; empty or null arrays map to empty arrays.
+    /// Why a v3 request is refused before any identity is mapped; nil when it is valid. Only a
+    /// request naming none of the four kinds is refused: empty or null arrays map to empty arrays.
+    public func identityMapFailure(_ request: IdentityMapRequest) -> OperatorFailure? {
         guard !request.inputs.isEmpty else {
-            return .failure(.clientError("Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified"))
+            return .clientError("Required Parameter Missing: one or more of [email, email_hash, phone, phone_hash] must be specified")
         }
-        if let failure = batchSizeFailure(request.count) { return .failure(failure) }
+        return batchSizeFailure(request.count)
+    }
+
+    /// Maps `values` (all of `kind`) in order and hands each outcome to `deliver` as it is made,
+    /// for a caller that writes its answer as it goes: collected first, 5,000 outcomes were half a
+    /// megabyte a request, written once and read once. Check `identityMapFailure` first.
+    public func mapIdentities(kind: IdentityInputKind, values: [String], nowMillis now: Int64, _ deliver: (MappedIdentity) -> Void) {
+        mapEach(kind: kind, count: values.count, value: { values[$0] }, nowMillis: now, withPrevious: true, salts: salts, options: config.rawUIDOptions) {
+            deliver($1)
+        }
+    }
+
+    public func mapIdentities(_ request: IdentityMapRequest, nowMillis now: Int64) -> Result<[IdentityInputKind: [MappedIdentity]], OperatorFailure> {
+        if let failure = identityMapFailure(request) { return .failure(failure) }
         var results = [IdentityInputKind: [MappedIdentity]]()
-        let salts = salts
-        let options = config.rawUIDOptions
         for (kind, values) in request.inputs {
             var mapped = [MappedIdentity]()
             mapped.reserveCapacity(values.count)
-            mapEach(kind: kind, count: values.count, value: { values[$0] }, nowMillis: now, withPrevious: true, salts: salts, options: options) {
-                mapped.append($1)
-            }
+            mapIdentities(kind: kind, values: values, nowMillis: now) { mapped.append($0) }
             results[kind] = mapped
         }
         return .success(results)

@@ -52,7 +52,7 @@ public struct ResolvedIdentity: Sendable {
         _ identity: IdentityHash, firstLevelSalt: [UInt8], bucketCount: Int, bucketAt: (Int) async throws -> SaltTable.Entry?
     ) async throws -> ResolvedIdentity? {
         guard bucketCount > 0 else { return nil }
-        let flh = HashChain.firstLevelHash(identityHash: identity.bytes, firstLevelSalt: firstLevelSalt)
+        let flh = HashChain.firstLevelHash(identityHash: identity.hash, firstLevelSalt: firstLevelSalt).bytes
         let index = HashChain.bucketIndex(firstLevelHash: flh, bucketCount: bucketCount)
         guard let bucket = try await bucketAt(index) else { return nil }
         return ResolvedIdentity(type: identity.type, firstLevelHash: flh, bucketIndex: index, bucket: bucket)
@@ -66,7 +66,7 @@ public struct ResolvedIdentity: Sendable {
 
 extension OperatorSnapshot {
     public func resolve(_ identity: IdentityHash) -> ResolvedIdentity {
-        resolve(type: identity.type, firstLevelHash: HashChain.firstLevelHash(identityHash: identity.bytes, firstLevelSalt: salts.firstLevelSalt))
+        resolve(type: identity.type, firstLevelHash: HashChain.firstLevelHash(identityHash: identity.hash, firstLevelSalt: salts.firstLevelSalt).bytes)
     }
 
     public func resolve(type: IdentityType, firstLevelHash: [UInt8]) -> ResolvedIdentity {
@@ -80,12 +80,17 @@ extension OperatorSnapshot {
     }
 
     /// The reference's opt-out decision (docs/PROTOCOL.md#opt-out-decision): test identities first, then any record.
+    /// A first-level hash that is not 32 bytes matches no test identity and no record.
     public func isOptedOut(type: IdentityType, firstLevelHash: [UInt8], forRefresh: Bool) -> Bool {
-        switch testIdentities.behaviour(type: type, firstLevelHash: firstLevelHash) {
+        FirstLevelHashKey(firstLevelHash).map { isOptedOut(type: type, firstLevelHash: $0, forRefresh: forRefresh) } ?? false
+    }
+
+    public func isOptedOut(type: IdentityType, firstLevelHash key: FirstLevelHashKey, forRefresh: Bool) -> Bool {
+        switch testIdentities.behaviour(type: type, firstLevelHash: key) {
         case .neverOptedOut: return false
         case .alwaysOptedOut: return true
         case .optedOutOnRefresh: return forRefresh
-        case nil: return optedOutSince(firstLevelHash: firstLevelHash) != nil
+        case nil: return optedOutSince(firstLevelHash: key) != nil
         }
     }
 }

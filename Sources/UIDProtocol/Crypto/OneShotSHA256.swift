@@ -29,4 +29,9 @@ public enum OneShotSHA256 {
             initialized = byteCount
         }
     }
+
+    /// SHA-256(`data`) held inline: nothing on the heap at all.
+    public static func digest(_ data: UnsafeRawBufferPointer) -> InlineBytes {
+        InlineBytes(count: byteCount) { hash(data, into: $0) }
+    }
 }

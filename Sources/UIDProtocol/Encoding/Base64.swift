@@ -62,6 +62,12 @@ public enum Base64 {
         return Array(bytes).withUnsafeBufferPointer { encode(contiguous: $0, alphabet: alphabet, into: buffer) }
     }
 
+    /// As above, for bytes read in place (an inline value, a view into storage).
+    @discardableResult
+    public static func encode(_ bytes: UnsafeRawBufferPointer, alphabet: Alphabet, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        encode(contiguous: UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count), alphabet: alphabet, into: buffer)
+    }
+
     private static func encode(contiguous bytes: UnsafeBufferPointer<UInt8>, alphabet: Alphabet, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let table = (alphabet == .standard ? standardTable : urlTable).buffer
         let pairs = (alphabet == .standard ? standardPairs : urlPairs).buffer

@@ -64,7 +64,7 @@ public enum EmailNormalizer {
                     }
                 }
                 guard inDomain, domainCount > 0 else { return nil }
-                let isGmail = UnsafeBufferPointer(start: domain, count: domainCount).elementsEqual("gmail.com".utf8)
+                let isGmail = isGmailDomain(UnsafeBufferPointer(start: domain, count: domainCount))
                 let local = isGmail ? gmailLocal : plainLocal
                 let localCount = isGmail ? gmailCount : plainCount
                 guard localCount > 0 else { return nil }
@@ -75,6 +75,21 @@ public enum EmailNormalizer {
                 return body(UnsafeBufferPointer(start: local, count: localCount + 1 + domainCount))
             }
         }
+    }
+}
+
+extension EmailNormalizer {
+    private static let gmailDomain: StaticString = "gmail.com"
+
+    /// Whether `domain` is exactly `gmail.com`: a length check, then one `memcmp`-like pass over
+    /// the literal's bytes (a generic `elementsEqual` against `String.UTF8View` cost more than the
+    /// rest of the check, once per mapped email).
+    static func isGmailDomain(_ domain: UnsafeBufferPointer<UInt8>) -> Bool {
+        let literal = UnsafeBufferPointer(start: gmailDomain.utf8Start, count: gmailDomain.utf8CodeUnitCount)
+        guard domain.count == literal.count else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<literal.count { difference |= domain[index] ^ literal[index] }
+        return difference == 0
     }
 }
 
@@ -91,27 +106,27 @@ public enum PhoneValidator {
 
 /// `email_hash`/`phone_hash`: 44 base64 characters, or 64 hex characters (docs/PROTOCOL.md#hashed-inputs).
 public enum HashedInput {
-    public static func decode(_ value: String) -> [UInt8]? {
-        let utf8 = value.utf8
-        switch utf8.count {
-        case 44:
-            return Base64.decode(value)
-        case 64:
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(32)
-            var high: UInt8?
-            for char in utf8 {
-                guard let nibble = hexValue(char) else { return nil }
-                if let h = high {
-                    bytes.append(h << 4 | nibble)
-                    high = nil
-                } else {
-                    high = nibble
-                }
+    /// The hash's bytes (32, or 33 for 44 base64 characters without padding), or nil when the text
+    /// is neither form. Decoded inline: an identity map decodes thousands of them per request.
+    public static func decode(_ value: String) -> InlineBytes? {
+        var value = value
+        return value.withUTF8 { utf8 in
+            switch utf8.count {
+            case 44:
+                return InlineBytes(count: Base64.decodedCapacity(44), writingUpTo: { output in
+                    Base64.decode(utf8: utf8, alphabet: .standard, into: output.bindMemory(to: UInt8.self))
+                })
+            case 64:
+                return InlineBytes(count: 32, writingUpTo: { output in
+                    for index in 0..<32 {
+                        guard let high = hexValue(utf8[2 * index]), let low = hexValue(utf8[2 * index + 1]) else { return nil }
+                        output[index] = high << 4 | low
+                    }
+                    return 32
+                })
+            default:
+                return nil
             }
-            return bytes
-        default:
-            return nil
         }
     }
 

@@ -11,6 +11,15 @@ public enum HashChain {
         saltedHash(identityHash, salt: firstLevelSalt)
     }
 
+    /// As above, held inline (the identity-map path: no allocation per identity).
+    public static func firstLevelHash(identityHash: InlineBytes, firstLevelSalt: [UInt8]) -> InlineBytes {
+        identityHash.withUnsafeBytes { hash in
+            firstLevelSalt.withUnsafeBytes { salt in
+                InlineBytes(count: OneShotSHA256.byteCount) { saltedDigest(hash, salt: salt, into: $0) }
+            }
+        }
+    }
+
     /// 20 bits from the FLH: byte 0, byte 1, then the *low* nibble of byte 2. Used directly when
     /// there are exactly 2^20 buckets, otherwise reduced modulo the count.
     ///
@@ -18,6 +27,14 @@ public enum HashChain {
     /// one reads its missing bytes as zero and an empty table answers 0, never a trap. Snapshots
     /// refuse an empty salt table (`SnapshotFailure.noSaltBuckets`).
     public static func bucketIndex(firstLevelHash flh: [UInt8], bucketCount: Int) -> Int {
+        flh.withUnsafeBytes { bucketIndex(firstLevelHash: $0, bucketCount: bucketCount) }
+    }
+
+    public static func bucketIndex(firstLevelHash flh: InlineBytes, bucketCount: Int) -> Int {
+        flh.withUnsafeBytes { bucketIndex(firstLevelHash: $0, bucketCount: bucketCount) }
+    }
+
+    private static func bucketIndex(firstLevelHash flh: UnsafeRawBufferPointer, bucketCount: Int) -> Int {
         guard bucketCount > 0 else { return 0 }
         func byte(_ position: Int) -> Int { position < flh.count ? Int(flh[position]) : 0 }
         let index = byte(0) << 12 | byte(1) << 4 | (byte(2) & 0x0F)
@@ -28,35 +45,39 @@ public enum HashChain {
     public static func rawUID(
         firstLevelHash flh: [UInt8], salt: [UInt8], scope: IdentityScope, type: IdentityType, v3: Bool
     ) -> [UInt8] {
-        salt.withUnsafeBytes { rawUID(firstLevelHash: flh, salt: $0, scope: scope, type: type, v3: v3) }
+        flh.withUnsafeBytes { flh in
+            salt.withUnsafeBytes { rawUID(firstLevelHash: flh, salt: $0, scope: scope, type: type, v3: v3).bytes }
+        }
     }
 
-    /// As above, with the salt read in place (`SaltTable.withBucketSalts`). The digest is written
-    /// straight into the answer's one array, after the prefix byte for v3.
+    /// As above, with the first-level hash and the salt read in place (the salt from
+    /// `SaltTable.withBucketSalts`), and the raw UID held inline: the digest is written straight
+    /// into it, after the prefix byte for v3.
     public static func rawUID(
-        firstLevelHash flh: [UInt8], salt: UnsafeRawBufferPointer, scope: IdentityScope, type: IdentityType, v3: Bool
-    ) -> [UInt8] {
+        firstLevelHash flh: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer, scope: IdentityScope, type: IdentityType, v3: Bool
+    ) -> InlineBytes {
         let prefixCount = v3 ? 1 : 0
-        return [UInt8](unsafeUninitializedCapacity: prefixCount + OneShotSHA256.byteCount) { uid, initialized in
+        return InlineBytes(count: prefixCount + OneShotSHA256.byteCount) { uid in
             if v3 { uid[0] = identityPrefix(scope: scope, type: type) }
-            saltedDigest(flh, salt: salt, into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: uid[prefixCount...])))
-            initialized = prefixCount + OneShotSHA256.byteCount
+            saltedDigest(flh, salt: salt, into: UnsafeMutableRawBufferPointer(rebasing: uid[prefixCount...]))
         }
     }
 
     /// `SHA256(base64(bytes) ‖ salt)`, with the base64 text written straight into the hash input.
     public static func saltedHash(_ bytes: [UInt8], salt: [UInt8]) -> [UInt8] {
-        salt.withUnsafeBytes { salt in
-            [UInt8](unsafeUninitializedCapacity: OneShotSHA256.byteCount) { digest, initialized in
-                saltedDigest(bytes, salt: salt, into: UnsafeMutableRawBufferPointer(digest))
-                initialized = OneShotSHA256.byteCount
+        bytes.withUnsafeBytes { bytes in
+            salt.withUnsafeBytes { salt in
+                [UInt8](unsafeUninitializedCapacity: OneShotSHA256.byteCount) { digest, initialized in
+                    saltedDigest(bytes, salt: salt, into: UnsafeMutableRawBufferPointer(digest))
+                    initialized = OneShotSHA256.byteCount
+                }
             }
         }
     }
 
     /// Writes `SHA256(base64(bytes) ‖ salt)` into `digest`: the input is assembled in one stack
     /// buffer and hashed in one call (`OneShotSHA256`), so nothing goes to the heap.
-    private static func saltedDigest(_ bytes: [UInt8], salt: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
+    private static func saltedDigest(_ bytes: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
         let encodedCount = Base64.encodedLength(bytes.count, padding: true)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: encodedCount + salt.count) { buffer in
             let written = Base64.encode(bytes, alphabet: .standard, into: buffer)

@@ -228,7 +228,7 @@ public struct SaltTable: Sendable {
         return UnsafeRawBufferPointer(rebasing: storage[start..<end])
     }
 
-    private static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    fileprivate static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         guard let bytes else { return body(nil) }
         return bytes.withUnsafeBytes { body($0) }
     }
@@ -244,6 +244,10 @@ public struct SaltTable: Sendable {
     }
 
     public func bucketIndex(firstLevelHash flh: [UInt8]) -> Int {
+        HashChain.bucketIndex(firstLevelHash: flh, bucketCount: count)
+    }
+
+    public func bucketIndex(firstLevelHash flh: InlineBytes) -> Int {
         HashChain.bucketIndex(firstLevelHash: flh, bucketCount: count)
     }
 
@@ -320,8 +324,10 @@ extension SaltTable.Entry {
     }
 
     private func rawUID(salt: [UInt8]?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
-        guard let salt else { return SaltTable.BucketSalts.rawUID(salt: nil, material: material, flh: flh, type: type, options: options) }
-        return salt.withUnsafeBytes { SaltTable.BucketSalts.rawUID(salt: $0, material: material, flh: flh, type: type, options: options) }
+        let uid = flh.withUnsafeBytes { flh in
+            SaltTable.withOptionalBytes(salt) { SaltTable.BucketSalts.rawUID(salt: $0, material: material, flh: flh, type: type, options: options) }
+        }
+        return uid?.bytes
     }
 }
 
@@ -336,27 +342,29 @@ extension SaltTable {
         public let currentKey: SaltKeyMaterial?
         public let previousKey: SaltKeyMaterial?
 
-        /// As `Entry.currentRawUID`.
-        public func currentRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions) -> [UInt8]? {
-            Self.rawUID(salt: currentSalt, material: currentKey, flh: flh, type: type, options: options)
+        /// As `Entry.currentRawUID`, held inline.
+        public func currentRawUID(firstLevelHash flh: InlineBytes, type: IdentityType, options: RawUIDOptions) -> InlineBytes? {
+            flh.withUnsafeBytes { Self.rawUID(salt: currentSalt, material: currentKey, flh: $0, type: type, options: options) }
         }
 
         /// As `Entry.previousRawUID`: only within 90 days of the bucket's rotation.
-        public func previousRawUID(firstLevelHash flh: [UInt8], type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> [UInt8]? {
+        public func previousRawUID(firstLevelHash flh: InlineBytes, type: IdentityType, options: RawUIDOptions, asOfMillis: Int64) -> InlineBytes? {
             guard SaltTable.Entry.reportsPrevious(lastUpdatedMillis: lastUpdatedMillis, asOfMillis: asOfMillis) else { return nil }
-            return Self.rawUID(salt: previousSalt, material: previousKey, flh: flh, type: type, options: options)
+            return flh.withUnsafeBytes { Self.rawUID(salt: previousSalt, material: previousKey, flh: $0, type: type, options: options) }
         }
 
         /// Salt-based (v2/v3) when there is a salt, otherwise v4 from the key material: the one
         /// implementation behind `Entry`'s raw UIDs and these.
         static func rawUID(
-            salt: UnsafeRawBufferPointer?, material: SaltKeyMaterial?, flh: [UInt8], type: IdentityType, options: RawUIDOptions
-        ) -> [UInt8]? {
+            salt: UnsafeRawBufferPointer?, material: SaltKeyMaterial?, flh: UnsafeRawBufferPointer, type: IdentityType, options: RawUIDOptions
+        ) -> InlineBytes? {
             if let salt {
                 return HashChain.rawUID(firstLevelHash: flh, salt: salt, scope: options.scope, type: type, v3: options.identityV3)
             }
             if let material, !material.key.isEmpty {
-                return RawUIDv4.make(firstLevelHash: flh, material: material, scope: options.scope, type: type, environment: options.environment)
+                // v4 buckets are the rare case (no salt at all): the array on this path is kept.
+                return RawUIDv4.make(firstLevelHash: Array(flh), material: material, scope: options.scope, type: type, environment: options.environment)
+                    .flatMap { InlineBytes($0) }
             }
             return nil
         }

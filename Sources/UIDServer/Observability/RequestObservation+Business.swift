@@ -89,21 +89,7 @@ extension RequestObservation {
 }
 
 extension RequestObservation {
-    func identityMappedV3(_ results: [IdentityInputKind: [MappedIdentity]]) {
-        guard metrics != nil else { return }
-        var invalid = 0
-        var optedOut = 0
-        var inputs = [(kind: String, count: Int)]()
-        for (kind, mapped) in results {
-            inputs.append((kind.fieldName, mapped.count))
-            for result in mapped {
-                switch result {
-                case .optOut: optedOut += 1
-                case .invalidIdentifier: invalid += 1
-                case .mapped: break
-                }
-            }
-        }
-        identityMapped(path: "/v3/identity/map", inputs: inputs, invalid: invalid, optedOut: optedOut)
+    func identityMappedV3(_ tally: MapV3Body.Tally) {
+        identityMapped(path: "/v3/identity/map", inputs: tally.inputs, invalid: tally.invalid, optedOut: tally.optedOut)
     }
 }

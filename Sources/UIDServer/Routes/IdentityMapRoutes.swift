@@ -16,26 +16,32 @@ struct IdentityMapRoutes: Sendable {
     func mapV3(_ request: Request) async -> Response {
         await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV3Payload.self, shapeError: .clientError("Incorrect request format"))
-            let results = try call.snapshot.mapIdentities(IdentityMapRequest(inputs: payload.inputs), nowMillis: call.nowMillis).get()
-            RequestObservation.current?.identityMappedV3(results)
-            let body = MapV3Body(results: results)
-            return .jsonWriter(capacity: body.capacity) { body.write(into: &$0) }
+            let request = IdentityMapRequest(inputs: payload.inputs)
+            if let failure = call.snapshot.identityMapFailure(request) { throw failure }
+            // Mapped while the answer is written: no array of outcomes in between.
+            let body = MapV3Body(mapping: request, on: call.snapshot, nowMillis: call.nowMillis)
+            return .jsonWriter(capacity: body.capacity) { json in
+                let tally = body.write(into: &json)
+                RequestObservation.current?.identityMappedV3(tally)
+            }
         }
     }
 
     func mapV2(_ request: Request) async -> Response {
         await endpoint.respondOnBatchPool(to: request, roles: [.mapper]) { call in
             let payload = try call.decode(MapV2Payload.self)
-            let result = try call.snapshot.mapIdentitiesV2(payload.request, nowMillis: call.nowMillis).get()
-            if let observation = RequestObservation.current, let kind = result.kind {
-                let optedOut = result.unmapped.count { $0.reason == "optout" }
-                observation.identityMapped(
-                    path: "/v2/identity/map", inputs: [(kind.fieldName, result.mapped.count + result.unmapped.count)],
-                    invalid: result.unmapped.count - optedOut, optedOut: optedOut
+            let bucketIDs = call.snapshot.bucketIDEncoder
+            guard let (kind, values) = try call.snapshot.identityMapV2Input(payload.request).get() else {
+                return .jsonBytes(MapV2Body(result: IdentityMapV2Result(), bucketIDs: bucketIDs).responseJSON())
+            }
+            // Mapped while the answer is written, like v3.
+            let body = MapV2Body(mapping: kind, values: values, on: call.snapshot, nowMillis: call.nowMillis)
+            return .jsonWriter(capacity: body.capacity) { json in
+                let tally = body.write(into: &json)
+                RequestObservation.current?.identityMapped(
+                    path: "/v2/identity/map", inputs: [(kind.fieldName, values.count)], invalid: tally.invalid, optedOut: tally.optedOut
                 )
             }
-            let body = MapV2Body(result: result, bucketIDs: call.snapshot.bucketIDEncoder)
-            return .jsonWriter(capacity: body.capacity) { body.write(into: &$0) }
         }
     }
 
@@ -128,11 +134,39 @@ struct BucketsPayload: Decodable {
 // MARK: - Response bodies
 
 /// `{"status":"success","body":{"email":[{"u":…,"p":…,"r":…}|{"e":…}, …], …}}`, every kind present.
-struct MapV3Body {
-    let results: [IdentityInputKind: [MappedIdentity]]
+struct MapV3Body: Sendable {
+    /// How many identities each kind has.
+    let counts: [IdentityInputKind: Int]
+    /// Hands each outcome of a kind to its second argument, in order.
+    let outcomes: @Sendable (IdentityInputKind, (MappedIdentity) -> Void) -> Void
+
+    /// The answer to `request`, each identity mapped as the answer reaches it.
+    init(mapping request: IdentityMapRequest, on snapshot: OperatorSnapshot, nowMillis: Int64) {
+        counts = request.inputs.mapValues(\.count)
+        outcomes = { kind, deliver in
+            guard let values = request.inputs[kind] else { return }
+            snapshot.mapIdentities(kind: kind, values: values, nowMillis: nowMillis, deliver)
+        }
+    }
+
+    /// The answer for outcomes already made.
+    init(results: [IdentityInputKind: [MappedIdentity]]) {
+        counts = results.mapValues(\.count)
+        outcomes = { kind, deliver in results[kind]?.forEach(deliver) }
+    }
 
     /// About the answer's length: 119 bytes a mapped identity.
-    var capacity: Int { 64 + results.values.reduce(0) { $0 + $1.count } * 120 }
+    var capacity: Int { 64 + counts.values.reduce(0, +) * 120 }
+
+    /// The longest mapped identity: `,{"u":…,"p":…,"r":…}` with two raw UIDs as long as `InlineBytes` holds.
+    static let mappedMaxLength = 17 + 2 * JSONPiece.base64StringLength(InlineBytes.capacity) + JSONPiece.integerMaxLength
+
+    /// What the answer held, for the request's metrics.
+    struct Tally {
+        var inputs: [(kind: String, count: Int)] = []
+        var optedOut = 0
+        var invalid = 0
+    }
 
     /// Written directly (`ResponseJSON`): through `JSONEncoder`, 5,000 results cost more than mapping them.
     func responseJSON() -> [UInt8] {
@@ -142,44 +176,87 @@ struct MapV3Body {
     }
 
     /// The answer appended to `json` (the route writes it straight into the response envelope).
-    func write(into json: inout ResponseJSON) {
+    @discardableResult
+    func write(into json: inout ResponseJSON) -> Tally {
+        var tally = Tally()
         json.literal(#"{"status":"success","body":{"#)
         for (position, kind) in IdentityInputKind.allCases.enumerated() {
             if position > 0 { json.literal(",") }
             json.string(kind.fieldName)
             json.literal(":[")
-            for (index, result) in (results[kind] ?? []).enumerated() {
-                if index > 0 { json.literal(",") }
+            var index = 0
+            outcomes(kind) { result in
+                let separated = index > 0
+                index += 1
                 switch result {
                 case .mapped(let current, let previous, let refreshFrom, _):
-                    json.literal(#"{"u":"#)
-                    json.base64String(current)
-                    json.literal(#","p":"#)
-                    if let previous { json.base64String(previous) } else { json.literal("null") }
-                    json.literal(#","r":"#)
-                    json.integer(refreshFrom / 1000)
-                    json.literal("}")
+                    json.piece(maxLength: Self.mappedMaxLength) { piece in
+                        if separated { piece.literal(",") }
+                        piece.literal(#"{"u":"#)
+                        current.withUnsafeBytes { piece.base64String($0) }
+                        piece.literal(#","p":"#)
+                        if let previous { previous.withUnsafeBytes { piece.base64String($0) } } else { piece.literal("null") }
+                        piece.literal(#","r":"#)
+                        piece.integer(refreshFrom / 1000)
+                        piece.literal("}")
+                    }
+                    return
                 case .optOut:
+                    tally.optedOut += 1
+                    if separated { json.literal(",") }
                     json.literal(#"{"e":"optout"}"#)
                 case .invalidIdentifier:
+                    tally.invalid += 1
+                    if separated { json.literal(",") }
                     json.literal(#"{"e":"invalid identifier"}"#)
                 }
             }
+            if counts[kind] != nil { tally.inputs.append((kind.fieldName, index)) }
             json.literal("]")
         }
         json.literal("}}")
+        return tally
     }
 }
 
 /// `{"status":"success","body":{"mapped":[{"identifier":…,"advertising_id":…,"bucket_id":…}, …],
 /// "unmapped":[{"identifier":…,"reason":…}, …]}}`; `unmapped` is left out when empty, as the reference does.
-struct MapV2Body {
-    let result: IdentityMapV2Result
+struct MapV2Body: Sendable {
+    /// How many identifiers the request has.
+    let count: Int
+    /// Hands each mapped identity (identifier, raw UID, bucket number) to the first closure in
+    /// order, and each one not mapped to the second.
+    let outcomes: @Sendable ((String, InlineBytes, Int64) -> Void, (IdentityMapV2Result.Unmapped) -> Void) -> Void
     /// Turns each mapped identity's bucket number into the public id the answer carries.
     let bucketIDs: PublicBucketIDEncoder
 
+    /// The answer to a valid request, each identity mapped as the answer reaches it.
+    init(mapping kind: IdentityInputKind, values: [MapInput], on snapshot: OperatorSnapshot, nowMillis: Int64) {
+        count = values.count
+        outcomes = { mapped, unmapped in
+            snapshot.mapIdentitiesV2(kind: kind, values: values, nowMillis: nowMillis, mapped: mapped, unmapped: unmapped)
+        }
+        bucketIDs = snapshot.bucketIDEncoder
+    }
+
+    /// The answer for a result already made.
+    init(result: IdentityMapV2Result, bucketIDs: PublicBucketIDEncoder) {
+        count = result.mapped.count + result.unmapped.count
+        outcomes = { mapped, unmapped in
+            for entry in result.mapped { mapped(entry.identifier, entry.advertisingID, entry.bucketID) }
+            result.unmapped.forEach(unmapped)
+        }
+        self.bucketIDs = bucketIDs
+    }
+
     /// About the answer's length (an email of 20–30 characters makes a mapped entry of about 130 bytes).
-    var capacity: Int { 64 + result.mapped.count * 150 + result.unmapped.count * 80 }
+    var capacity: Int { 64 + count * 150 }
+
+    /// Identifiers not mapped, for the request's metrics.
+    struct Tally {
+        var optedOut = 0
+        var invalid = 0
+    }
 
     /// Written directly (`ResponseJSON`), like v3's answer; identifiers are the caller's text and are
     /// escaped by `JSONEncoder` when they need it.
@@ -190,32 +267,70 @@ struct MapV2Body {
     }
 
     /// The answer appended to `json` (the route writes it straight into the response envelope).
-    func write(into json: inout ResponseJSON) {
+    /// Mapped identities are written as they come; those not mapped (few, as a rule) are kept
+    /// for the array after them.
+    @discardableResult
+    func write(into json: inout ResponseJSON) -> Tally {
+        var unmapped = [IdentityMapV2Result.Unmapped]()
+        var written = 0
         json.literal(#"{"status":"success","body":{"mapped":["#)
-        for (index, mapped) in result.mapped.enumerated() {
-            if index > 0 { json.literal(",") }
-            json.literal(#"{"identifier":"#)
-            json.string(mapped.identifier)
-            json.literal(#","advertising_id":"#)
-            json.base64String(mapped.advertisingID)
-            json.literal(#","bucket_id":"#)
-            bucketIDs.withUTF8(mapped.bucketID) { json.string(utf8: $0) }
-            json.literal("}")
-        }
+        outcomes({ identifier, advertisingID, bucketID in
+            Self.writeMapped(identifier: identifier, advertisingID: advertisingID, bucketID: bucketID, separated: written > 0, bucketIDs: bucketIDs, into: &json)
+            written += 1
+        }, { unmapped.append($0) })
         json.literal("]")
-        if !result.unmapped.isEmpty {
+        var tally = Tally()
+        if !unmapped.isEmpty {
             json.literal(#","unmapped":["#)
-            for (index, unmapped) in result.unmapped.enumerated() {
+            for (index, entry) in unmapped.enumerated() {
                 if index > 0 { json.literal(",") }
                 json.literal(#"{"identifier":"#)
-                json.string(unmapped.identifier)
+                json.string(entry.identifier)
                 json.literal(#","reason":"#)
-                json.string(unmapped.reason)
+                json.string(entry.reason)
                 json.literal("}")
+                if entry.reason == "optout" { tally.optedOut += 1 } else { tally.invalid += 1 }
             }
             json.literal("]")
         }
         json.literal("}}")
+        return tally
+    }
+
+    /// One mapped identity, composed as one piece when neither its identifier nor its bucket id
+    /// needs escaping (the rule: emails, hashes and our own ids), part by part otherwise.
+    private static func writeMapped(
+        identifier: String, advertisingID: InlineBytes, bucketID: Int64, separated: Bool, bucketIDs: PublicBucketIDEncoder,
+        into json: inout ResponseJSON
+    ) {
+        var identifier = identifier
+        identifier.withUTF8 { identifier in
+            bucketIDs.withUTF8(bucketID) { bucket in
+                guard ResponseJSON.needsNoEscaping(identifier), ResponseJSON.needsNoEscaping(bucket) else {
+                    if separated { json.literal(",") }
+                    json.literal(#"{"identifier":"#)
+                    json.string(utf8: identifier)
+                    json.literal(#","advertising_id":"#)
+                    json.base64String(advertisingID)
+                    json.literal(#","bucket_id":"#)
+                    json.string(utf8: bucket)
+                    json.literal("}")
+                    return
+                }
+                // `,{"identifier":` `,"advertising_id":` `,"bucket_id":` `}`: 47 bytes, and two quoted texts.
+                let length = 47 + (identifier.count + 2) + JSONPiece.base64StringLength(advertisingID.count) + (bucket.count + 2)
+                json.piece(maxLength: length) { piece in
+                    if separated { piece.literal(",") }
+                    piece.literal(#"{"identifier":"#)
+                    piece.plainString(utf8: identifier)
+                    piece.literal(#","advertising_id":"#)
+                    advertisingID.withUnsafeBytes { piece.base64String($0) }
+                    piece.literal(#","bucket_id":"#)
+                    piece.plainString(utf8: bucket)
+                    piece.literal("}")
+                }
+            }
+        }
     }
 }
 
