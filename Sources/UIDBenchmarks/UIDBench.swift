@@ -52,7 +52,7 @@ struct UIDBench: AsyncParsableCommand {
     @Option(help: "Runs of token generate, refresh and both identity maps in the HTTP part, whose targets read the median (default 3; 1 with --smoke).")
     var httpRounds: Int?
 
-    @Option(help: "Rounds of the observability part (default 3; 1 with --smoke).")
+    @Option(help: "Rounds of the observability part, the settings' order reversed every other round (default 4; 1 with --smoke).")
     var observabilityRounds: Int?
 
     @Option(help: "Opt-outs in the scale run's store.")
@@ -97,7 +97,7 @@ struct UIDBench: AsyncParsableCommand {
             ).run { log("  \($0)") }
         }
         if parts.contains(.observability) {
-            let rounds = observabilityRounds ?? (smoke ? 1 : 3)
+            let rounds = observabilityRounds ?? (smoke ? 1 : 4)
             log("Observability cost: token/generate with metrics on and off, \(rounds) rounds")
             report.observability = try await ObservabilityCost(
                 operatorBinary: binary, fixture: fixture, load: load, warmupSeconds: smoke ? 0 : 2,

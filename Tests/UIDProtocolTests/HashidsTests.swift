@@ -69,8 +69,11 @@ import Testing
     ])
     func singleNumbersMatchTheGeneralAlgorithm(salt: String, minLength: Int) {
         let hashids = Hashids(salt: salt, minLength: minLength)
-        let edges: [Int64] = [0, 1, 2, 99, 100, 101, 1_048_575, 1_048_576, 9_007_199_254_740_992, Int64.max - 1, Int64.max, -1, Int64.min]
-        let numbers = Array(0..<3_000) + Array(stride(from: 3_000, to: 1_048_576, by: 197)) + Array(1_045_576..<1_048_576) + edges
+        let edges: [Int64] = [0, 1, 2, 99, 100, 101, 1_048_575, 1_048_576, 4_294_967_294, 4_294_967_295, 4_294_967_296, 9_007_199_254_740_992, Int64.max - 1, Int64.max, -1, Int64.min]
+        // Spread over the 32-bit range too: digits of numbers that fit in 32 bits are found by a
+        // multiplication instead of a division.
+        let spread = (0..<2_000).map { Int64($0) &* 2_147_483_647 % 4_294_967_296 }
+        let numbers = Array(0..<3_000) + Array(stride(from: 3_000, to: 1_048_576, by: 197)) + Array(1_045_576..<1_048_576) + spread + edges
         var single = Hashids.Workspace()
         var general = Hashids.Workspace()
         var fromTables = 0

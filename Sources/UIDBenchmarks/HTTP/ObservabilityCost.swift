@@ -3,6 +3,8 @@ import Foundation
 /// What metrics and logging cost generate: the same load against servers that differ only in
 /// their observability flags, alternated over several rounds (a shared machine drifts; the median
 /// of the rounds and the echo runs beside each generate run keep that drift out of the ratio).
+/// Every other round runs the settings in reverse order, so that a drift during a round does not
+/// always favour the same setting.
 struct ObservabilityCost {
     struct Setting {
         let name: String
@@ -42,7 +44,8 @@ struct ObservabilityCost {
         }
         var results = settings.map { Result(setting: $0) }
         for round in 1...max(rounds, 1) {
-            for index in results.indices {
+            let order = round % 2 == 1 ? Array(results.indices) : results.indices.reversed()
+            for index in order {
                 progress("round \(round): \(results[index].setting.name)")
                 var benchmark = HTTPBenchmark(
                     operatorBinary: results[index].setting.binary ?? operatorBinary, fixture: fixture, load: load, warmupSeconds: warmupSeconds, mapBatchSize: mapBatchSize,
@@ -69,7 +72,7 @@ struct ObservabilityCost {
     static func render(_ results: [Result], load: Wrk.Load) -> [String] {
         var lines: [String] = []
         let rounds = results.first?.requestsPerSecond.count ?? 0
-        lines.append("token/generate against servers that differ only in their observability flags, one server per run, the settings alternated over \(rounds) round\(rounds == 1 ? "" : "s") (\(load.seconds) s each, echo before and after every run). Medians over the rounds; \"vs. off\" compares each setting's median ratio to echo with that of metrics off, which cancels most of the machine's drift.")
+        lines.append("token/generate against servers that differ only in their observability flags, one server per run, the settings alternated over \(rounds) round\(rounds == 1 ? "" : "s"), in reverse order every other round (\(load.seconds) s each, echo before and after every run). Medians over the rounds; \"vs. off\" compares each setting's median ratio to echo with that of metrics off, which cancels most of the machine's drift.")
         lines.append("")
         lines.append("| setting | req/s | req/s ratio to echo | vs. off | server CPU / request | p99 |")
         lines.append("|---|---:|---:|---:|---:|---:|")

@@ -1,4 +1,5 @@
 import Foundation
+import UIDOperatorCore
 
 /// Renders one run as Markdown: machine and date first, then each part's table and the targets.
 struct MarkdownReport {
@@ -75,13 +76,13 @@ struct MarkdownReport {
             lines.append("")
         }
         if !lookups.isEmpty {
-            lines.append("Opt-out index in process (`OptOutIndex.Builder`, synthetic records each with an advertising id): build time, memory, and lookups with probes cycling through 65,536 keys. Table bytes are the index's own arrays; resident bytes are the process's growth across the build (from 1M entries). The next column is the floor under any lookup: one random read in a buffer the size of the table, each read waiting for the one before (`MemoryFloor`). The last is the identity map use case (5,000 emails, none opted out, a 1,048,576-bucket salt table) over a snapshot holding that index, per identity:")
+            lines.append("Opt-out index in process (`OptOutIndex.Builder`, synthetic records each with an advertising id): build time, memory, and lookups with probes cycling through 65,536 keys. Table bytes are the index's own arrays; resident bytes are the process's growth across the build (from 1M entries). The hit, miss and advertising-id columns time one lookup at a time, each waiting for its own trips to memory, as token generate makes its one lookup; the batched columns time lookups made as identity map makes them, \(OperatorSnapshot.mapChunkSize) keys hinted into the cache (`OptOutIndex.prefetch`) and then looked up, so that their misses overlap (per lookup). The next column is the floor under a single lookup: one random read in a buffer the size of the table, each read waiting for the one before (`MemoryFloor`). The last is the identity map use case (5,000 emails, none opted out, a 1,048,576-bucket salt table) over a snapshot holding that index, per identity:")
             lines.append("")
-            lines.append("| entries | build | table bytes / entry | resident bytes / entry | hit by first-level hash | miss | hit by advertising id | one read in a table-sized buffer | identity map, per identity |")
-            lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            lines.append("| entries | build | table bytes / entry | resident bytes / entry | hit by first-level hash | miss | hit by advertising id | hit, batched | miss, batched | one read in a table-sized buffer | identity map, per identity |")
+            lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for lookup in lookups {
                 let resident = lookup.residentBytesPerEntry.map { String(format: "%.1f", $0) } ?? ""
-                lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.seconds(lookup.build)) | \(String(format: "%.1f", lookup.tableBytesPerEntry)) | \(resident) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) | \(Format.nanos(lookup.advertisingIDHit.nanosecondsPerCall)) | \(lookup.memoryFloor.map { Format.nanos($0.nanosecondsPerCall) } ?? "") | \(lookup.map.map { Format.nanos($0.nanosecondsPerCall / Double($0.itemsPerCall)) } ?? "") |")
+                lines.append("| \(Format.count(Double(lookup.entries))) | \(Format.seconds(lookup.build)) | \(String(format: "%.1f", lookup.tableBytesPerEntry)) | \(resident) | \(Format.nanos(lookup.hit.nanosecondsPerCall)) | \(Format.nanos(lookup.miss.nanosecondsPerCall)) | \(Format.nanos(lookup.advertisingIDHit.nanosecondsPerCall)) | \(Format.nanos(lookup.batchedHit.nanosecondsPerItem)) | \(Format.nanos(lookup.batchedMiss.nanosecondsPerItem)) | \(lookup.memoryFloor.map { Format.nanos($0.nanosecondsPerCall) } ?? "") | \(lookup.map.map { Format.nanos($0.nanosecondsPerCall / Double($0.itemsPerCall)) } ?? "") |")
             }
         }
         if let saltRotation {

@@ -13,7 +13,17 @@ extension Target {
                 let ratio = largeNanos / smallNanos
                 let floor = large.memoryFloor.map { " (one read alone: \(Format.ratio($0.nanosecondsPerCall / smallNanos)))" } ?? ""
                 targets.append(Target(
-                    name: "opt-out lookup (\(side)), 10,000 → 10,000,000 entries", goal: "≤ 1.5×", measured: Format.ratio(ratio) + floor, met: ratio <= 1.5
+                    name: "opt-out lookup (\(side)), one at a time, 10,000 → 10,000,000 entries", goal: "≤ 1.5×", measured: Format.ratio(ratio) + floor, met: ratio <= 1.5
+                ))
+            }
+            // Identity map, where nearly all lookups are made, hints a chunk's keys before looking
+            // them up: the misses overlap instead of adding up.
+            for (side, smallNanos, largeNanos) in [("hit", small.batchedHit.nanosecondsPerItem, large.batchedHit.nanosecondsPerItem),
+                                                  ("miss", small.batchedMiss.nanosecondsPerItem, large.batchedMiss.nanosecondsPerItem)] {
+                let ratio = largeNanos / smallNanos
+                targets.append(Target(
+                    name: "opt-out lookup (\(side)), batched as identity map makes them, 10,000 → 10,000,000 entries", goal: "≤ 1.5×",
+                    measured: "\(Format.ratio(ratio)) (\(Format.nanos(smallNanos)) → \(Format.nanos(largeNanos)))", met: ratio <= 1.5
                 ))
             }
         }

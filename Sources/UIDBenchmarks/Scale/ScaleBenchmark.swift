@@ -36,6 +36,11 @@ struct ScaleBenchmark {
         let hit: Stopwatch.Result
         let miss: Stopwatch.Result
         let advertisingIDHit: Stopwatch.Result
+        /// First-level-hash lookups made as identity map makes them: a chunk's keys hinted into the
+        /// cache first (`OptOutIndex.prefetch`), then looked up, so that their misses overlap.
+        /// Per lookup (`itemsPerCall` is the chunk).
+        let batchedHit: Stopwatch.Result
+        let batchedMiss: Stopwatch.Result
         /// Appending the records and sorting them into the flat table.
         let build: Duration
         /// The table's own arrays (their capacity) per entry.
@@ -218,6 +223,10 @@ struct ScaleBenchmark {
             cursor = cursor &+ 1
             blackHole(index.optedOutSince(advertisingID: presentIDs[cursor % presentIDs.count]))
         }
+        let presentKeys = present.compactMap(FirstLevelHashKey.init)
+        let absentKeys = absent.compactMap(FirstLevelHashKey.init)
+        let batchedHit = batchedLookups("opt-out lookup, hit, batched, \(entries) entries", index: index, keys: presentKeys, budget: budget)
+        let batchedMiss = batchedLookups("opt-out lookup, miss, batched, \(entries) entries", index: index, keys: absentKeys, budget: budget)
         let floor = entries <= 10_000_000 ? MemoryFloor.dependentRead(bytes: index.tableBytes, budget: budget) : nil
         var map: Stopwatch.Result?
         if var contents {
@@ -235,10 +244,27 @@ struct ScaleBenchmark {
             resident = Double(residentAfter - residentBefore) / Double(entries)
         }
         return LookupResult(
-            entries: entries, hit: hit, miss: miss, advertisingIDHit: idHit, build: build,
+            entries: entries, hit: hit, miss: miss, advertisingIDHit: idHit, batchedHit: batchedHit, batchedMiss: batchedMiss, build: build,
             tableBytesPerEntry: Double(index.tableBytes) / Double(max(entries, 1)), residentBytesPerEntry: resident,
             memoryFloor: floor, map: map
         )
+    }
+
+    /// Times `keys` looked up a chunk at a time as `OperatorSnapshot.mapEach` does: hint the
+    /// chunk's keys, then look each up. Consecutive chunks cycle through `keys`.
+    static func batchedLookups(_ name: String, index: OptOutIndex, keys: [FirstLevelHashKey], budget: Duration) -> Stopwatch.Result {
+        let chunk = OperatorSnapshot.mapChunkSize
+        let chunks = keys.count / chunk
+        var cursor = 0
+        return keys.withUnsafeBufferPointer { keys in
+            Stopwatch.measure(name, itemsPerCall: chunk, itemName: "lookups", budget: budget) {
+                let start = (cursor % max(chunks, 1)) * chunk
+                cursor = cursor &+ 1
+                let slice = UnsafeBufferPointer(rebasing: keys[start..<min(start + chunk, keys.count)])
+                index.prefetch(firstLevelHashes: slice)
+                for key in slice { blackHole(index.optedOutSince(firstLevelHash: key)) }
+            }
+        }
     }
 
     static func randomBytes(_ count: Int, using generator: inout FastRandom) -> [UInt8] {

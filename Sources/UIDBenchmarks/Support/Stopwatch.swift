@@ -9,6 +9,7 @@ enum Stopwatch {
         let nanosecondsPerCall: Double
 
         var itemsPerSecond: Double { Double(itemsPerCall) * 1e9 / nanosecondsPerCall }
+        var nanosecondsPerItem: Double { nanosecondsPerCall / Double(max(itemsPerCall, 1)) }
     }
 
     static func measure(

@@ -216,7 +216,8 @@ public struct OptOutIndex: Sendable {
 
     /// Hints the table's part of first-level-hash lookups of `keys` into the cache (see
     /// `OptOutTable.prefetch`); the recent opt-outs waiting beside it are few and not hinted.
-    func prefetch(firstLevelHashes keys: UnsafeBufferPointer<FirstLevelHashKey>) {
+    /// Public for the benchmarks, which time lookups batched as identity map makes them.
+    public func prefetch(firstLevelHashes keys: UnsafeBufferPointer<FirstLevelHashKey>) {
         table.prefetch(firstLevelHashes: keys)
     }
 

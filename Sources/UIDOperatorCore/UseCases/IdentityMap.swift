@@ -51,7 +51,7 @@ extension OperatorSnapshot {
 
     /// Identities a batch map hashes before it reads any of their buckets: enough for the chunk's
     /// cache misses to overlap, few enough for its state to stay in the first-level cache.
-    static let mapChunkSize = 16
+    public static let mapChunkSize = 16
 
     /// Maps `count` identities (`value(i)`; nil for a null in the request, an invalid identifier)
     /// and hands each outcome to `deliver` in input order, with the same answers as `mapIdentity`

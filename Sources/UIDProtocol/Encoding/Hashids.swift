@@ -40,6 +40,16 @@ public struct Hashids: Sendable {
     /// threads mapping identities at once would contend for its reference count.
     private let singleNumberAlphabets: [UInt8]
     private let singleNumberPaddingAlphabets: [UInt8]
+    /// For a single number, by `n % 100`: the lottery index (`n % 100 % alphabet.count`) and the
+    /// opening guard, which depends on nothing else. Divisions by the alphabet's and the guards'
+    /// counts were most of an encoding's time, and identity map v2 writes one per identity.
+    private let singleNumberLotteries: [UInt8]
+    private let singleNumberOpeningGuards: [UInt8]
+    /// `guards[x % guards.count]` for x below 100 + 256: the closing guard's index is `n % 100`
+    /// plus a character.
+    private let guardsBySum: [UInt8]
+    /// ⌈2^64 / alphabet.count⌉, to divide 32-bit numbers by the alphabet's count.
+    private let singleNumberReciprocal: UInt64
 
     public init(salt: String, minLength: Int = 0) {
         self.minLength = max(0, minLength)
@@ -104,6 +114,22 @@ public struct Hashids: Sendable {
         }
         self.singleNumberAlphabets = shuffled
         self.singleNumberPaddingAlphabets = padding
+        // Left empty when the alphabet cannot encode (fewer than two characters, or no guards):
+        // `withEncodedSingle` then leaves every number to the general algorithm.
+        if alpha.count >= 2, alpha.count <= Int(UInt8.max), !grds.isEmpty {
+            let lotteries = (0..<100).map { UInt8(truncatingIfNeeded: $0 % alpha.count) }
+            singleNumberLotteries = lotteries
+            singleNumberOpeningGuards = lotteries.enumerated().map { valuesHash, lottery in
+                grds[(valuesHash + Int(alpha[Int(lottery)])) % grds.count]
+            }
+            guardsBySum = (0..<(100 + 256)).map { grds[$0 % grds.count] }
+            singleNumberReciprocal = UInt64.max / UInt64(alpha.count) + 1
+        } else {
+            singleNumberReciprocal = 0
+            singleNumberLotteries = []
+            singleNumberOpeningGuards = []
+            guardsBySum = []
+        }
     }
 
     /// Buffers the general algorithm works in (several numbers, or one the tables leave to it), so
@@ -161,9 +187,11 @@ public struct Hashids: Sendable {
     /// or needs more than one padding round: the general algorithm then answers.
     public func withEncodedSingle(_ number: Int64, prefix: [UInt8] = [], _ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
         let alphaCount = alphabet.count
-        guard number >= 0, alphaCount >= 2, !guards.isEmpty, !separators.isEmpty else { return false }
-        let valuesHash = number % 100
-        let lotteryIndex = Int(valuesHash % Int64(alphaCount))
+        guard number >= 0, singleNumberLotteries.count == 100, singleNumberOpeningGuards.count == 100,
+              guardsBySum.count == 100 + 256, !separators.isEmpty
+        else { return false }
+        let valuesHash = Int(number % 100)
+        let lotteryIndex = Int(singleNumberLotteries[valuesHash])
         let (tableStart, tableOverflow) = lotteryIndex.multipliedReportingOverflow(by: alphaCount)
         guard !tableOverflow, tableStart + alphaCount <= singleNumberAlphabets.count,
               tableStart + alphaCount <= singleNumberPaddingAlphabets.count
@@ -179,14 +207,30 @@ public struct Hashids: Sendable {
             var start = 1
             buffer[1] = alphabet[lotteryIndex]
             var end = 2
-            var v = UInt64(number)
-            let base = UInt64(alphaCount)
-            repeat {
-                buffer[end] = singleNumberAlphabets[tableStart + Int(v % base)]
-                end += 1
-                v /= base
-            } while v != 0
-            // The digits came least significant first.
+            // Digits least significant first; without a division while the number fits in 32
+            // bits (bucket numbers do): divisions were most of an encoding's time.
+            if let small = UInt32(exactly: number) {
+                var v = small
+                let base = UInt32(truncatingIfNeeded: alphaCount)
+                repeat {
+                    // v / base as a multiplication by the reciprocal: exact for 32-bit numbers
+                    // (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
+                    let quotient = UInt32(truncatingIfNeeded: singleNumberReciprocal.multipliedFullWidth(by: UInt64(v)).high)
+                    let digit = v &- quotient &* base
+                    buffer[end] = singleNumberAlphabets[tableStart + Int(digit)]
+                    end += 1
+                    v = quotient
+                } while v != 0
+            } else {
+                var v = UInt64(number)
+                let base = UInt64(alphaCount)
+                repeat {
+                    let (quotient, digit) = v.quotientAndRemainder(dividingBy: base)
+                    buffer[end] = singleNumberAlphabets[tableStart + Int(digit)]
+                    end += 1
+                    v = quotient
+                } while v != 0
+            }
             var low = 2
             var high = end - 1
             while low < high {
@@ -202,12 +246,11 @@ public struct Hashids: Sendable {
             }
             var padded = false
             if end - start < minLength {
-                let guardCount = Int64(guards.count)
-                buffer[0] = guards[Int((valuesHash + Int64(buffer[1])) % guardCount)]
+                buffer[0] = singleNumberOpeningGuards[valuesHash]
                 start = 0
                 if end - start < minLength {
                     // The first digit, third character once the opening guard is in.
-                    buffer[end] = guards[Int((valuesHash + Int64(buffer[2])) % guardCount)]
+                    buffer[end] = guardsBySum[valuesHash + Int(buffer[2])]
                     end += 1
                 }
                 if end - start < minLength {
@@ -219,15 +262,20 @@ public struct Hashids: Sendable {
                     let from = (paddedCount - minLength) / 2
                     let splitAt = tableStart + alphaCount / 2
                     let upperCount = alphaCount - alphaCount / 2
-                    for position in 0..<minLength {
-                        let index = from + position
-                        if index < upperCount {
-                            buffer[answerEnd] = singleNumberPaddingAlphabets[splitAt + index]
-                        } else if index < upperCount + encodedCount {
-                            buffer[answerEnd] = buffer[start + index - upperCount]
-                        } else {
-                            buffer[answerEnd] = singleNumberPaddingAlphabets[tableStart + index - upperCount - encodedCount]
-                        }
+                    let encodedEnd = upperCount + encodedCount
+                    // The window's part in each of the three runs, copied run by run: a branch per
+                    // character mispredicted, as the runs' lengths change with the number.
+                    let window = from..<(from + minLength)
+                    for index in window.clamped(to: 0..<upperCount) {
+                        buffer[answerEnd] = singleNumberPaddingAlphabets[splitAt + index]
+                        answerEnd += 1
+                    }
+                    for index in window.clamped(to: upperCount..<encodedEnd) {
+                        buffer[answerEnd] = buffer[start + index - upperCount]
+                        answerEnd += 1
+                    }
+                    for index in window.clamped(to: encodedEnd..<paddedCount) {
+                        buffer[answerEnd] = singleNumberPaddingAlphabets[tableStart + index - encodedEnd]
                         answerEnd += 1
                     }
                     padded = true

@@ -29,7 +29,7 @@ public struct InlineBytes: Sendable, Equatable {
         guard let written, written >= 0, written <= self.count else { return nil }
         // Clear what `write` may have put past its own count, so that equal values stay equal.
         let end = self.count
-        withUnsafeMutableBytes(of: &storage) { $0[written..<end].initializeMemory(as: UInt8.self, repeating: 0) }
+        _ = withUnsafeMutableBytes(of: &storage) { $0[written..<end].initializeMemory(as: UInt8.self, repeating: 0) }
         length = UInt8(truncatingIfNeeded: written)
     }
 

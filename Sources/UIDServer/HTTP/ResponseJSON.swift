@@ -111,6 +111,7 @@ struct JSONPiece {
 
     private var room: Int { buffer.count - count }
 
+    @inline(__always)
     mutating func literal(_ text: StaticString) {
         let length = text.utf8CodeUnitCount
         guard length <= room, let start = buffer.baseAddress else { return }
@@ -128,6 +129,7 @@ struct JSONPiece {
     }
 
     /// `utf8` in quotes, as it is: only for text `ResponseJSON.needsNoEscaping` accepts.
+    @inline(__always)
     mutating func plainString(utf8: UnsafeBufferPointer<UInt8>) {
         guard utf8.count + 2 <= room, let start = buffer.baseAddress else { return }
         buffer[count] = UInt8(ascii: "\"")

@@ -273,9 +273,16 @@ struct MapV2Body: Sendable {
     func write(into json: inout ResponseJSON) -> Tally {
         var unmapped = [IdentityMapV2Result.Unmapped]()
         var written = 0
+        // A bucket id is the prefix followed by Hashids' letters and digits: whether ids need
+        // escaping is the prefix's answer, taken once rather than per identity.
+        var prefix = bucketIDs.prefix
+        let plainBucketIDs = prefix.withUTF8(ResponseJSON.needsNoEscaping)
         json.literal(#"{"status":"success","body":{"mapped":["#)
         outcomes({ identifier, advertisingID, bucketID in
-            Self.writeMapped(identifier: identifier, advertisingID: advertisingID, bucketID: bucketID, separated: written > 0, bucketIDs: bucketIDs, into: &json)
+            Self.writeMapped(
+                identifier: identifier, advertisingID: advertisingID, bucketID: bucketID, separated: written > 0,
+                bucketIDs: bucketIDs, plainBucketIDs: plainBucketIDs, into: &json
+            )
             written += 1
         }, { unmapped.append($0) })
         json.literal("]")
@@ -299,14 +306,15 @@ struct MapV2Body: Sendable {
 
     /// One mapped identity, composed as one piece when neither its identifier nor its bucket id
     /// needs escaping (the rule: emails, hashes and our own ids), part by part otherwise.
+    /// `plainBucketIDs`: every id `bucketIDs` writes needs no escaping (see `write(into:)`).
     private static func writeMapped(
         identifier: String, advertisingID: InlineBytes, bucketID: Int64, separated: Bool, bucketIDs: PublicBucketIDEncoder,
-        into json: inout ResponseJSON
+        plainBucketIDs: Bool, into json: inout ResponseJSON
     ) {
         var identifier = identifier
         identifier.withUTF8 { identifier in
             bucketIDs.withUTF8(bucketID) { bucket in
-                guard ResponseJSON.needsNoEscaping(identifier), ResponseJSON.needsNoEscaping(bucket) else {
+                guard plainBucketIDs, ResponseJSON.needsNoEscaping(identifier) else {
                     if separated { json.literal(",") }
                     json.literal(#"{"identifier":"#)
                     json.string(utf8: identifier)
