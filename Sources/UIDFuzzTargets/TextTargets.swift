@@ -1,5 +1,5 @@
 import UIDOperatorCore
-import UIDProtocol
+@_spi(Differential) import UIDProtocol
 
 /// Decoders of text fields: consent strings, base64, identities, Origin headers and app names.
 enum TextTargets {
@@ -88,7 +88,7 @@ enum TextTargets {
 
     static let hashids = FuzzTarget(
         name: "hashids",
-        summary: "Hashids bucket ids: any salt, minimum length and numbers (negative ones included)",
+        summary: "Hashids bucket ids: any salt, minimum length and numbers (negative ones included); the tables' path must agree with the general algorithm",
         seeds: {
             [FuzzInput.with(9, Array("HF6Qz42HBbVHINxhh191dB09BCuTWyBkNtrNicO4ZCw=".utf8) + [0, 0, 0, 0, 0, 0x0F, 0x42, 0x40])]
         },
@@ -104,6 +104,14 @@ enum TextTargets {
             let encoder = Hashids(salt: text(saltBytes), minLength: Int(input.selector % 32))
             _ = encoder.encode(numbers)
             _ = encoder.encode(numbers.map { $0 & Int64.max })
+            // Identity map v2 writes its bucket ids through the tables (`withEncodedSingle`); a
+            // wrong one would be a silent difference from the reference.
+            var workspace = Hashids.Workspace()
+            for number in numbers + numbers.map({ $0 & Int64.max }) + numbers.map({ $0 & 0xFFFF_FFFF }) {
+                guard let single = encoder.encodeSingle(number) else { continue }
+                let general = encoder.encodeInGeneral(number, using: &workspace)
+                if single != general { return "bucket id of \(number): tables wrote \(single), the general algorithm \(general)" }
+            }
             return nil
         }
     )

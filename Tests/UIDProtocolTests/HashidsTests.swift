@@ -1,5 +1,5 @@
 import Testing
-@testable import UIDProtocol
+@_spi(Differential) @testable import UIDProtocol
 
 @Suite struct HashidsTests {
     static let fixtureSecret = "HF6Qz42HBbVHINxhh191dB09BCuTWyBkNtrNicO4ZCw="

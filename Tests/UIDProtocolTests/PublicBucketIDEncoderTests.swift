@@ -1,5 +1,5 @@
 import Testing
-@testable import UIDProtocol
+@_spi(Differential) @testable import UIDProtocol
 
 @Suite struct PublicBucketIDEncoderTests {
     /// The fixture's bucket ids (docs/TEST-VECTORS.md#bucket-ids), as a string and as the bytes

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import UIDOperatorCore
-@testable import UIDProtocol
+@_spi(Differential) @testable import UIDProtocol
 @testable import UIDServer
 
 /// The directly written answers must parse to what `JSONEncoder` wrote before.

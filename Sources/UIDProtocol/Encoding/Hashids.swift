@@ -157,7 +157,9 @@ public struct Hashids: Sendable {
     }
 
     /// `encode([number])` by the general algorithm, without `encodeSingle`'s tables (tests compare the two).
-    func encodeInGeneral(_ number: Int64, using workspace: inout Workspace) -> String {
+    /// Visible to the fuzz targets (`@_spi(Differential)`), which compare it with `encodeSingle` too.
+    @_spi(Differential)
+    public func encodeInGeneral(_ number: Int64, using workspace: inout Workspace) -> String {
         // Not generic over the numbers' collection: unspecialised (debug) code would walk it
         // through witness calls, and `/v2/identity/buckets` encodes every bucket of the table.
         withUnsafePointer(to: number) { encode(UnsafeBufferPointer(start: $0, count: 1), using: &workspace) }
@@ -165,7 +167,8 @@ public struct Hashids: Sendable {
 
     /// `encode([n])` with the shuffles taken from the tables made in `init`, or nil where
     /// `withEncodedSingle` leaves the number to the general algorithm.
-    func encodeSingle(_ number: Int64) -> String? {
+    @_spi(Differential)
+    public func encodeSingle(_ number: Int64) -> String? {
         var text: String?
         _ = withEncodedSingle(number) { text = String(decoding: $0, as: UTF8.self) }
         return text
