@@ -6,7 +6,6 @@ Run (from the repository root, after `swift build`):  UID_OPERATOR_BIN=$PWD/.bui
 import os
 import secrets
 import socket
-import urllib.parse
 
 import pytest
 from uid2_client import Uid2PublisherClient
@@ -37,11 +36,10 @@ if POSTGRES_URL:
 
 def fresh_postgres_database(name: str) -> str:
     """A new, empty database on the test server; returns its URL."""
-    from pg_mirror import psql
+    from pg_mirror import database_url, psql
     database = f"uid_conformance_{name}_{secrets.token_hex(4)}"
     psql(POSTGRES_URL, f"CREATE DATABASE {database}")
-    parsed = urllib.parse.urlsplit(POSTGRES_URL)
-    return urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+    return database_url(POSTGRES_URL, database)
 
 
 # The EUID operator logs JSON lines with the access log on, so that every request the suite makes to it is

@@ -8,6 +8,7 @@ when the salt version moved).
 
 import sqlite3
 import subprocess
+import urllib.parse
 from contextlib import closing
 from pathlib import Path
 
@@ -17,8 +18,28 @@ SQLITE_TYPES = {"integer": "INTEGER", "bigint": "INTEGER", "smallint": "INTEGER"
                 "bytea": "BLOB", "double precision": "REAL"}
 
 
+# The suite's operators on PostgreSQL run with a pool of one connection, the least a node can be
+# given: a node that ever waited for a second connection while holding one would hang here.
+POOL_MAX_CONNECTIONS = 1
+
+
+def database_url(server_url: str, database: str) -> str:
+    """The operator's store URL for `database` on the server of `server_url`, with the suite's pool size."""
+    parts = urllib.parse.urlsplit(server_url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + [("pool_max_connections", str(POOL_MAX_CONNECTIONS))]
+    return urllib.parse.urlunsplit(parts._replace(path="/" + database, query=urllib.parse.urlencode(query)))
+
+
+def libpq_url(url: str) -> str:
+    """The operator's store URL without the parameters only the operator knows (psql refuses them)."""
+    parts = urllib.parse.urlsplit(url)
+    kept = [(name, value) for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            if name != "pool_max_connections"]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+
+
 def psql(url: str, sql: str) -> str:
-    done = subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+    done = subprocess.run(["psql", libpq_url(url), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
                           capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"psql failed: {done.stderr.strip()}")

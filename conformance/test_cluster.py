@@ -12,7 +12,6 @@ import secrets
 import signal
 import subprocess
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from uid2_client import BidstreamClient, DecryptionStatus, IdentityMapV3Client, 
 
 from core_layout import write_core
 from operator_proc import free_port, operator_binary, run_cli, run_cli_json
+from pg_mirror import database_url
 from wire import bearer, http, seal
 
 POSTGRES_URL = os.environ.get("UID_TEST_POSTGRES_URL")
@@ -100,8 +100,7 @@ class Node:
 def cluster(tmp_path_factory):
     database = "uid_cluster_" + secrets.token_hex(4)
     psql(POSTGRES_URL, f"CREATE DATABASE {database}")
-    parsed = urllib.parse.urlsplit(POSTGRES_URL)
-    store_url = urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+    store_url = database_url(POSTGRES_URL, database)
     workdir = tmp_path_factory.mktemp("cluster")
     client = write_core(workdir / "core")
     CLIENT.update(key=client.api_key, secret=client.secret_b64)
@@ -253,8 +252,7 @@ def test_nodes_started_together_on_an_empty_store_all_come_up_with_the_same_data
     the dev credentials); the others wait for it and serve the same keys and salts."""
     database = "uid_together_" + secrets.token_hex(4)
     psql(POSTGRES_URL, f"CREATE DATABASE {database}")
-    parsed = urllib.parse.urlsplit(POSTGRES_URL)
-    store_url = urllib.parse.urlunsplit(parsed._replace(path="/" + database))
+    store_url = database_url(POSTGRES_URL, database)
     nodes = [Node(store_url, tmp_path, f"together-{trial}-{i}") for i in range(4)]
     try:
         for node in nodes:

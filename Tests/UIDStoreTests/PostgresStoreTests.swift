@@ -182,6 +182,25 @@ struct PostgresStoreTests {
         #expect(throws: PostgresStoreError.self) { try PostgresStore.configuration(url: "postgres://localhost/uid") }
         #expect(throws: PostgresStoreError.self) { try PostgresStore.configuration(url: "postgres://uid@localhost/uid?sslmode=sometimes") }
     }
+
+    @Test func poolSizeComesFromTheURL() throws {
+        #expect(try PostgresStore.configuration(url: "postgres://uid@localhost/uid").options.maximumConnections == 20)
+        let small = try PostgresStore.configuration(url: "postgres://uid@localhost/uid?sslmode=disable&pool_max_connections=3")
+        #expect(small.options.maximumConnections == 3)
+        #expect(try PostgresStore.configuration(url: "postgres://uid@localhost/uid?pool_max_connections=1").options.maximumConnections == 1)
+        for bad in ["0", "-1", "501", "ten", "", "3.5", "99999999999999999999"] {
+            #expect {
+                try PostgresStore.configuration(url: "postgres://uid@localhost/uid?pool_max_connections=\(bad)")
+            } throws: { error in
+                "\(error)".contains("pool_max_connections must be a whole number from 1 to 500")
+            }
+        }
+        #expect {
+            try PostgresStore.configuration(url: "postgres://uid@localhost/uid?pool_size=3")
+        } throws: { error in
+            "\(error)".contains("unsupported URL parameter pool_size")
+        }
+    }
 }
 
 /// A fresh database per test, made through the URL in `UID_TEST_POSTGRES_URL`.

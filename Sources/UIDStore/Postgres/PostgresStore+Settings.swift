@@ -12,6 +12,14 @@ extension PostgresStore {
         var password: String?
         var database: String?
         var tls: TLSMode = .disable
+        /// The most connections the node's pool opens (`pool_max_connections`); PostgresNIO's
+        /// default of 20 per node is too many behind one primary for a large fleet.
+        var maximumConnections = Settings.defaultMaximumConnections
+
+        static let defaultMaximumConnections = 20
+        /// One connection is enough (requests then wait their turn for it); more than this is a
+        /// typo, not a plan: a node never has that many statements to run at once.
+        static let maximumConnectionsRange = 1...500
 
         init(url: String) throws {
             guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
@@ -29,14 +37,26 @@ extension PostgresStore {
             database = database.removingPercentEncoding ?? database
             self.database = database.isEmpty ? nil : database
             for item in components.queryItems ?? [] {
-                guard item.name == "sslmode" else { throw PostgresStoreError.invalidURL("unsupported URL parameter \(item.name)") }
                 let value = item.value ?? ""
-                if value == "allow" {
-                    tls = .disable
-                } else if let mode = TLSMode(rawValue: value) {
-                    tls = mode
-                } else {
-                    throw PostgresStoreError.invalidURL("unknown sslmode \(value)")
+                switch item.name {
+                case "sslmode":
+                    if value == "allow" {
+                        tls = .disable
+                    } else if let mode = TLSMode(rawValue: value) {
+                        tls = mode
+                    } else {
+                        throw PostgresStoreError.invalidURL("unknown sslmode \(value)")
+                    }
+                case "pool_max_connections":
+                    let range = Self.maximumConnectionsRange
+                    guard let count = Int(value), range.contains(count) else {
+                        throw PostgresStoreError.invalidURL(
+                            "pool_max_connections must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(value)\""
+                        )
+                    }
+                    maximumConnections = count
+                default:
+                    throw PostgresStoreError.invalidURL("unsupported URL parameter \(item.name) (known: sslmode, pool_max_connections)")
                 }
             }
         }
@@ -63,6 +83,7 @@ extension PostgresStore {
             configuration.options.additionalStartupParameters = Self.startupParameters
             // A server that went away is reported within seconds, not after the pool's long default.
             configuration.options.connectTimeout = .seconds(3)
+            configuration.options.maximumConnections = maximumConnections
             return configuration
         }
 

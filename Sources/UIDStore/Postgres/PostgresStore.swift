@@ -52,9 +52,9 @@ public final class PostgresStore: OperatorStore {
     }
 
     /// Connects to `postgres://user:password@host:port/database` (or `postgresql://`), applies the
-    /// schema migrations and returns a ready store. `sslmode` may be given as a query parameter:
-    /// `disable` (the default), `prefer`, `require` (encrypted, certificate not checked),
-    /// `verify-ca` or `verify-full`.
+    /// schema migrations and returns a ready store. Query parameters: `sslmode`, one of `disable`
+    /// (the default), `prefer`, `require` (encrypted, certificate not checked), `verify-ca` or
+    /// `verify-full`; `pool_max_connections`, the most connections this node opens (default 20).
     ///
     /// The first connection is made directly, so a wrong address, password or database name fails
     /// at once with the server's reason (the pool would retry for a minute and then report only
